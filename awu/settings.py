@@ -1,0 +1,243 @@
+"""Settings: one flat module, each value read from the environment.
+
+Production-safe by default: DEBUG is off unless asked for, SECRET_KEY is required
+outside development, and every bad value fails loudly at start-up.
+
+With no DATABASE_URL an embedded PostgreSQL in ``AWU_DATA_DIR`` is used, and with
+no CELERY_BROKER_URL a filesystem broker in the same directory: one machine, zero
+setup. Setting either URL switches to the real server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# "development" relaxes exactly two things: a SECRET_KEY may be generated and kept
+# in the data directory, and DEBUG may be turned on. Everything else is the same.
+AWU_ENV = env.str("AWU_ENV", default="production")
+if AWU_ENV not in {"production", "development", "test"}:
+    raise environ.ImproperlyConfigured(
+        f"AWU_ENV must be production, development or test, not {AWU_ENV!r}"
+    )
+DEVELOPMENT = AWU_ENV in {"development", "test"}
+
+DATA_DIR = Path(env.str("AWU_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env.bool("DEBUG", default=False)
+if DEBUG and not DEVELOPMENT:
+    raise environ.ImproperlyConfigured("DEBUG is only allowed with AWU_ENV=development")
+
+if DEVELOPMENT:
+    from awu.runtime import development_secret_key
+
+    SECRET_KEY = env.str("SECRET_KEY", default="") or development_secret_key(DATA_DIR)
+else:
+    SECRET_KEY = env.str("SECRET_KEY")  # required: raises ImproperlyConfigured when unset
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "ledger",
+    "awu.definitions",
+    "awu.scoring",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "awu.urls"
+WSGI_APPLICATION = "awu.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "awu" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+else:
+    from awu.runtime import embedded_database
+
+    DATABASES = {"default": embedded_database(DATA_DIR)}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DATABASES["default"].setdefault("OPTIONS", {})
+# Fail fast instead of hanging a request when the database is unreachable.
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+)
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="awu_test")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Tests and development serve static files straight from the apps' folders.
+WHITENOISE_USE_FINDERS = DEVELOPMENT
+WHITENOISE_AUTOREFRESH = DEVELOPMENT
+
+# --- Request limits ---------------------------------------------------------------
+
+# The largest request body accepted anywhere (bytes). A batch of 1,000 events with
+# ordinary attributes is well under 2 MiB; a bigger body is answered 413.
+AWU_MAX_BODY_BYTES = env.int("AWU_MAX_BODY_BYTES", default=8 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = AWU_MAX_BODY_BYTES
+AWU_MAX_BATCH_ITEMS = env.int("AWU_MAX_BATCH_ITEMS", default=1000)
+# An occurred_at further in the future than this is a clock or unit error: invalid.
+AWU_MAX_FUTURE_SKEW_SECONDS = env.int("AWU_MAX_FUTURE_SKEW_SECONDS", default=86400)
+# How long a verified API key is trusted by one process before it is looked up
+# again; bounds how long a revoked key keeps working in a running process.
+AWU_API_KEY_CACHE_SECONDS = env.float("AWU_API_KEY_CACHE_SECONDS", default=5.0)
+# The clock override for demos and tests (RFC 3339). Read only by awu.clock.
+AWU_NOW = env.str("AWU_NOW", default="")
+
+# --- Security ---------------------------------------------------------------------
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+# Behind TLS in production; the one-machine setup serves plain HTTP on loopback.
+_TLS = env.bool("AWU_TLS", default=not DEVELOPMENT)
+SESSION_COOKIE_SECURE = _TLS
+CSRF_COOKIE_SECURE = _TLS
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_TLS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _TLS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _TLS
+SECURE_HSTS_PRELOAD = _TLS
+if env.bool("AWU_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Health probes come from load balancers over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# --- REST API ---------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["ledger.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["ledger.auth.HasScope"],
+    "DEFAULT_RENDERER_CLASSES": ["ledger.http.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ledger.http.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AWU Ledger API",
+    "DESCRIPTION": (
+        "An append-only ledger of work events and token spend, scored into Agentic Work "
+        "Units (AWUs). Authenticate with `Authorization: Bearer <key>`; each endpoint "
+        "names the scope it needs. Errors share one shape: `type`, `detail` and, for "
+        "validation errors, `errors` mapping a field path to its reasons."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    # Swagger UI and ReDoc are served from this server (no CDN at run time).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKey": {"type": "http", "scheme": "bearer", "description": "An AWU Ledger API key."}
+        }
+    },
+    "SECURITY": [{"ApiKey": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ledger.openapi.postprocess",
+    ],
+}
+
+# --- Celery -----------------------------------------------------------------------
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+if not CELERY_BROKER_URL:
+    from awu.runtime import filesystem_broker
+
+    CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker(DATA_DIR)
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("AWU_QUEUE", default="awu")
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# How often beat sweeps: closes windows that time has closed and picks up anything
+# a lost wake-up left unscored.
+AWU_SWEEP_SECONDS = env.float("AWU_SWEEP_SECONDS", default=60.0)
+
+# --- Logging ----------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+# The task the ledger's outbox wakes after storing events (ledger.outbox).
+AWU_OUTBOX_WAKE_TASK = "awu.scoring.tasks.score_pending"
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=3.0)

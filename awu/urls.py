@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from ledger import apis as ledger_apis
+from ledger import health
+
+handler400 = "ledger.http.handler400"
+handler403 = "ledger.http.handler403"
+handler404 = "ledger.http.handler404"
+handler500 = "ledger.http.handler500"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/v1/events", ledger_apis.EventsView.as_view(), name="events"),
+    path("api/v1/token-usage", ledger_apis.TokenUsageView.as_view(), name="token-usage"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("admin/", admin.site.urls),
+]

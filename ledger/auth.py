@@ -1,0 +1,184 @@
+"""API keys: creation, revocation and the DRF authentication that checks them.
+
+A key is ``awu_`` + 43 URL-safe characters (256 random bits). Only its SHA-256 is
+stored. A fast hash is the right tool here, unlike for passwords: the input is
+uniformly random with 256 bits of entropy, so there is nothing to brute-force,
+and a lookup by hash keeps authentication to one indexed query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from ledger.models import ApiKey
+
+KEY_PREFIX = "awu_"
+SCOPES = tuple(ApiKey.Scope.values)
+# last_used_at is a hint for operators, not an audit log: write it at most this often.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class UnknownScope(ValueError):
+    pass
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_create(*, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the key itself, which is not kept anywhere."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise UnknownScope(
+            f"unknown scope(s) {', '.join(unknown)}; choose from {', '.join(SCOPES)}"
+            if unknown
+            else f"give at least one scope: {', '.join(SCOPES)}"
+        )
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey.objects.create(
+        name=name, prefix=key[:12], hashed=_digest(key), scopes=sorted(set(scopes))
+    )
+    return row, key
+
+
+def api_key_revoke(*, key_id: int) -> ApiKey:
+    row = ApiKey.objects.get(pk=key_id)
+    if row.revoked_at is None:
+        row.revoked_at = timezone.now()
+        row.save(update_fields=["revoked_at"])
+    _cache.clear()
+    return row
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, name and scopes (what request.user holds)."""
+
+    key_id: int
+    name: str
+    scopes: frozenset[str]
+
+    is_authenticated = True
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes or ApiKey.Scope.ADMIN in self.scopes
+
+
+class _KeyCache:
+    """Per-process memo of recently verified keys, so a hot ingest path does not pay
+    a query per request. Entries live AWU_API_KEY_CACHE_SECONDS, which bounds how long
+    a revoked key can still be used by a process that saw it just before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+
+    def get(self, digest: str) -> tuple[bool, Principal | None]:
+        with self._lock:
+            hit = self._entries.get(digest)
+        if hit is None or hit[0] < time.monotonic():
+            return False, None
+        return True, hit[1]
+
+    def put(self, digest: str, principal: Principal | None) -> None:
+        ttl = float(settings.AWU_API_KEY_CACHE_SECONDS)
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_cache = _KeyCache()
+
+
+def principal_for_key(key: str) -> Principal | None:
+    """The principal for a presented key, or None when unknown or revoked."""
+    digest = _digest(key)
+    cached, principal = _cache.get(digest)
+    if cached:
+        return principal
+    row = ApiKey.objects.filter(hashed=digest, revoked_at__isnull=True).first()
+    principal = (
+        Principal(key_id=row.pk, name=row.name, scopes=frozenset(row.scopes)) if row else None
+    )
+    if row is not None:
+        ApiKey.objects.filter(pk=row.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=timezone.now() - LAST_USED_RESOLUTION)
+        ).update(last_used_at=timezone.now())
+    _cache.put(digest, principal)
+    return principal
+
+
+def bearer_key(authorization: str) -> str | None:
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <key>``. No header: anonymous (permissions decide)."""
+
+    def authenticate(self, request: Request) -> tuple[Principal, str] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        key = bearer_key(header)
+        if key is None or not key.startswith(KEY_PREFIX) or len(key) > 100:
+            raise exceptions.AuthenticationFailed("Use Authorization: Bearer <API key>.")
+        principal = principal_for_key(key)
+        if principal is None:
+            raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
+        return principal, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class HasScope(BasePermission):
+    """Allows the request when the key holds one of the scopes the view requires.
+
+    A view names them in ``required_scopes``, or per method through
+    ``required_scopes_for(method)``. ``admin`` holds every scope. A view that
+    requires none is open.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        per_method = getattr(view, "required_scopes_for", None)
+        required: tuple[str, ...] = tuple(
+            per_method(request.method) if per_method else getattr(view, "required_scopes", ())
+        )
+        if not required:
+            return True
+        principal = request.user
+        if not isinstance(principal, Principal):
+            raise exceptions.NotAuthenticated(
+                "An API key is required: Authorization: Bearer <key>."
+            )
+        if any(principal.has_scope(scope) for scope in required):
+            return True
+        raise exceptions.PermissionDenied(
+            f"This API key lacks the scope this endpoint needs: {' or '.join(required)}."
+        )

@@ -1,0 +1,26 @@
+"""The canonical work event types (docs/events.md). Anything else must be ``x.<name>``."""
+
+from __future__ import annotations
+
+CANONICAL_TYPES: frozenset[str] = frozenset(
+    {
+        "code.pr.merged",
+        "code.reverted",
+        "deploy.succeeded",
+        "deploy.failed",
+        "deploy.rolled_back",
+        "incident.opened",
+        "incident.resolved",
+        "incident.attributed",
+        "crm.opportunity.stage_changed",
+        "contract.signed",
+        "ticket.resolved",
+        "ticket.reopened",
+        "content.published",
+        "content.traffic",
+    }
+)
+
+
+def is_known_type(event_type: str) -> bool:
+    return event_type in CANONICAL_TYPES or event_type.startswith("x.")

@@ -1,0 +1,429 @@
+"""Ingest: validate a batch, store the valid items once, answer per item.
+
+The hot path is deliberately short: each item is validated in Python (pydantic),
+then the whole valid set is written by one SQL statement in one transaction —
+idempotency keys claimed with INSERT ... ON CONFLICT DO NOTHING, the records and
+the scoring outbox rows inserted from the claimed keys. A second query runs only
+when some keys were already taken, to tell duplicates from conflicts.
+
+Per item the answer is ``created``, ``duplicate`` (same source + id + canonical
+body), ``conflict`` (same key, different body: not stored) or ``invalid`` (with
+field errors). Valid items are stored even when others in the batch are not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from pydantic import BaseModel, ValidationError
+
+from ledger import outbox, prices, sources
+from ledger.schemas import TokenUsageIn, WorkEventIn
+
+Status = Literal["created", "duplicate", "conflict", "invalid"]
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: Status
+    id: int | None = None
+    errors: dict[str, list[str]] | None = None
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.detail:
+            out["detail"] = self.detail
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+@dataclass
+class _Row:
+    """One valid item on its way to the database."""
+
+    index: int
+    source_id: int
+    external_id: str
+    digest: bytes
+    values: tuple[Any, ...]
+    result: ItemResult = field(init=False)
+
+
+def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """pydantic's errors as {"refs.commit.0": ["reason"]}, the API's error shape."""
+    out: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(part) for part in error["loc"] if part != "[key]") or "__all__"
+        message = error["msg"].removeprefix("Value error, ")
+        out.setdefault(path, []).append(message)
+    return out
+
+
+def _digest(model: BaseModel) -> bytes:
+    # The canonical body: every field after validation (timestamps normalised to
+    # UTC, defaults filled in), keys sorted, source excluded (it is in the key).
+    body = model.model_dump(mode="json", exclude={"source"})
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+def _validate(
+    items: Sequence[Any],
+    model: type[BaseModel],
+    *,
+    check: Callable[[Any], dict[str, list[str]] | None],
+) -> tuple[list[tuple[int, Any]], list[ItemResult]]:
+    valid: list[tuple[int, Any]] = []
+    invalid: list[ItemResult] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            invalid.append(
+                ItemResult(
+                    index, "invalid", errors={"__all__": ["each item must be a JSON object"]}
+                )
+            )
+            continue
+        try:
+            parsed = model.model_validate(item)
+        except ValidationError as exc:
+            invalid.append(ItemResult(index, "invalid", errors=field_errors(exc)))
+            continue
+        problems = check(parsed)
+        if problems:
+            invalid.append(ItemResult(index, "invalid", errors=problems))
+            continue
+        valid.append((index, parsed))
+    return valid, invalid
+
+
+def _future_check(now: datetime) -> Callable[[datetime, str], dict[str, list[str]] | None]:
+    limit = now + timedelta(seconds=settings.AWU_MAX_FUTURE_SKEW_SECONDS)
+
+    def check(at: datetime, name: str) -> dict[str, list[str]] | None:
+        if at > limit:
+            return {
+                name: [
+                    f"is more than {settings.AWU_MAX_FUTURE_SKEW_SECONDS} s in the future"
+                    " (check the clock or the time zone)"
+                ]
+            }
+        return None
+
+    return check
+
+
+def _settle(
+    rows: list[_Row], claimed: dict[tuple[int, str], int], table: str, id_column: str
+) -> None:
+    """Fill each row's result: created when it claimed its key, else duplicate/conflict."""
+    first_by_key: dict[tuple[int, str], _Row] = {}
+    unclaimed: list[_Row] = []
+    for row in rows:
+        key = (row.source_id, row.external_id)
+        first = first_by_key.setdefault(key, row)
+        if first is not row:
+            # The same key twice in one batch: compare with its first occurrence.
+            row.result = (
+                ItemResult(row.index, "duplicate", id=first.result.id)
+                if first.digest == row.digest
+                else ItemResult(
+                    row.index,
+                    "conflict",
+                    id=first.result.id,
+                    detail="same source and id as item "
+                    f"{first.index} of this batch with a different body",
+                )
+            )
+        elif key in claimed:
+            row.result = ItemResult(row.index, "created", id=claimed[key])
+        else:
+            unclaimed.append(row)
+            row.result = ItemResult(row.index, "duplicate")  # settled below
+
+    if not unclaimed:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT k.source_id, k.external_id, k.digest, k.{id_column}
+            FROM {table} k
+            JOIN unnest(%s::bigint[], %s::text[]) AS b(source_id, external_id)
+              ON k.source_id = b.source_id AND k.external_id = b.external_id
+            """,  # noqa: S608 - table and column names are constants of this module
+            [[r.source_id for r in unclaimed], [r.external_id for r in unclaimed]],
+        )
+        existing = {(s, e): (bytes(d), i) for s, e, d, i in cursor.fetchall()}
+    for row in unclaimed:
+        digest, record_id = existing[(row.source_id, row.external_id)]
+        row.result = (
+            ItemResult(row.index, "duplicate", id=record_id)
+            if digest == row.digest
+            else ItemResult(
+                row.index,
+                "conflict",
+                id=record_id,
+                detail="a record with this source and id exists with a different body",
+            )
+        )
+    # Later duplicates of a first occurrence that was itself settled here.
+    for row in rows:
+        first = first_by_key[(row.source_id, row.external_id)]
+        if first is not row and row.result.id is None:
+            row.result.id = first.result.id
+
+
+def _unique_rows(rows: list[_Row]) -> list[_Row]:
+    seen: set[tuple[int, str]] = set()
+    out = []
+    for row in rows:
+        key = (row.source_id, row.external_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
+def _jsonb(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _store(
+    rows: list[_Row],
+    *,
+    sql: str,
+    columns: Sequence[str],
+    key_table: str,
+    id_column: str,
+    now: datetime,
+) -> int:
+    """Run one batch insert statement for ``rows`` in a transaction and settle results.
+
+    ``columns`` names the statement's array parameters in the order of each row's
+    ``values``. Returns how many records were created.
+    """
+    unique = _unique_rows(rows)
+    params: dict[str, Any] = {
+        name: list(values)
+        for name, values in zip(columns, zip(*(r.values for r in unique), strict=True), strict=True)
+    }
+    params.update(
+        idx=[r.index for r in unique],
+        source_id=[r.source_id for r in unique],
+        external_id=[r.external_id for r in unique],
+        digest=[r.digest for r in unique],
+        received_at=now,
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            claimed = {(s, e): i for s, e, i in cursor.fetchall()}
+        _settle(rows, claimed, key_table, id_column)
+    return len(claimed)
+
+
+_EVENT_COLUMNS = (
+    "type", "occurred_at", "actor", "team", "subject", "refs", "ai", "attributes",
+)  # fmt: skip
+_EVENT_INSERT = """
+WITH batch AS (
+    SELECT * FROM unnest(
+        %(idx)s::int[], %(source_id)s::bigint[], %(external_id)s::text[], %(digest)s::bytea[],
+        %(type)s::text[], %(occurred_at)s::timestamptz[], %(actor)s::text[], %(team)s::text[],
+        %(subject)s::text[], %(refs)s::jsonb[], %(ai)s::jsonb[], %(attributes)s::jsonb[]
+    ) AS b(idx, source_id, external_id, digest, type, occurred_at, actor, team, subject,
+           refs, ai, attributes)
+), claimed AS (
+    INSERT INTO ledger_eventkey (source_id, external_id, digest, event_id)
+    SELECT source_id, external_id, digest, nextval(pg_get_serial_sequence('ledger_workevent', 'id'))
+    FROM (SELECT * FROM batch ORDER BY idx) ordered
+    ON CONFLICT (source_id, external_id) DO NOTHING
+    RETURNING source_id, external_id, event_id
+), stored AS (
+    INSERT INTO ledger_workevent (id, source_id, external_id, type, occurred_at, received_at,
+                                  actor, team, subject, refs, ref_keys, ai, attributes)
+    SELECT c.event_id, b.source_id, b.external_id, b.type, b.occurred_at, %(received_at)s,
+           b.actor, b.team, b.subject, b.refs,
+           ARRAY(SELECT r.key || ':' || v FROM jsonb_each(b.refs) r, jsonb_array_elements_text(r.value) v),
+           b.ai, b.attributes
+    FROM batch b JOIN claimed c USING (source_id, external_id)
+    RETURNING id
+), queued AS (
+    INSERT INTO ledger_eventoutbox (event_id, created_at) SELECT id, %(received_at)s FROM stored
+)
+SELECT source_id, external_id, event_id FROM claimed
+"""
+
+
+def events_ingest(*, items: Sequence[Any], now: datetime) -> list[ItemResult]:
+    """Store the valid work events of a batch; results in request order.
+
+    Valid items are written in one transaction with their outbox rows, so scoring
+    sees every stored event exactly once. Raises nothing for bad items: they are
+    answered ``invalid``. A database failure raises and nothing is written.
+    """
+    future = _future_check(now)
+    valid, results = _validate(
+        items, WorkEventIn, check=lambda e: future(e.occurred_at, "occurred_at")
+    )
+    if valid:
+        source_ids = sources.api_source_ids({e.source for _, e in valid})
+        rows: list[_Row] = []
+        for index, event in valid:
+            rows.append(
+                _Row(
+                    index=index,
+                    source_id=source_ids[event.source],
+                    external_id=event.id,
+                    digest=_digest(event),
+                    values=(
+                        event.type,
+                        event.occurred_at,
+                        event.actor,
+                        event.team,
+                        event.subject,
+                        _jsonb(event.refs),
+                        _jsonb(event.ai.model_dump(exclude_none=True)) if event.ai else None,
+                        _jsonb(event.attributes),
+                    ),
+                )
+            )
+        created = _store(
+            rows,
+            sql=_EVENT_INSERT,
+            columns=_EVENT_COLUMNS,
+            key_table="ledger_eventkey",
+            id_column="event_id",
+            now=now,
+        )
+        if created:
+            outbox.wake_after_commit()
+        results.extend(r.result for r in rows)
+    results.sort(key=lambda r: r.index)
+    return results
+
+
+_USAGE_COLUMNS = (
+    "occurred_at", "period_end", "actor", "team", "provider", "model", "input", "output",
+    "cache_write", "cache_write_1h", "cache_read", "cost", "cost_source", "price_id", "refs",
+    "attributes",
+)  # fmt: skip
+_USAGE_INSERT = """
+WITH batch AS (
+    SELECT * FROM unnest(
+        %(idx)s::int[], %(source_id)s::bigint[], %(external_id)s::text[], %(digest)s::bytea[],
+        %(occurred_at)s::timestamptz[], %(period_end)s::timestamptz[], %(actor)s::text[],
+        %(team)s::text[], %(provider)s::text[], %(model)s::text[], %(input)s::bigint[],
+        %(output)s::bigint[], %(cache_write)s::bigint[], %(cache_write_1h)s::bigint[],
+        %(cache_read)s::bigint[], %(cost)s::numeric[], %(cost_source)s::text[],
+        %(price_id)s::bigint[], %(refs)s::jsonb[], %(attributes)s::jsonb[]
+    ) AS b(idx, source_id, external_id, digest, occurred_at, period_end, actor, team, provider,
+           model, input, output, cache_write, cache_write_1h, cache_read, cost, cost_source,
+           price_id, refs, attributes)
+), claimed AS (
+    INSERT INTO ledger_usagekey (source_id, external_id, digest, usage_id)
+    SELECT source_id, external_id, digest, nextval(pg_get_serial_sequence('ledger_tokenusage', 'id'))
+    FROM (SELECT * FROM batch ORDER BY idx) ordered
+    ON CONFLICT (source_id, external_id) DO NOTHING
+    RETURNING source_id, external_id, usage_id
+), stored AS (
+    INSERT INTO ledger_tokenusage (id, source_id, external_id, occurred_at, period_end,
+        received_at, actor, team, provider, model, input_tokens, output_tokens,
+        cache_creation_input_tokens, cache_creation_1h_input_tokens, cache_read_input_tokens,
+        cost_usd, cost_source, price_id, refs, ref_keys, attributes)
+    SELECT c.usage_id, b.source_id, b.external_id, b.occurred_at, b.period_end, %(received_at)s,
+           b.actor, b.team, b.provider, b.model, b.input, b.output, b.cache_write,
+           b.cache_write_1h, b.cache_read, b.cost, b.cost_source, b.price_id, b.refs,
+           ARRAY(SELECT r.key || ':' || v FROM jsonb_each(b.refs) r, jsonb_array_elements_text(r.value) v),
+           b.attributes
+    FROM batch b JOIN claimed c USING (source_id, external_id)
+)
+SELECT source_id, external_id, usage_id FROM claimed
+"""
+
+
+def usage_ingest(*, items: Sequence[Any], now: datetime) -> list[ItemResult]:
+    """Store the valid token-usage records of a batch; results in request order.
+
+    A reported ``cost_usd`` is kept as is (``reported``). Without one the record is
+    priced from the price book entry in force at its time (``computed``, with the
+    entry recorded); with no matching entry it is stored ``unpriced``, cost NULL.
+    """
+    future = _future_check(now)
+    valid, results = _validate(
+        items,
+        TokenUsageIn,
+        check=lambda u: future(u.at, "occurred_at" if u.occurred_at else "period_start"),
+    )
+    if valid:
+        source_ids = sources.api_source_ids({u.source for _, u in valid})
+        book = prices.current_book()
+        rows: list[_Row] = []
+        for index, usage in valid:
+            cost, cost_source, price_id = _cost(book, usage)
+            rows.append(
+                _Row(
+                    index=index,
+                    source_id=source_ids[usage.source],
+                    external_id=usage.id,
+                    digest=_digest(usage),
+                    values=(
+                        usage.at,
+                        usage.period_end,
+                        usage.actor,
+                        usage.team,
+                        usage.provider,
+                        usage.model,
+                        usage.input_tokens,
+                        usage.output_tokens,
+                        usage.cache_creation_input_tokens,
+                        usage.cache_creation_1h_input_tokens,
+                        usage.cache_read_input_tokens,
+                        cost,
+                        cost_source,
+                        price_id,
+                        _jsonb(usage.refs),
+                        _jsonb(usage.attributes),
+                    ),
+                )
+            )
+        _store(
+            rows,
+            sql=_USAGE_INSERT,
+            columns=_USAGE_COLUMNS,
+            key_table="ledger_usagekey",
+            id_column="usage_id",
+            now=now,
+        )
+        results.extend(r.result for r in rows)
+    results.sort(key=lambda r: r.index)
+    return results
+
+
+def _cost(book: prices.PriceBook, usage: TokenUsageIn) -> tuple[Decimal | None, str, int | None]:
+    if usage.cost_usd is not None:
+        return usage.cost_usd, "reported", None
+    priced = book.cost(
+        provider=usage.provider,
+        model=usage.model,
+        at=usage.at,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+    )
+    if priced is None:
+        return None, "unpriced", None
+    return priced[0], "computed", priced[1]

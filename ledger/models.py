@@ -1,0 +1,344 @@
+"""The append-only record: sources, people, events, token usage, prices, API keys.
+
+WorkEvent, TokenUsage and CostAdjustment are append-only, enforced by triggers in
+the database (migration 0002), not only by the absence of an update view.
+
+Idempotency lives in the database too. The (source, external_id) guarantee is kept
+in small key tables (EventKey, UsageKey) rather than as a unique index on the
+record tables: a unique index on a partitioned table must include the partition
+key, so keeping it apart lets WorkEvent and TokenUsage be range-partitioned by
+month without weakening it (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+
+
+class Source(models.Model):
+    """One emitter: an API client (kind ``api``) or one vendor webhook instance."""
+
+    kind = models.CharField(max_length=40, help_text="'api' or a vendor slug, e.g. 'github'.")
+    slug = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200, blank=True)
+    # Webhook signing secrets, encrypted at rest (ledger.secrets). Two may be live
+    # while a rotation is under way: the current one and the previous one until it
+    # expires.
+    secret_encrypted = models.TextField(blank=True, default="")
+    previous_secret_encrypted = models.TextField(blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    config = models.JSONField(default=dict, blank=True, help_text="Per-source vendor settings.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "slug"], name="source_kind_slug_unique"),
+        ]
+        ordering = ["kind", "slug"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.slug}"
+
+
+class Team(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    domain = models.CharField(
+        max_length=40, blank=True, help_text="engineering, sales, legal, support, marketing, ..."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+
+class Person(models.Model):
+    name = models.CharField(max_length=200)
+    email = models.EmailField(unique=True, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "people"
+
+    def __str__(self) -> str:
+        return self.name or (self.email or f"person {self.pk}")
+
+
+class Membership(models.Model):
+    """A person belongs to a team from ``valid_from`` until ``valid_to`` (exclusive)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["person", "valid_from"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                name="membership_valid_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} in {self.team} from {self.valid_from:%Y-%m-%d}"
+
+
+class Identity(models.Model):
+    """An alias by which tools know a person: an email, or ``github:octocat``."""
+
+    value = models.CharField(max_length=254, unique=True)
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identities")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class WorkEvent(models.Model):
+    """One thing that happened in a tool. Append-only.
+
+    ``id`` is the ingest sequence: allocated in arrival order, used by cursors.
+    ``actor`` and ``team`` are kept exactly as the tool sent them; they are resolved
+    to a Person and a Team when read (ledger.identities), so mapping an alias later
+    attributes the past too, without rewriting the ledger.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(max_length=200)
+    type = models.CharField(max_length=100)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    actor = models.CharField(max_length=254, null=True, blank=True)
+    team = models.CharField(max_length=100, null=True, blank=True)
+    subject = models.CharField(max_length=500, null=True, blank=True)
+    refs = models.JSONField(default=dict)
+    # "kind:value" for every ref, for indexed overlap lookups (refs && ARRAY[...]).
+    ref_keys = ArrayField(models.CharField(max_length=300), default=list)
+    ai = models.JSONField(null=True, blank=True)
+    attributes = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["type", "occurred_at"], name="workevent_type_time"),
+            models.Index(fields=["occurred_at"], name="workevent_time"),
+            models.Index(fields=["actor", "occurred_at"], name="workevent_actor_time"),
+            models.Index(fields=["team", "occurred_at"], name="workevent_team_time"),
+            models.Index(fields=["source", "external_id"], name="workevent_source_external"),
+            GinIndex(fields=["ref_keys"], name="workevent_ref_keys"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.external_id}"
+
+
+class TokenUsage(models.Model):
+    """Tokens spent on one request, or in one bucket of a vendor usage report. Append-only.
+
+    ``cost_usd`` is what the record cost: as reported by the emitter
+    (``cost_source='reported'``), or priced at ingest from the price book entry in
+    force at ``occurred_at`` (``computed``, with ``price`` set). With neither, the
+    record is ``unpriced`` and its cost is NULL, never a silent zero.
+    """
+
+    class CostSource(models.TextChoices):
+        REPORTED = "reported"
+        COMPUTED = "computed"
+        UNPRICED = "unpriced"
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField(help_text="Request time, or the bucket's start.")
+    period_end = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    actor = models.CharField(max_length=254, null=True, blank=True)
+    team = models.CharField(max_length=100, null=True, blank=True)
+    provider = models.CharField(max_length=60)
+    model = models.CharField(max_length=200)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    # All cache writes; the 1-hour ones are also counted in cache_creation_1h_input_tokens.
+    cache_creation_input_tokens = models.BigIntegerField(default=0)
+    cache_creation_1h_input_tokens = models.BigIntegerField(default=0)
+    cache_read_input_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=9, null=True, blank=True)
+    cost_source = models.CharField(max_length=10, choices=CostSource.choices)
+    price = models.ForeignKey(
+        "ModelPrice", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refs = models.JSONField(default=dict)
+    ref_keys = ArrayField(models.CharField(max_length=300), default=list)
+    attributes = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name_plural = "token usage"
+        indexes = [
+            models.Index(fields=["occurred_at"], name="usage_time"),
+            models.Index(fields=["actor", "occurred_at"], name="usage_actor_time"),
+            models.Index(fields=["team", "occurred_at"], name="usage_team_time"),
+            models.Index(fields=["provider", "model", "occurred_at"], name="usage_model_time"),
+            models.Index(fields=["source", "external_id"], name="usage_source_external"),
+            models.Index(
+                fields=["occurred_at"],
+                name="usage_unpriced",
+                condition=Q(cost_source="unpriced"),
+            ),
+            GinIndex(fields=["ref_keys"], name="usage_ref_keys"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} {self.external_id}"
+
+
+class EventKey(models.Model):
+    """The idempotency key of a WorkEvent, and the digest of its canonical body."""
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(max_length=200)
+    digest = models.BinaryField(max_length=32)
+    event_id = models.BigIntegerField(unique=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="eventkey_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}/{self.external_id} -> event {self.event_id}"
+
+
+class UsageKey(models.Model):
+    """The idempotency key of a TokenUsage record, and the digest of its canonical body."""
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(max_length=200)
+    digest = models.BinaryField(max_length=32)
+    usage_id = models.BigIntegerField(unique=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="usagekey_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}/{self.external_id} -> usage {self.usage_id}"
+
+
+class EventOutbox(models.Model):
+    """Events stored but not yet consumed by scoring (the transactional outbox).
+
+    Written in the same transaction as the events; consumers claim rows with
+    SELECT ... FOR UPDATE SKIP LOCKED and delete them once done. The broker only
+    carries wake-ups, so a lost message loses nothing.
+    """
+
+    event_id = models.BigIntegerField(primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} unscored"
+
+
+class ModelPrice(models.Model):
+    """One price book entry: USD per million tokens for a model, effective-dated.
+
+    Mirrors ledger.pricing.PriceEntry, which does the arithmetic.
+    """
+
+    provider = models.CharField(max_length=60)
+    model = models.CharField(max_length=200, help_text="Canonical model id.")
+    match = models.CharField(
+        max_length=200,
+        help_text="Space-separated globs matched against model ids (dated ids, aliases), e.g. claude-sonnet-4-5-20*",
+    )
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)
+    input = models.DecimalField(max_digits=14, decimal_places=6)
+    output = models.DecimalField(max_digits=14, decimal_places=6)
+    cache_write_5m = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cache_write_1h = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cache_read = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    long_context_threshold = models.BigIntegerField(null=True, blank=True)
+    input_long = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    output_long = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cache_write_5m_long = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True
+    )
+    cache_write_1h_long = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True
+    )
+    cache_read_long = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    source_url = models.URLField(max_length=500, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model", "-effective_from"]
+        indexes = [models.Index(fields=["provider", "effective_from"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "match", "effective_from"], name="modelprice_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} from {self.effective_from:%Y-%m-%d}"
+
+
+class CostAdjustment(models.Model):
+    """A correction to a stored usage cost, appended by ``reprice --apply``. Append-only.
+
+    The usage record keeps its original cost; reports add the adjustments and say so.
+    """
+
+    usage = models.ForeignKey(TokenUsage, on_delete=models.PROTECT, related_name="adjustments")
+    delta_usd = models.DecimalField(max_digits=20, decimal_places=9)
+    price = models.ForeignKey(
+        ModelPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.delta_usd:+} USD on usage {self.usage_id}"
+
+
+class ApiKey(models.Model):
+    """An API key. Only its SHA-256 is stored; the key itself is shown once."""
+
+    class Scope(models.TextChoices):
+        EVENTS_WRITE = "events:write"
+        USAGE_WRITE = "usage:write"
+        REPORTS_READ = "reports:read"
+        ADMIN = "admin"
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
+    hashed = models.CharField(max_length=64, unique=True)
+    scopes = ArrayField(models.CharField(max_length=20, choices=Scope.choices))
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
