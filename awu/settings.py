@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "awu.definitions",
     "awu.scoring",
     "integrations",
+    "awu.ops",
 ]
 
 MIDDLEWARE = [
@@ -71,7 +72,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "awu.urls"
+# Benchmarks mount their baseline views beside the product's (bench/urls.py).
+ROOT_URLCONF = env.str("AWU_ROOT_URLCONF", default="awu.urls")
 WSGI_APPLICATION = "awu.wsgi.application"
 
 TEMPLATES = [
@@ -239,5 +241,5 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 # The task the ledger's outbox wakes after storing events (ledger.outbox).
-AWU_OUTBOX_WAKE_TASK = "awu.scoring.tasks.score_pending"
+AWU_OUTBOX_WAKE_TASK = env.str("AWU_OUTBOX_WAKE_TASK", default="awu.scoring.tasks.score_pending")
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=3.0)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from integrations import views as integration_views
 from ledger import apis as ledger_apis
 from ledger import health
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/events", ledger_apis.EventsView.as_view(), name="events"),
     path("api/v1/token-usage", ledger_apis.TokenUsageView.as_view(), name="token-usage"),
+    path("api/v1/hooks/<slug:vendor>/<slug:source>", integration_views.HookView.as_view(), name="hook"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -10,8 +10,11 @@ client; a client's mistake is never a 500.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -60,16 +63,20 @@ class OrjsonRenderer(BaseRenderer):
     ) -> bytes:
         if data is None:
             return b""
-        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=_default)
+        try:
+            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=_default)
+        except TypeError:
+            # orjson refuses integers beyond 64 bits, which jsonb can hold (a client
+            # sent 1e30 as an integer literal): the standard library encodes them.
+            return json.dumps(data, default=_default, separators=(",", ":")).encode()
 
 
 def _default(value: Any) -> Any:
-    # Decimals travel as strings (money is never a float); anything else that
-    # orjson cannot encode natively is a bug, so let it raise.
-    from decimal import Decimal
-
+    # Decimals travel as strings (money is never a float).
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 

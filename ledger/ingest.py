@@ -266,19 +266,31 @@ SELECT source_id, external_id, event_id FROM claimed
 """
 
 
-def events_ingest(*, items: Sequence[Any], now: datetime) -> list[ItemResult]:
+def _source_ids(slugs: set[str], source_id: int | None) -> dict[str, int]:
+    # A webhook names its source by URL (source_id); API clients name theirs in
+    # each item and register it on first use.
+    if source_id is not None:
+        return dict.fromkeys(slugs, source_id)
+    return sources.api_source_ids(slugs)
+
+
+def events_ingest(
+    *, items: Sequence[Any], now: datetime, source_id: int | None = None
+) -> list[ItemResult]:
     """Store the valid work events of a batch; results in request order.
 
     Valid items are written in one transaction with their outbox rows, so scoring
     sees every stored event exactly once. Raises nothing for bad items: they are
     answered ``invalid``. A database failure raises and nothing is written.
+    ``source_id`` stores every item under that source (webhooks) instead of the
+    API source each item names.
     """
     future = _future_check(now)
     valid, results = _validate(
         items, WorkEventIn, check=lambda e: future(e.occurred_at, "occurred_at")
     )
     if valid:
-        source_ids = sources.api_source_ids({e.source for _, e in valid})
+        source_ids = _source_ids({e.source for _, e in valid}, source_id)
         rows: list[_Row] = []
         for index, event in valid:
             rows.append(
@@ -353,7 +365,9 @@ SELECT source_id, external_id, usage_id FROM claimed
 """
 
 
-def usage_ingest(*, items: Sequence[Any], now: datetime) -> list[ItemResult]:
+def usage_ingest(
+    *, items: Sequence[Any], now: datetime, source_id: int | None = None
+) -> list[ItemResult]:
     """Store the valid token-usage records of a batch; results in request order.
 
     A reported ``cost_usd`` is kept as is (``reported``). Without one the record is
@@ -367,7 +381,7 @@ def usage_ingest(*, items: Sequence[Any], now: datetime) -> list[ItemResult]:
         check=lambda u: future(u.at, "occurred_at" if u.occurred_at else "period_start"),
     )
     if valid:
-        source_ids = sources.api_source_ids({u.source for _, u in valid})
+        source_ids = _source_ids({u.source for _, u in valid}, source_id)
         book = prices.current_book()
         rows: list[_Row] = []
         for index, usage in valid:
@@ -423,6 +437,7 @@ def _cost(book: prices.PriceBook, usage: TokenUsageIn) -> tuple[Decimal | None, 
         cache_creation_input_tokens=usage.cache_creation_input_tokens,
         cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
         cache_read_input_tokens=usage.cache_read_input_tokens,
+        bucket=usage.period_start is not None,
     )
     if priced is None:
         return None, "unpriced", None

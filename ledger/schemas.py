@@ -7,11 +7,12 @@ schema, so the documentation cannot drift from the validation.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -40,7 +41,16 @@ def _rfc3339_text(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+def _to_utc(value: datetime) -> datetime:
+    # Stored in UTC, and part of the canonical body in UTC: the same instant written
+    # with another offset is the same record (a duplicate, not a conflict).
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is outside the range of representable times") from exc
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_to_utc)]
 TokenCount = Annotated[int, Strict(), Field(ge=0, le=MAX_TOKENS)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 SourceSlug = Annotated[

@@ -1,0 +1,168 @@
+"""``manage.py up``: the whole service on one machine, in the foreground.
+
+Starts (or attaches to) the database, migrates, installs the shipped price book
+and AWU definitions, creates an admin user and an admin API key on first run
+(printed once), then runs the web server (gunicorn), a Celery worker and Celery
+beat as child processes until Ctrl-C, which stops all of them cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ledger import auth, prices
+from ledger.models import ApiKey
+
+
+class Command(BaseCommand):
+    help = "Start web, worker and beat on this machine (embedded defaults when no URLs are set)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("AWU_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("AWU_PORT", "8000")))
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--concurrency", type=int, default=1, help="Worker processes.")
+        parser.add_argument(
+            "--no-services",
+            action="store_true",
+            help="Prepare the database and first-run credentials, then exit.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.monotonic()
+        env = self._child_environment()
+        self.stdout.write("Preparing the database ...")
+        call_command("migrate", interactive=False, verbosity=0)
+        created, _ = prices.install_published_prices()
+        if created:
+            self.stdout.write(f"Installed {created} published model prices.")
+        call_command("install_default_definitions", verbosity=0)
+        credentials = self._first_run_credentials()
+        if options["no_services"]:
+            self._print_banner(options, credentials, started)
+            return
+        children = self._start(env, options)
+        self._print_banner(options, credentials, started)
+        self._supervise(children)
+
+    def _child_environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("AWU_ENV", settings.AWU_ENV)
+        env["AWU_DATA_DIR"] = str(settings.DATA_DIR)
+        if not os.environ.get("DATABASE_URL"):
+            from awu.runtime import embedded_database_url
+
+            # Children connect to the server this process started; it lives as long
+            # as this process holds its handle.
+            env["DATABASE_URL"] = embedded_database_url(settings.DATA_DIR)
+        return env
+
+    def _first_run_credentials(self) -> dict[str, str]:
+        """An admin user and an admin API key, made once; returned to print once."""
+        out: dict[str, str] = {}
+        user_model = get_user_model()
+        if not user_model.objects.filter(is_superuser=True).exists():
+            password = secrets.token_urlsafe(12)
+            user_model.objects.create_superuser("admin", "admin@localhost", password)
+            out["admin user"] = f"admin / {password}"
+        if not ApiKey.objects.exists():
+            _, key = auth.api_key_create(name="first-run admin", scopes=[ApiKey.Scope.ADMIN])
+            out["admin API key"] = key
+        return out
+
+    def _start(self, env: dict[str, str], options: dict[str, Any]) -> list[subprocess.Popen[bytes]]:
+        python = sys.executable
+        data_dir = Path(settings.DATA_DIR)
+        commands = {
+            "web": [
+                python, "-m", "gunicorn", "awu.wsgi:application",
+                "--bind", f"{options['host']}:{options['port']}",
+                "--workers", str(options["web_workers"]),
+                "--access-logfile", "-", "--graceful-timeout", "10",
+            ],
+            "worker": [
+                python, "-m", "celery", "-A", "awu", "worker",
+                "--concurrency", str(options["concurrency"]), "--loglevel", "INFO",
+                "--hostname", f"worker-{os.getpid()}@%h",
+            ],
+            "beat": [
+                python, "-m", "celery", "-A", "awu", "beat", "--loglevel", "INFO",
+                "--schedule", str(data_dir / "celerybeat-schedule"),
+                "--pidfile", "",
+            ],
+        }  # fmt: skip
+        children = []
+        for name, command in commands.items():
+            # Each child in its own process group, so Ctrl-C reaches only this
+            # supervisor, which then stops the children in order.
+            child = subprocess.Popen(command, env=env, process_group=0)  # noqa: S603
+            child.name = name  # type: ignore[attr-defined]
+            children.append(child)
+        return children
+
+    def _print_banner(
+        self, options: dict[str, Any], credentials: dict[str, str], started: float
+    ) -> None:
+        base = f"http://{options['host']}:{options['port']}"
+        lines = [
+            "",
+            "AWU Ledger is running." if not options["no_services"] else "AWU Ledger is ready.",
+            f"  Dashboard      {base}/",
+            f"  Admin          {base}/admin/",
+            f"  API docs       {base}/api/docs/",
+            f"  OpenAPI schema {base}/api/schema/",
+            f"  Health         {base}/healthz  {base}/readyz",
+            f"  Database       {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded PostgreSQL in ' + str(settings.DATA_DIR / 'pgdata')}",
+            f"  Broker         {'CELERY_BROKER_URL' if os.environ.get('CELERY_BROKER_URL') else 'filesystem queue in ' + str(settings.DATA_DIR / 'broker')}",
+        ]
+        for label, value in credentials.items():
+            lines.append(f"  {label:<14} {value}   (shown once: keep it)")
+        lines.append(f"Ready in {time.monotonic() - started:.1f} s. Ctrl-C stops everything.")
+        self.stdout.write("\n".join(lines) + "\n")
+        self.stdout.flush()
+
+    def _supervise(self, children: list[subprocess.Popen[bytes]]) -> None:
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        failed = None
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    failed = child
+                    stopping = True
+                    break
+            time.sleep(0.5)
+        self.stdout.write("Stopping ...")
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if failed is not None:
+            raise CommandError(
+                f"{failed.name} exited with code {failed.returncode}; everything was stopped."  # type: ignore[attr-defined]
+            )
+        self.stdout.write("Stopped.")

@@ -1,0 +1,148 @@
+"""Ingest benchmark: the real endpoint against raw COPY and a bare Django view.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m bench.ingest
+
+Makes a fresh database ``awu_bench_ingest`` on that server, starts gunicorn with 2
+workers, and prints, in one run:
+
+1. batch ingest (1,000-item batches over keep-alive connections) in events/s,
+   the same rows loaded by psycopg's COPY into a table of the same shape, and
+   the ratio (goal >= 0.25);
+2. single-event ingest req/s and p50/p99 against a bare Django view doing one
+   INSERT on the same gunicorn, and the ratio (goal >= 0.6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import psycopg
+
+from bench.harness import bench_database_url, environment, gunicorn, manage, post_load
+
+TYPES = [
+    ("code.pr.merged", 0.25),
+    ("deploy.succeeded", 0.2),
+    ("ticket.resolved", 0.2),
+    ("crm.opportunity.stage_changed", 0.15),
+    ("contract.signed", 0.05),
+    ("incident.opened", 0.05),
+    ("content.traffic", 0.1),
+]
+
+
+def make_events(n: int, *, seed: int, prefix: str) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    names, weights = zip(*TYPES, strict=True)
+    events = []
+    for i in range(n):
+        kind = rng.choices(names, weights)[0]
+        sha = f"{rng.getrandbits(160):040x}"
+        events.append(
+            {
+                "source": "bench-bot",
+                "id": f"{prefix}-{i}",
+                "type": kind,
+                "occurred_at": (start + timedelta(seconds=i * 7)).isoformat().replace("+00:00", "Z"),
+                "actor": f"user{rng.randrange(1000)}@example.com",
+                "team": f"team-{rng.randrange(10)}",
+                "subject": f"github:acme/repo{rng.randrange(50)}#{i}",
+                "refs": {"commit": [sha], "pr": [f"acme/repo#{i}"]},
+                "ai": {"assisted": rng.random() < 0.5, "share": round(rng.random(), 2)},
+                "attributes": {
+                    "base_branch": "main",
+                    "default_branch": "main",
+                    "additions": rng.randrange(500),
+                    "deletions": rng.randrange(200),
+                    "environment": "production",
+                },
+            }
+        )
+    return events
+
+
+def copy_baseline(database_url: str, events: list[dict[str, object]]) -> float:
+    """Seconds to COPY the same rows into a table shaped like ledger_workevent."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy")
+        conn.execute("CREATE TABLE bench_copy (LIKE ledger_workevent INCLUDING ALL)")
+        source_id = conn.execute("SELECT min(id) FROM ledger_source").fetchone()[0] or 1  # type: ignore[index]
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            with cursor.copy(
+                "COPY bench_copy (id, source_id, external_id, type, occurred_at, received_at, actor,"
+                " team, subject, refs, ref_keys, ai, attributes) FROM STDIN"
+            ) as copy:
+                for index, event in enumerate(events, start=1):
+                    refs = event["refs"]
+                    copy.write_row(
+                        (
+                            index, source_id, event["id"], event["type"], event["occurred_at"], now,
+                            event["actor"], event["team"], event["subject"], orjson.dumps(refs).decode(),
+                            [f"{k}:{v}" for k, vs in refs.items() for v in vs],  # type: ignore[attr-defined]
+                            orjson.dumps(event["ai"]).decode(), orjson.dumps(event["attributes"]).decode(),
+                        )
+                    )  # fmt: skip
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-events", type=int, default=100_000)
+    parser.add_argument("--single-requests", type=int, default=4_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    database_url = bench_database_url("awu_bench_ingest")
+    env = environment(database_url, AWU_ROOT_URLCONF="bench.urls", AWU_OUTBOX_WAKE_TASK="")
+    manage(env, "migrate", "--verbosity", "0")
+    key = manage(env, "create_api_key", "bench", "--scope", "events:write").strip().splitlines()[-1]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_baseline (id bigserial PRIMARY KEY, body jsonb NOT NULL)")
+
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    events = make_events(args.batch_events, seed=1, prefix="batch")
+    batches = [orjson.dumps(events[i : i + 1000]) for i in range(0, len(events), 1000)]
+    singles = [orjson.dumps(e) for e in make_events(args.single_requests, seed=2, prefix="single")]
+    warm = [orjson.dumps(e) for e in make_events(200, seed=3, prefix="warm")]
+
+    with gunicorn(env, port=args.port, workers=2) as url:
+        post_load(url, "/api/v1/events", warm, clients=2, headers=headers)
+        post_load(url, "/bench/baseline-insert", warm, clients=2, headers=headers)
+
+        batch = post_load(url, "/api/v1/events", batches, clients=2, headers=headers)
+        assert set(batch.statuses) == {201}, batch.statuses
+        copy_seconds = copy_baseline(database_url, events)
+
+        single = post_load(url, "/api/v1/events", singles, clients=args.clients, headers=headers)
+        assert set(single.statuses) == {201}, single.statuses
+        bare = post_load(url, "/bench/baseline-insert", singles, clients=args.clients, headers=headers)
+        assert set(bare.statuses) == {201}, bare.statuses
+
+    endpoint_rate = len(events) / batch.seconds
+    copy_rate = len(events) / copy_seconds
+    print(f"batch ingest   {endpoint_rate:10,.0f} events/s  ({len(events):,} events, 1,000 per request, 2 clients)")
+    print(f"raw COPY       {copy_rate:10,.0f} events/s  (same rows, same PostgreSQL)")
+    print(f"ratio          {endpoint_rate / copy_rate:10.2f}       (goal >= 0.25)")
+    print()
+    print(
+        f"single event   {single.rate:10,.0f} req/s   p50 {single.p50 * 1000:.2f} ms"
+        f"  p99 {single.percentile(99) * 1000:.2f} ms  ({args.clients} clients)"
+    )
+    print(
+        f"bare INSERT    {bare.rate:10,.0f} req/s   p50 {bare.p50 * 1000:.2f} ms"
+        f"  p99 {bare.percentile(99) * 1000:.2f} ms"
+    )
+    print(f"ratio          {single.rate / bare.rate:10.2f}       (goal >= 0.6)")
+
+
+if __name__ == "__main__":
+    main()

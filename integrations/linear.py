@@ -1,0 +1,186 @@
+"""Linear data-change webhooks: issues completed and reopened.
+
+What becomes what (only ``type: "Issue"`` with ``action: "update"`` is read):
+
+* the issue's workflow state type becomes ``completed`` -> ``ticket.resolved``;
+* it leaves ``completed`` -> ``ticket.reopened``;
+* every other update, every other action and every other resource type is ignored.
+
+``data.state.type`` says where the issue is now (``completed``; when the state
+object is absent, a set ``data.completedAt``). ``updatedFrom`` holds the previous
+values of the fields that changed: a state change carries ``stateId``, and Linear
+sets or clears ``completedAt`` as an issue enters or leaves a completed state, so
+``updatedFrom.completedAt`` tells where it was. A state change that leaves
+``completedAt`` alone (started -> started, done -> another done) is ignored.
+
+Refs ``ticket`` = the issue identifier (``ENG-123``); attributes team, priority,
+state, labels, assignee.
+
+Authentication: ``Linear-Signature`` is the hex HMAC-SHA256 of the raw body under
+the webhook's signing secret. Replay protection: the signed body carries
+``webhookTimestamp`` (UNIX milliseconds); a delivery more than
+REPLAY_TOLERANCE_SECONDS away from the clock is refused. ``Linear-Delivery`` is
+the idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from integrations.base import (
+    Delivery,
+    Mapped,
+    MappingError,
+    Record,
+    SignatureError,
+    Vendor,
+    any_secret_matches,
+    hmac_hex,
+    load_json,
+    register,
+)
+
+SIGNATURE_HEADER = "Linear-Signature"
+DELIVERY_HEADER = "Linear-Delivery"
+# Linear's documentation asks receivers to refuse deliveries older than a minute.
+REPLAY_TOLERANCE_SECONDS = 60
+COMPLETED = "completed"
+
+
+def _dig(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _opt_str(obj: Any, *path: str) -> str | None:
+    value = _dig(obj, *path)
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
+def _str(obj: Any, *path: str) -> str:
+    value = _opt_str(obj, *path)
+    if value is None:
+        raise MappingError(f"{'.'.join(path)} missing")
+    return value
+
+
+def utc_timestamp(value: Any, *, field: str) -> str:
+    """An ISO 8601 timestamp with an offset, normalised to UTC ``...Z``."""
+    if not isinstance(value, str) or not value:
+        raise MappingError(f"{field} missing")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise MappingError(f"{field} is not an ISO 8601 timestamp: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise MappingError(f"{field} has no UTC offset: {value!r}")
+    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
+    """Pass when ``Linear-Signature`` matches a live secret and the delivery is fresh.
+
+    Raises SignatureError for a missing or wrong signature, and for a signed body whose
+    ``webhookTimestamp`` is missing or more than REPLAY_TOLERANCE_SECONDS from ``now``.
+    A body that is not a JSON object is left to ``parse`` (it cannot be replayed into
+    anything: it maps to nothing).
+    """
+    received = delivery.headers.get(SIGNATURE_HEADER)
+    if not received:
+        raise SignatureError(f"{SIGNATURE_HEADER} header missing")
+    if not any_secret_matches(
+        secrets, lambda secret: hmac_hex(secret, delivery.body), str(received).strip().lower()
+    ):
+        raise SignatureError(f"{SIGNATURE_HEADER} does not match a live secret")
+    try:
+        payload = load_json(delivery.body)
+    except MappingError:
+        return
+    if not isinstance(payload, dict):
+        return
+    sent = payload.get("webhookTimestamp")
+    if isinstance(sent, bool) or not isinstance(sent, int | float):
+        raise SignatureError("webhookTimestamp missing; the delivery's age cannot be checked")
+    age = abs(now.timestamp() - sent / 1000)
+    if age > REPLAY_TOLERANCE_SECONDS:
+        raise SignatureError(
+            f"webhookTimestamp is {age:.0f}s from now (tolerance {REPLAY_TOLERANCE_SECONDS}s)"
+        )
+
+
+def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
+    """Map one Linear delivery to canonical records (see the module docstring)."""
+    payload = load_json(delivery.body)
+    if not isinstance(payload, dict):
+        raise MappingError("body is not a JSON object")
+    kind = _str(payload, "type")
+    action = _str(payload, "action")
+    if kind != "Issue" or action != "update":
+        return Mapped.ignore(f"{kind} {action} not used")
+    delivery_id = delivery.headers.get(DELIVERY_HEADER)
+    if not delivery_id:
+        raise MappingError(f"{DELIVERY_HEADER} header missing")
+    data = _dig(payload, "data")
+    if not isinstance(data, Mapping):
+        raise MappingError("data missing")
+    previous = _dig(payload, "updatedFrom")
+    if not isinstance(previous, Mapping):
+        return Mapped.ignore("issue update without updatedFrom")
+    if "stateId" not in previous and "completedAt" not in previous:
+        return Mapped.ignore("issue update does not change its state")
+
+    state_type = _opt_str(data, "state", "type")
+    completed_at = _dig(data, "completedAt")
+    is_done = state_type == COMPLETED if state_type else bool(completed_at)
+    was_done = bool(previous["completedAt"]) if "completedAt" in previous else bool(completed_at)
+    if is_done == was_done:
+        return Mapped.ignore("state change does not enter or leave completed")
+
+    identifier = _str(payload, "data", "identifier")
+    when = _dig(data, "updatedAt") or _dig(payload, "createdAt")
+    labels = _dig(data, "labels")
+    event: Record = {
+        "id": str(delivery_id),
+        "type": "ticket.resolved" if is_done else "ticket.reopened",
+        "occurred_at": utc_timestamp(when, field="data.updatedAt"),
+        "subject": f"linear:{identifier}",
+        "refs": {"ticket": [identifier]},
+        "attributes": {
+            "team": _opt_str(data, "team", "key"),
+            "priority": _opt_str(data, "priorityLabel"),
+            "state": _opt_str(data, "state", "name"),
+            "state_type": state_type,
+            "title": _opt_str(data, "title"),
+            "labels": [
+                label["name"]
+                for label in (labels if isinstance(labels, list) else [])
+                if isinstance(label, Mapping) and isinstance(label.get("name"), str)
+            ],
+            "assignee": _opt_str(data, "assignee", "email") or _opt_str(data, "assignee", "name"),
+            "url": _opt_str(payload, "url"),
+        },
+    }
+    actor = _opt_str(payload, "actor", "email")
+    if actor is None and (actor_id := _opt_str(payload, "actor", "id")):
+        actor = f"linear:{actor_id}"
+    if actor:
+        event["actor"] = actor
+    return _without_nulls(Mapped(events=[event]))
+
+
+def _without_nulls(mapped: Mapped) -> Mapped:
+    """Leave unknown attributes out rather than null, so rules can test them with has()."""
+    for event in mapped.events:
+        attributes = event.get("attributes") or {}
+        event["attributes"] = {k: v for k, v in attributes.items() if v is not None}
+    return mapped
+
+
+VENDOR = register(Vendor(slug="linear", title="Linear", verify=verify, parse=parse))

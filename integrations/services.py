@@ -1,0 +1,153 @@
+"""Receiving a webhook delivery: verify, map, store — and keep what failed to map."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations.base import Delivery, Mapped, MappingError, Vendor
+from integrations.models import DeadLetter, IgnoredDeliveries
+from ledger import ingest
+from ledger.models import Source
+
+logger = logging.getLogger(__name__)
+
+# Headers never kept with a dead letter (credentials, not needed to replay).
+_REDACTED = {"authorization", "cookie", "x-gitlab-token", "x-api-key"}
+
+
+@dataclass
+class Outcome:
+    """What became of a delivery: stored records, ignored, or dead-lettered."""
+
+    mapped: Mapped | None = None
+    events: list[ingest.ItemResult] = field(default_factory=list)
+    usage: list[ingest.ItemResult] = field(default_factory=list)
+    dead_letter: DeadLetter | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.dead_letter is not None:
+            return {"status": "dead_letter", "detail": self.error, "dead_letter": self.dead_letter.pk}
+        if self.mapped is not None and self.mapped.ignored:
+            return {"status": "ignored", "reason": self.mapped.ignored}
+        return {
+            "status": "stored",
+            "events": [r.as_dict() for r in self.events],
+            "usage": [r.as_dict() for r in self.usage],
+        }
+
+
+def _invalid_summary(results: list[ingest.ItemResult], kind: str) -> list[str]:
+    out = []
+    for result in results:
+        if result.status == "invalid":
+            fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in (result.errors or {}).items())
+            out.append(f"{kind} {result.index}: {fields}")
+    return out
+
+
+def delivery_store(
+    *, vendor: Vendor, source: Source, delivery: Delivery, now: datetime
+) -> Outcome:
+    """Map an authentic delivery and store its records.
+
+    A delivery that fails to map — the vendor module raises, or produces records
+    the ledger refuses — is kept as a dead letter with the error, and nothing of
+    it is stored, so a replay after the fix stores it whole. Idempotent: the
+    records' ids come from the vendor's delivery ids, so a redelivery answers
+    duplicate.
+    """
+    try:
+        mapped = vendor.parse(delivery, source.config or {})
+    except MappingError as exc:
+        return _dead_letter(source, vendor, delivery, now, str(exc))
+    except Exception as exc:  # a mapping bug must not lose the delivery or answer 500
+        logger.exception("vendor %s failed to map a delivery", vendor.slug)
+        return _dead_letter(source, vendor, delivery, now, f"{exc.__class__.__name__}: {exc}")
+
+    if mapped.ignored:
+        _count_ignored(source, mapped.ignored, now)
+        return Outcome(mapped=mapped)
+
+    events = [{**record, "source": source.slug} for record in mapped.events]
+    usage = [{**record, "source": source.slug} for record in mapped.usage]
+    with transaction.atomic():
+        outcome = Outcome(mapped=mapped)
+        if events:
+            outcome.events = ingest.events_ingest(items=events, now=now, source_id=source.pk)
+        if usage:
+            outcome.usage = ingest.usage_ingest(items=usage, now=now, source_id=source.pk)
+        problems = _invalid_summary(outcome.events, "event") + _invalid_summary(outcome.usage, "usage")
+        if problems:
+            # Undo the valid part too: a delivery is stored whole or kept whole.
+            transaction.set_rollback(True)
+    if problems:
+        return _dead_letter(source, vendor, delivery, now, "records refused: " + " | ".join(problems))
+    return outcome
+
+
+def _dead_letter(
+    source: Source, vendor: Vendor, delivery: Delivery, now: datetime, error: str
+) -> Outcome:
+    headers = {
+        name: value
+        for name, value in dict(delivery.headers.items()).items()  # type: ignore[attr-defined]
+        if name.lower() not in _REDACTED
+    }
+    letter = DeadLetter.objects.create(
+        source=source,
+        vendor=vendor.slug,
+        received_at=now,
+        url=delivery.url[:2000],
+        headers=headers,
+        body=delivery.body,
+        error=error[:10_000],
+    )
+    return Outcome(dead_letter=letter, error=error)
+
+
+def _count_ignored(source: Source, reason: str, now: datetime) -> None:
+    reason = reason[:200]
+    updated = IgnoredDeliveries.objects.filter(source=source, reason=reason).update(
+        count=F("count") + 1, last_seen_at=now
+    )
+    if not updated:
+        IgnoredDeliveries.objects.get_or_create(
+            source=source, reason=reason, defaults={"count": 1, "last_seen_at": now}
+        )
+
+
+class _StoredHeaders(dict[str, Any]):
+    """Case-insensitive header access for a dead letter's stored headers."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        lowered = key.lower()
+        for name, value in self.items():
+            if name.lower() == lowered:
+                return value
+        return default
+
+
+def dead_letter_replay(*, letter: DeadLetter, vendor: Vendor) -> Outcome:
+    """Map a dead letter again (after a fix) and store it. Its signature was checked
+    when it arrived, so it is not checked again (the secret may have rotated since)."""
+    delivery = Delivery(
+        body=bytes(letter.body), headers=_StoredHeaders(letter.headers), url=letter.url
+    )
+    outcome = delivery_store(vendor=vendor, source=letter.source, delivery=delivery, now=timezone.now())
+    if outcome.dead_letter is not None:
+        # Still failing: keep the original, drop the new copy.
+        outcome.dead_letter.delete()
+        letter.replay_result = f"still failing: {outcome.error}"
+    else:
+        letter.replay_result = str(outcome.as_dict())[:10_000]
+    letter.replayed_at = timezone.now()
+    letter.save(update_fields=["replayed_at", "replay_result"])
+    return outcome

@@ -1,0 +1,283 @@
+"""The ledger in the Django admin.
+
+Sources, people, teams, identities, the price book and API keys are edited here.
+Work events and token usage are read-only browsers: the ledger is append-only,
+so there is no add, change or delete for them, for anyone.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+
+from ledger import auth, prices, secrets
+from ledger.models import (
+    ApiKey,
+    CostAdjustment,
+    Identity,
+    Membership,
+    ModelPrice,
+    Person,
+    Source,
+    Team,
+    TokenUsage,
+    WorkEvent,
+)
+
+
+class SourceForm(forms.ModelForm):
+    """Secrets are write-only: the form never shows them, only takes new ones."""
+
+    new_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Set or rotate the signing secret. Leave empty to keep the current one.",
+    )
+    keep_previous_hours = forms.FloatField(
+        required=False,
+        min_value=0,
+        initial=24,
+        help_text="When rotating, keep the old secret valid this many hours (two live secrets).",
+    )
+
+    class Meta:
+        model = Source
+        fields = ["kind", "slug", "name", "config", "enabled"]
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    form = SourceForm
+    list_display = ["__str__", "name", "enabled", "has_secret", "rotating", "created_at"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["slug", "name"]
+
+    @admin.display(boolean=True, description="secret set")
+    def has_secret(self, obj: Source) -> bool:
+        return bool(obj.secret_encrypted)
+
+    @admin.display(description="previous secret live until")
+    def rotating(self, obj: Source) -> Any:
+        expires = obj.previous_secret_expires_at
+        return expires if expires and expires > timezone.now() else "—"
+
+    def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        new_secret = form.cleaned_data.get("new_secret")
+        if new_secret:
+            hours = form.cleaned_data.get("keep_previous_hours") or 0
+            secrets.source_set_secret(
+                source=obj,
+                secret=new_secret,
+                keep_previous_for=timedelta(hours=hours) if change and hours else None,
+            )
+            messages.success(request, "The signing secret was updated.")
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["team"]
+
+
+class IdentityInline(admin.TabularInline):
+    model = Identity
+    extra = 0
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "created_at"]
+    search_fields = ["name", "email", "identities__value"]
+    inlines = [IdentityInline, MembershipInline]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "domain", "members"]
+    list_filter = ["domain"]
+    search_fields = ["slug", "name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(description="memberships", ordering="member_count")
+    def members(self, obj: Any) -> int:
+        return int(obj.member_count)
+
+
+@admin.register(Identity)
+class IdentityAdmin(admin.ModelAdmin):
+    list_display = ["value", "person", "created_at"]
+    search_fields = ["value", "person__name", "person__email"]
+    autocomplete_fields = ["person"]
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    list_display = [
+        "provider", "model", "match", "effective_from", "effective_to", "input", "output",
+        "cache_write_5m", "cache_write_1h", "cache_read", "long_context_threshold",
+    ]  # fmt: skip
+    list_filter = ["provider"]
+    search_fields = ["model", "match"]
+    date_hierarchy = "effective_from"
+
+    def save_model(self, request: HttpRequest, obj: ModelPrice, form: Any, change: bool) -> None:
+        try:
+            prices.entry_from_row(obj)  # the pricing rules' own validation
+        except ValueError as exc:
+            messages.error(request, f"Not saved: {exc}")
+            return
+        super().save_model(request, obj, form, change)
+        prices.forget_cached_book()
+        if change:
+            messages.info(
+                request,
+                "Stored costs are never rewritten. To correct usage already priced with "
+                "this entry, run: python manage.py reprice --provider "
+                f"{obj.provider} --model {obj.model} (dry run), then with --apply.",
+            )
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        if obj is not None:
+            return ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+        return []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is not None:
+            kwargs["form"] = forms.ModelForm
+            kwargs["fields"] = []
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            return  # keys are never edited; revoke and create a new one
+        row, key = auth.api_key_create(name=obj.name, scopes=form.cleaned_data["scopes"])
+        obj.pk = row.pk
+        obj.refresh_from_db()
+        messages.warning(
+            request,
+            format_html("New API key (shown once, copy it now): <code>{}</code>", key),
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for row in queryset:
+            auth.api_key_revoke(key_id=row.pk)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For append-only records: browse and search, never add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WorkEvent)
+class WorkEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "type", "occurred_at", "actor", "team", "subject", "source"]
+    list_filter = ["type", "source", "occurred_at"]
+    search_fields = ["external_id", "actor", "subject"]
+    date_hierarchy = "occurred_at"
+    list_select_related = ["source"]
+    show_full_result_count = False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[WorkEvent], search_term: str
+    ) -> tuple[QuerySet[WorkEvent], bool]:
+        # "commit:9f1c2e7" finds events by ref through the GIN index.
+        if ":" in search_term and " " not in search_term:
+            return queryset.filter(ref_keys__contains=[search_term]), False
+        return super().get_search_results(request, queryset, search_term.replace(":", " "))
+
+
+class UnpricedFilter(admin.SimpleListFilter):
+    title = "pricing"
+    parameter_name = "pricing"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("unpriced", "Unpriced (no reported cost, no price)"),
+            ("computed", "Priced from the price book"),
+            ("reported", "Cost reported by the source"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value():
+            return queryset.filter(cost_source=self.value())
+        return queryset
+
+
+@admin.register(TokenUsage)
+class TokenUsageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "occurred_at", "actor", "provider", "model", "input_tokens", "output_tokens",
+        "cost_usd", "cost_source",
+    ]  # fmt: skip
+    list_filter = [UnpricedFilter, "provider", "occurred_at"]
+    search_fields = ["external_id", "actor", "model"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        unpriced = (
+            TokenUsage.objects.filter(cost_source=TokenUsage.CostSource.UNPRICED)
+            .values("provider", "model")
+            .annotate(records=Count("id"))
+            .order_by("-records")[:20]
+        )
+        extra_context = {**(extra_context or {}), "unpriced_models": list(unpriced)}
+        if unpriced:
+            listing = "; ".join(f"{u['provider']}/{u['model']}: {u['records']}" for u in unpriced)
+            messages.warning(
+                request,
+                f"Unpriced usage (add a price book entry, then reprice): {listing}",
+            )
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(CostAdjustment)
+class CostAdjustmentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "usage", "delta_usd", "price", "reason", "created_at"]
+    date_hierarchy = "created_at"

@@ -1,0 +1,69 @@
+"""Webhook secrets at rest.
+
+Signature checks need the secret itself (an HMAC cannot be checked against a
+hash), so source secrets are encrypted, not hashed: Fernet (AES-128-CBC with
+HMAC-SHA256) from the ``cryptography`` package, with a key derived from
+AWU_SECRETS_KEY, or from SECRET_KEY when that is not set. API keys, which only
+need to be recognised, are hashed instead (ledger.auth).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.utils import timezone
+
+from ledger.models import Source
+
+
+def _fernet() -> Fernet:
+    material = (getattr(settings, "AWU_SECRETS_KEY", "") or settings.SECRET_KEY).encode()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"awu-source-secrets").derive(
+        material
+    )
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encrypt(secret: str) -> str:
+    return _fernet().encrypt(secret.encode()).decode()
+
+
+def decrypt(token: str) -> str | None:
+    if not token:
+        return None
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def source_set_secret(
+    *, source: Source, secret: str, keep_previous_for: timedelta | None = None
+) -> Source:
+    """Set a new signing secret. With ``keep_previous_for``, the old one stays live
+    that long, so deliveries signed during the vendor-side switch still verify."""
+    if keep_previous_for and source.secret_encrypted:
+        source.previous_secret_encrypted = source.secret_encrypted
+        source.previous_secret_expires_at = timezone.now() + keep_previous_for
+    else:
+        source.previous_secret_encrypted = ""
+        source.previous_secret_expires_at = None
+    source.secret_encrypted = encrypt(secret)
+    source.save(
+        update_fields=["secret_encrypted", "previous_secret_encrypted", "previous_secret_expires_at"]
+    )
+    return source
+
+
+def live_secrets(source: Source, *, now: datetime) -> list[str]:
+    """The secrets a delivery may be signed with right now (one, or two in rotation)."""
+    live = [decrypt(source.secret_encrypted)]
+    expires = source.previous_secret_expires_at
+    if source.previous_secret_encrypted and expires is not None and now < expires:
+        live.append(decrypt(source.previous_secret_encrypted))
+    return [s for s in live if s]
