@@ -170,7 +170,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
         return []
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if obj is not None:
             kwargs["form"] = forms.ModelForm
             kwargs["fields"] = []

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class LedgerConfig(AppConfig):
     name = "ledger"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the OpenAPI description of API-key authentication.
+        from ledger import openapi  # noqa: F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -73,3 +74,18 @@ def postprocess(
     for name, schema in _components().items():
         schemas_.setdefault(name, schema)
     return result
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents ledger.auth.ApiKeyAuthentication as HTTP bearer auth."""
+
+    target_class = "ledger.auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An AWU Ledger API key (awu_...), scoped: events:write, "
+            "usage:write, reports:read or admin.",
+        }

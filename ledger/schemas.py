@@ -213,6 +213,12 @@ class TokenUsageIn(_Record):
                 raise ValueError("not a decimal number") from exc
         return value
 
+    @field_validator("cost_usd", mode="after")
+    @classmethod
+    def _cost_canonical(cls, value: Decimal | None) -> Decimal | None:
+        # "0.10" and "0.1" are the same money, so the same canonical body.
+        return None if value is None else value.normalize() + 0
+
     @model_validator(mode="after")
     def _time_given_once(self) -> TokenUsageIn:
         if self.occurred_at is None and self.period_start is None:

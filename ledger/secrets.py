@@ -55,7 +55,11 @@ def source_set_secret(
         source.previous_secret_expires_at = None
     source.secret_encrypted = encrypt(secret)
     source.save(
-        update_fields=["secret_encrypted", "previous_secret_encrypted", "previous_secret_expires_at"]
+        update_fields=[
+            "secret_encrypted",
+            "previous_secret_encrypted",
+            "previous_secret_expires_at",
+        ]
     )
     return source
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
@@ -21,6 +22,14 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="This instance's name, used in the webhook URL.")
         parser.add_argument("--secret", help="The signing secret configured at the vendor.")
         parser.add_argument(
+            "--config",
+            help=(
+                "Per-source vendor settings as a JSON object, merged into the source's "
+                "config (keys given replace those keys), e.g. "
+                '\'{"stages": ["appointmentscheduled", "closedwon"]}\'.'
+            ),
+        )
+        parser.add_argument(
             "--keep-previous-hours",
             type=float,
             default=0,
@@ -36,7 +45,13 @@ class Command(BaseCommand):
             raise CommandError(f"unknown vendor {kind!r}; known: {', '.join(sorted(REGISTRY))}")
         if slug != slugify(slug):
             raise CommandError(f"use a slug (lower-case letters, digits, -): {slugify(slug)!r}")
-        source, created = Source.objects.get_or_create(kind=kind, slug=slug, defaults={"name": slug})
+        config = _parse_config(options["config"]) if options["config"] else None
+        source, created = Source.objects.get_or_create(
+            kind=kind, slug=slug, defaults={"name": slug}
+        )
+        if config:
+            source.config = {**(source.config or {}), **config}
+            source.save(update_fields=["config"])
         if options["secret"]:
             keep = options["keep_previous_hours"]
             secrets.source_set_secret(
@@ -46,7 +61,41 @@ class Command(BaseCommand):
             )
         elif created:
             self.stderr.write("No --secret given: deliveries will be refused until one is set.")
+        if config:
+            self.stdout.write(f"Config keys set: {', '.join(sorted(config))}")
         self.stdout.write(
             f"{'Created' if created else 'Updated'} source {source}: "
             f"POST /api/v1/hooks/{kind}/{slug}"
         )
+
+
+# Config keys the vendor modules read, and the JSON type each must have.
+_LIST_OF_STRINGS = {
+    "stages", "won_stages", "lost_stages", "ai_labels", "ai_agents", "done_statuses",
+    "support_projects", "engineering_projects",
+}  # fmt: skip
+_STRINGS = {
+    "organization_id",
+    "previous_stage_field",
+    "pipeline",
+    "default_domain",
+    "default_branch",
+}
+
+
+def _parse_config(raw: str) -> dict[str, Any]:
+    """--config as a dict; CommandError naming the problem when it is not usable."""
+    try:
+        config = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CommandError(f"--config is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CommandError("--config must be a JSON object, e.g. '{\"stages\": [...]}'")
+    for key, value in config.items():
+        if key in _LIST_OF_STRINGS and not (
+            isinstance(value, list) and all(isinstance(item, str) and item for item in value)
+        ):
+            raise CommandError(f"--config {key} must be a list of non-empty strings")
+        if key in _STRINGS and not isinstance(value, str):
+            raise CommandError(f"--config {key} must be a string")
+    return config

@@ -119,7 +119,6 @@ class Command(BaseCommand):
         lines = [
             "",
             "AWU Ledger is running." if not options["no_services"] else "AWU Ledger is ready.",
-            f"  Dashboard      {base}/",
             f"  Admin          {base}/admin/",
             f"  API docs       {base}/api/docs/",
             f"  OpenAPI schema {base}/api/schema/",
