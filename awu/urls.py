@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from integrations import otlp_views
 from integrations import views as integration_views
 from ledger import apis as ledger_apis
 from ledger import health
@@ -16,7 +17,14 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/events", ledger_apis.EventsView.as_view(), name="events"),
     path("api/v1/token-usage", ledger_apis.TokenUsageView.as_view(), name="token-usage"),
-    path("api/v1/hooks/<slug:vendor>/<slug:source>", integration_views.HookView.as_view(), name="hook"),
+    path(
+        "api/v1/hooks/<slug:vendor>/<slug:source>",
+        integration_views.HookView.as_view(),
+        name="hook",
+    ),
+    # OTLP/HTTP: exporters append these fixed paths to OTEL_EXPORTER_OTLP_ENDPOINT.
+    path("v1/logs", otlp_views.OtlpLogsView.as_view(), name="otlp-logs"),
+    path("v1/metrics", otlp_views.OtlpMetricsView.as_view(), name="otlp-metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

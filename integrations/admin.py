@@ -1,16 +1,24 @@
-"""Dead letters (replayable), ignored-delivery counts."""
+"""Dead letters (replayable), ignored-delivery counts, OTLP series, unmapped actors."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
-from integrations.models import DeadLetter, IgnoredDeliveries
+from awu import clock
+from integrations.models import DeadLetter, IgnoredDeliveries, MetricSeries, UnmappedActor
 from integrations.registry import load_vendors
-from integrations.services import dead_letter_replay
+from integrations.selectors import unmapped_actors
+from integrations.services import dead_letter_replay, unmapped_actor_map
+from ledger.models import Identity
 
 
 @admin.register(DeadLetter)
@@ -45,7 +53,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
             if vendor is None:
                 failing += 1
                 continue
-            outcome = dead_letter_replay(letter=letter, vendor=vendor)
+            outcome = dead_letter_replay(letter=letter, vendor=vendor, now=clock.now())
             if outcome.dead_letter is None:
                 stored += 1
             else:
@@ -64,3 +72,101 @@ class IgnoredDeliveriesAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(MetricSeries)
+class MetricSeriesAdmin(admin.ModelAdmin):
+    """Read-only: the last value of each cumulative OTLP series (what deltas are taken from)."""
+
+    list_display = ["source", "metric", "value", "time_unix_nano", "updated_at"]
+    list_filter = ["source", "metric"]
+    search_fields = ["key", "metric"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(UnmappedActor)
+class UnmappedActorAdmin(admin.ModelAdmin):
+    """Actors seen on events and usage that no Identity maps to a person, with one-click mapping.
+
+    The list is not a table: it is computed by ``integrations.selectors.unmapped_actors``
+    over the last ``WINDOW_DAYS`` days. Each row links to the Identity add form with
+    the value filled in (to map it to an existing person), and has a button that
+    creates a person named after the actor and the identity in one POST.
+    """
+
+    WINDOW_DAYS = 90
+    LIMIT = 200
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "map/",
+                self.admin_site.admin_view(self.map_view),
+                name="integrations_unmappedactor_map",
+            )
+        ]
+        return own + super().get_urls()
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        since = clock.now() - timedelta(days=self.WINDOW_DAYS)
+        add_identity = reverse("admin:ledger_identity_add")
+        rows = [
+            {
+                "actor": row.actor,
+                "events": row.events,
+                "usage_records": row.usage_records,
+                "last_seen": row.last_seen,
+                "add_identity_url": f"{add_identity}?{urlencode({'value': row.actor})}",
+            }
+            for row in unmapped_actors(since=since, limit=self.LIMIT)
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Unmapped actors",
+            "opts": self.model._meta,
+            "rows": rows,
+            "window_days": self.WINDOW_DAYS,
+            "limit": self.LIMIT,
+            "can_map": request.user.has_perm("ledger.add_identity")
+            and request.user.has_perm("ledger.add_person"),
+            "map_url": reverse("admin:integrations_unmappedactor_map"),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/integrations/unmapped_actors.html", context)
+
+    def map_view(self, request: HttpRequest) -> HttpResponse:
+        """POST actor=<value>: create a person named after it and map the actor to them."""
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:integrations_unmappedactor_changelist"))
+        if not (
+            request.user.has_perm("ledger.add_identity")
+            and request.user.has_perm("ledger.add_person")
+        ):
+            raise PermissionDenied
+        actor = (request.POST.get("actor") or "").strip()
+        if not actor or len(actor) > Identity._meta.get_field("value").max_length:  # type: ignore[operator]
+            self.message_user(request, "No actor given, or it is too long.", messages.ERROR)
+        else:
+            identity = unmapped_actor_map(actor=actor)
+            self.message_user(
+                request, f"{actor} is now mapped to {identity.person}.", messages.SUCCESS
+            )
+        return HttpResponseRedirect(reverse("admin:integrations_unmappedactor_changelist"))

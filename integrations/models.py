@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from ledger.models import Source
+from ledger.models import Identity, Source
 
 
 class DeadLetter(models.Model):
@@ -44,3 +44,42 @@ class IgnoredDeliveries(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason} x{self.count}"
+
+
+class MetricSeries(models.Model):
+    """The last value seen of one cumulative OTLP metric series, per source.
+
+    Backs ``otlp_metrics.SeriesStore``. Rows are locked (``SELECT ... FOR UPDATE``)
+    in the transaction that stores the usage derived from the new point, so two
+    concurrent exports of the same series cannot both count the same increase.
+    A row whose ``time_unix_nano`` is null is a placeholder taken only to hold the
+    lock for a series seen for the first time.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=100, help_text="otlp_metrics.series_key(...)")
+    metric = models.CharField(max_length=200, blank=True)
+    time_unix_nano = models.BigIntegerField(null=True, blank=True)
+    value = models.DecimalField(max_digits=60, decimal_places=30, null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "metric series"
+        constraints = [
+            models.UniqueConstraint(fields=["source", "key"], name="metricseries_source_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric or self.key} = {self.value} at {self.time_unix_nano}"
+
+
+class UnmappedActor(Identity):
+    """Admin entry point for actors seen in the ledger that no Identity maps yet.
+
+    A proxy (no table of its own): the admin page lists actors from WorkEvent and
+    TokenUsage (``integrations.selectors.unmapped_actors``), not Identity rows.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "unmapped actor"

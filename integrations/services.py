@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
 
 from integrations.base import Delivery, Mapped, MappingError, Vendor
-from integrations.models import DeadLetter, IgnoredDeliveries
-from ledger import ingest
-from ledger.models import Source
+from integrations.models import DeadLetter
+from ledger import identities, ingest
+from ledger.models import Identity, Person, Source
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,11 @@ class Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         if self.dead_letter is not None:
-            return {"status": "dead_letter", "detail": self.error, "dead_letter": self.dead_letter.pk}
+            return {
+                "status": "dead_letter",
+                "detail": self.error,
+                "dead_letter": self.dead_letter.pk,
+            }
         if self.mapped is not None and self.mapped.ignored:
             return {"status": "ignored", "reason": self.mapped.ignored}
         return {
@@ -53,9 +57,7 @@ def _invalid_summary(results: list[ingest.ItemResult], kind: str) -> list[str]:
     return out
 
 
-def delivery_store(
-    *, vendor: Vendor, source: Source, delivery: Delivery, now: datetime
-) -> Outcome:
+def delivery_store(*, vendor: Vendor, source: Source, delivery: Delivery, now: datetime) -> Outcome:
     """Map an authentic delivery and store its records.
 
     A delivery that fails to map — the vendor module raises, or produces records
@@ -84,12 +86,16 @@ def delivery_store(
             outcome.events = ingest.events_ingest(items=events, now=now, source_id=source.pk)
         if usage:
             outcome.usage = ingest.usage_ingest(items=usage, now=now, source_id=source.pk)
-        problems = _invalid_summary(outcome.events, "event") + _invalid_summary(outcome.usage, "usage")
+        problems = _invalid_summary(outcome.events, "event") + _invalid_summary(
+            outcome.usage, "usage"
+        )
         if problems:
             # Undo the valid part too: a delivery is stored whole or kept whole.
             transaction.set_rollback(True)
     if problems:
-        return _dead_letter(source, vendor, delivery, now, "records refused: " + " | ".join(problems))
+        return _dead_letter(
+            source, vendor, delivery, now, "records refused: " + " | ".join(problems)
+        )
     return outcome
 
 
@@ -114,13 +120,19 @@ def _dead_letter(
 
 
 def _count_ignored(source: Source, reason: str, now: datetime) -> None:
-    reason = reason[:200]
-    updated = IgnoredDeliveries.objects.filter(source=source, reason=reason).update(
-        count=F("count") + 1, last_seen_at=now
-    )
-    if not updated:
-        IgnoredDeliveries.objects.get_or_create(
-            source=source, reason=reason, defaults={"count": 1, "last_seen_at": now}
+    # One upsert: two concurrent deliveries of the same kind both count (an update
+    # followed by get_or_create would lose one when both find no row).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO integrations_ignoreddeliveries (source_id, reason, count, last_seen_at)
+            VALUES (%s, %s, 1, %s)
+            ON CONFLICT (source_id, reason) DO UPDATE
+            SET count = integrations_ignoreddeliveries.count + 1,
+                last_seen_at = GREATEST(integrations_ignoreddeliveries.last_seen_at,
+                                        EXCLUDED.last_seen_at)
+            """,
+            [source.pk, reason[:200], now],
         )
 
 
@@ -135,19 +147,53 @@ class _StoredHeaders(dict[str, Any]):
         return default
 
 
-def dead_letter_replay(*, letter: DeadLetter, vendor: Vendor) -> Outcome:
-    """Map a dead letter again (after a fix) and store it. Its signature was checked
-    when it arrived, so it is not checked again (the secret may have rotated since)."""
+def dead_letter_replay(*, letter: DeadLetter, vendor: Vendor, now: datetime) -> Outcome:
+    """Map a dead letter again (after a fix) and store it.
+
+    Its signature was checked when it arrived, so it is not checked again (the
+    secret may have rotated since). The records keep the ids the vendor's delivery
+    gave them, so replaying twice stores them once. A letter that still fails is
+    kept (with the new error in ``replay_result``); no second letter is made.
+    """
     delivery = Delivery(
         body=bytes(letter.body), headers=_StoredHeaders(letter.headers), url=letter.url
     )
-    outcome = delivery_store(vendor=vendor, source=letter.source, delivery=delivery, now=timezone.now())
-    if outcome.dead_letter is not None:
-        # Still failing: keep the original, drop the new copy.
-        outcome.dead_letter.delete()
-        letter.replay_result = f"still failing: {outcome.error}"
-    else:
-        letter.replay_result = str(outcome.as_dict())[:10_000]
-    letter.replayed_at = timezone.now()
-    letter.save(update_fields=["replayed_at", "replay_result"])
+    with transaction.atomic():
+        outcome = delivery_store(vendor=vendor, source=letter.source, delivery=delivery, now=now)
+        if outcome.dead_letter is not None:
+            # Still failing: keep the original, drop the new copy.
+            outcome.dead_letter.delete()
+            letter.replay_result = f"still failing: {outcome.error}"[:10_000]
+        else:
+            letter.replay_result = str(outcome.as_dict())[:10_000]
+        letter.replayed_at = now
+        letter.save(update_fields=["replayed_at", "replay_result"])
     return outcome
+
+
+def unmapped_actor_map(*, actor: str) -> Identity:
+    """Map an actor to a person in one step: the person is created, named after it.
+
+    An actor that is an e-mail address of an existing person maps to that person
+    instead of a new one. Idempotent: an actor already mapped keeps its person.
+    """
+    actor = actor.strip()
+    if not actor:
+        raise ValueError("actor is empty")
+    with transaction.atomic():
+        existing = Identity.objects.filter(value=actor).select_related("person").first()
+        if existing is not None:
+            return existing
+        email = actor if _looks_like_email(actor) else None
+        person = Person.objects.filter(email=email).first() if email else None
+        if person is None:
+            person = Person.objects.create(name=actor[:200], email=email)
+        return identities.identity_map(value=actor, person=person)
+
+
+def _looks_like_email(text: str) -> bool:
+    try:
+        validate_email(text)
+    except ValidationError:
+        return False
+    return len(text) <= 254

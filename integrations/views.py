@@ -8,6 +8,7 @@ only then parse. A bad or missing signature is a 401 with nothing stored.
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from awu import clock
-from integrations.base import Delivery, SignatureError
+from integrations.base import Delivery, Headers, Mapped, SignatureError
 from integrations.registry import load_vendors
 from integrations.services import delivery_store
 from ledger import secrets
@@ -47,8 +48,12 @@ class HookView(APIView):
             "use, 202 `dead_letter` when the delivery could not be mapped (kept for replay)."
         ),
         parameters=[
-            OpenApiParameter("vendor", str, OpenApiParameter.PATH, description="github, gitlab, ..."),
-            OpenApiParameter("source", str, OpenApiParameter.PATH, description="The source's slug."),
+            OpenApiParameter(
+                "vendor", str, OpenApiParameter.PATH, description="github, gitlab, ..."
+            ),
+            OpenApiParameter(
+                "source", str, OpenApiParameter.PATH, description="The source's slug."
+            ),
         ],
         request={"application/json": OpenApiTypes.OBJECT, "text/xml": OpenApiTypes.STR},
         responses={
@@ -81,15 +86,25 @@ def hook(request: HttpRequest, vendor: str, source: str) -> HttpResponse:
             return problem(exc.status_code, exc.error_type, str(exc.detail))
         now = clock.now()
         delivery = Delivery(
-            body=body, headers=request.headers, url=request.build_absolute_uri(), method=request.method or "POST"
+            body=body,
+            headers=cast(Headers, request.headers),
+            url=request.build_absolute_uri(),
+            method=request.method or "POST",
         )
         live = secrets.live_secrets(row, now=now)
         if not live:
-            return problem(401, "not_authenticated", "This source has no signing secret configured.")
+            return problem(
+                401, "not_authenticated", "This source has no signing secret configured."
+            )
         try:
             integration.verify(delivery, live, now)
         except SignatureError as exc:
             return problem(401, "not_authenticated", f"Signature check failed: {exc}")
+        except Exception:
+            # A verifier bug on odd input must not become a 500 (vendors retry those)
+            # nor let the delivery through: it is refused like a bad signature.
+            logger.exception("vendor %s failed to verify a delivery", vendor)
+            return problem(401, "not_authenticated", "Signature check failed.")
         outcome = delivery_store(vendor=integration, source=row, delivery=delivery, now=now)
     except (OperationalError, InterfaceError):
         logger.warning("database unavailable during a %s delivery", vendor)
@@ -99,10 +114,11 @@ def hook(request: HttpRequest, vendor: str, source: str) -> HttpResponse:
             "The database is unavailable; the delivery was not stored. Retry.",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    if integration.acknowledge is not None and outcome.dead_letter is None and outcome.mapped:
-        answer = integration.acknowledge(outcome.mapped)
+    # A dead letter is acknowledged too: the vendor would only retry the same
+    # payload (and make another dead letter each time), and it is kept here for
+    # replay once the mapping is fixed.
+    if integration.acknowledge is not None:
+        answer = integration.acknowledge(outcome.mapped or Mapped.ignore("kept as a dead letter"))
         return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
-    # A dead letter is acknowledged too (202): the vendor would only retry the same
-    # payload, and it is kept here for replay once the mapping is fixed.
     status = 202 if outcome.dead_letter is not None else 200
     return JsonResponse(outcome.as_dict(), status=status)

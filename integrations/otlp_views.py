@@ -1,0 +1,124 @@
+"""``POST /v1/logs`` and ``POST /v1/metrics``: OTLP/HTTP, protobuf or JSON, gzip or not.
+
+The hot path: authenticate the bearer key (scope ``usage:write``), read the capped
+body, decompress and decode it (``integrations.otlp``), one call into
+``integrations.otlp_ingest``, answer the OTLP export response in the request's
+encoding, with ``partial_success`` when some records were rejected.
+
+Status codes follow the OTLP/HTTP specification: a request the server can never
+accept (undecodable 400, too large 413, unsupported type or encoding 415, no or
+wrong key 401/403) is not retried by exporters; an unavailable database is a 503
+with ``Retry-After``, which they retry. Error bodies use the API's one error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from awu import clock
+from integrations import otlp
+from integrations.otlp_ingest import (
+    ExportResult,
+    otlp_logs_store,
+    otlp_metrics_store,
+    otlp_source_for_key,
+)
+from ledger.auth import Principal
+from ledger.http import ApiError, read_body
+from ledger.models import ApiKey
+from ledger.openapi import errors
+
+logger = logging.getLogger(__name__)
+
+_REQUEST_BODY = {otlp.PROTOBUF: OpenApiTypes.BINARY, otlp.JSON: OpenApiTypes.OBJECT}
+_DESCRIPTION = (
+    "OTLP/HTTP export (https://opentelemetry.io/docs/specs/otlp/#otlphttp), "
+    "`application/x-protobuf` or `application/json`, optionally `Content-Encoding: gzip` "
+    "(at most 20 MiB decompressed). Authenticate with `Authorization: Bearer <key>` "
+    "holding `usage:write` (Claude Code: `OTEL_EXPORTER_OTLP_HEADERS`). Answers the "
+    "export response in the request's encoding; `partialSuccess` counts the records "
+    "rejected and says why. A retried export stores nothing new. See "
+    "docs/integrations/claude-code.md."
+)
+
+
+class _OtlpView(APIView):
+    required_scopes: ClassVar[tuple[str, ...]] = (ApiKey.Scope.USAGE_WRITE,)
+
+    def export(
+        self,
+        request: Request,
+        decode: Callable[[bytes, str | None], Any],
+        store: Callable[..., ExportResult],
+        encode: Callable[..., tuple[bytes, str]],
+    ) -> HttpResponse:
+        raw_request = request._request
+        content_type = raw_request.headers.get("Content-Type", "")
+        body = read_body(raw_request)
+        try:
+            data = otlp.decompress(body, raw_request.headers.get("Content-Encoding"))
+            message = decode(data, content_type)
+        except otlp.OtlpRequestError as exc:
+            raise ApiError(exc.http_status, _error_type(exc), str(exc)) from exc
+        principal = request.user
+        assert isinstance(principal, Principal)  # HasScope let only a key through
+        source = otlp_source_for_key(key_id=principal.key_id, key_name=principal.name)
+        result = store(message=message, source=source, now=clock.now())
+        if result.rejected:
+            logger.info("OTLP export to %s: %s", source, result.error_message)
+        payload, answer_type = encode(
+            content_type, rejected=result.rejected, error_message=result.error_message
+        )
+        return HttpResponse(payload, status=200, content_type=answer_type)
+
+
+def _error_type(exc: otlp.OtlpRequestError) -> str:
+    return {413: "payload_too_large", 415: "unsupported_media_type"}.get(
+        exc.http_status, "invalid_otlp"
+    )
+
+
+class OtlpLogsView(_OtlpView):
+    """Claude Code's ``claude_code.api_request`` events (and any OTLP log emitter)."""
+
+    @extend_schema(
+        operation_id="otlp_logs_export",
+        summary="Export OpenTelemetry logs (OTLP/HTTP)",
+        description=_DESCRIPTION,
+        request=_REQUEST_BODY,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="ExportLogsServiceResponse."),
+            **errors(400, 401, 403, 413, 415, 503),
+        },
+        tags=["otlp"],
+    )
+    def post(self, request: Request) -> HttpResponse:
+        return self.export(request, otlp.decode_logs, otlp_logs_store, otlp.encode_logs_response)
+
+
+class OtlpMetricsView(_OtlpView):
+    """Claude Code's token, cost and activity counters (delta or cumulative)."""
+
+    @extend_schema(
+        operation_id="otlp_metrics_export",
+        summary="Export OpenTelemetry metrics (OTLP/HTTP)",
+        description=_DESCRIPTION,
+        request=_REQUEST_BODY,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="ExportMetricsServiceResponse."),
+            **errors(400, 401, 403, 413, 415, 503),
+        },
+        tags=["otlp"],
+    )
+    def post(self, request: Request) -> HttpResponse:
+        return self.export(
+            request, otlp.decode_metrics, otlp_metrics_store, otlp.encode_metrics_response
+        )

@@ -1,0 +1,145 @@
+"""HubSpot deliveries through POST /api/v1/hooks/hubspot/<source>, real database.
+
+The v3 signature covers method, the URL HubSpot called, the body and the
+timestamp; the test client's URL is ``http://testserver/...``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.integrations.webhooks import (
+    answer,
+    dead_letters,
+    events_of,
+    fixture,
+    ignored_count,
+    make_source,
+    nothing_stored,
+    post_hook,
+    rfc3339,
+    stored,
+)
+
+pytestmark = pytest.mark.django_db
+SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+OLD_SECRET = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+SLUG = "emea"
+NOW = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)
+URL = f"http://testserver/api/v1/hooks/hubspot/{SLUG}"
+
+
+def headers(body: bytes, *, secret: str, sent_at: datetime) -> dict[str, str]:
+    timestamp = str(int(sent_at.timestamp() * 1000))
+    message = b"POST" + URL.encode() + body + timestamp.encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest())
+    return {
+        "X-HubSpot-Signature-v3": signature.decode(),
+        "X-HubSpot-Request-Timestamp": timestamp,
+    }
+
+
+def deliver(
+    client: Client,
+    settings: Any,
+    body: bytes,
+    *,
+    secret: str = SECRET,
+    sent_at: datetime = NOW,
+) -> Any:
+    settings.AWU_NOW = rfc3339(NOW)
+    return post_hook(client, "hubspot", SLUG, body, headers(body, secret=secret, sent_at=sent_at))
+
+
+@pytest.fixture
+def source() -> Any:
+    return make_source("hubspot", SLUG, SECRET, previous=OLD_SECRET)
+
+
+def test_deal_stage_changes_are_stored_one_event_each(
+    client: Client, settings: Any, source: Any
+) -> None:
+    response = deliver(client, settings, fixture("hubspot", "deal_stage_changes.json"))
+    assert response.status_code == 200, response.content
+    assert stored(source) == [
+        ("4213871001", "crm.opportunity.stage_changed"),
+        ("4213871002", "crm.opportunity.stage_changed"),
+    ]
+    assert [event.refs for event in events_of(source)] == [
+        {"deal": ["9876543210"]},
+        {"deal": ["9876543211"]},
+    ]
+
+
+def test_stage_order_comes_from_the_source_config(client: Client, settings: Any) -> None:
+    source = make_source(
+        "hubspot",
+        SLUG,
+        SECRET,
+        config={"stages": ["contractsent", "closedwon"]},
+    )
+    deliver(client, settings, fixture("hubspot", "deal_stage_changes.json"))
+    # contractsent is 5th in HubSpot's default pipeline, 1st in this source's.
+    assert [event.attributes["stage_order"] for event in events_of(source)] == [0, 1]
+
+
+def test_documented_contact_events_are_ignored_and_counted(
+    client: Client, settings: Any, source: Any
+) -> None:
+    response = deliver(client, settings, fixture("hubspot", "documented_example.json"))
+    assert response.status_code == 200
+    assert answer(response)["status"] == "ignored"
+    assert ignored_count(source) == 1
+    assert nothing_stored(source)
+
+
+def test_wrong_signature_is_refused_and_nothing_is_stored(
+    client: Client, settings: Any, source: Any
+) -> None:
+    body = fixture("hubspot", "deal_stage_changes.json")
+    response = deliver(client, settings, body, secret="zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz")
+    assert response.status_code == 401
+    assert nothing_stored(source)
+
+
+def test_request_signed_more_than_five_minutes_ago_is_refused_as_a_replay(
+    client: Client, settings: Any, source: Any
+) -> None:
+    body = fixture("hubspot", "deal_stage_changes.json")
+    response = deliver(client, settings, body, sent_at=NOW - timedelta(minutes=6))
+    assert response.status_code == 401
+    assert nothing_stored(source)
+
+
+def test_retry_is_answered_duplicate_and_stored_once(
+    client: Client, settings: Any, source: Any
+) -> None:
+    body = fixture("hubspot", "deal_stage_changes.json")
+    deliver(client, settings, body)
+    again = deliver(client, settings, body, sent_at=NOW + timedelta(seconds=30))
+    assert [item["status"] for item in answer(again)["events"]] == ["duplicate", "duplicate"]
+    assert len(events_of(source)) == 2
+
+
+def test_authentic_garbage_becomes_a_dead_letter(
+    client: Client, settings: Any, source: Any
+) -> None:
+    response = deliver(client, settings, b"[{]")
+    assert response.status_code == 202
+    assert len(dead_letters(source)) == 1
+    assert nothing_stored(source)
+
+
+@pytest.mark.parametrize("secret", [SECRET, OLD_SECRET])
+def test_both_live_secrets_verify_during_rotation(
+    client: Client, settings: Any, source: Any, secret: str
+) -> None:
+    body = fixture("hubspot", "deal_stage_changes.json")
+    assert deliver(client, settings, body, secret=secret).status_code == 200
