@@ -13,11 +13,8 @@ the ledger's idempotency key absorbs.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from integrations.base import (
@@ -30,16 +27,12 @@ from integrations.base import (
     load_json,
     register,
 )
+from integrations.payload import any_signature_matches, hmac_base64, utc_timestamp
 
 SIGNATURE_HEADER_PREFIX = "X-DocuSign-Signature-"
 # DocuSign allows up to 100 Connect keys per account, one header each.
 MAX_SIGNATURE_HEADERS = 100
 COMPLETED_EVENT = "envelope-completed"
-
-
-def _signature(secret: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
 
 
 def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
@@ -53,28 +46,10 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
         received.append(str(value).strip())
     if not received:
         raise SignatureError(f"{SIGNATURE_HEADER_PREFIX}1 header missing")
-    expected = [_signature(secret, delivery.body) for secret in secrets]
-    matched = False
-    # Every pair is compared (no early exit) so timing says nothing about which matched.
-    for value in received:
-        for candidate in expected:
-            if hmac.compare_digest(candidate.encode(), value.encode()):
-                matched = True
-    if not matched:
+    if not any_signature_matches(
+        secrets, lambda secret: hmac_base64(secret, delivery.body), received
+    ):
         raise SignatureError("no X-DocuSign-Signature header matches a live Connect key")
-
-
-def _utc(value: Any, *, field: str) -> str:
-    """An RFC 3339 timestamp normalised to UTC ``...Z``; DocuSign sends 7 fraction digits."""
-    if not isinstance(value, str) or not value:
-        raise MappingError(f"{field} missing")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise MappingError(f"{field} is not an RFC 3339 timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no UTC offset: {value!r}")
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _text(value: Any) -> str | None:
@@ -123,11 +98,11 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     # The summary is only present when the configuration includes it; without it
     # the message time is the best statement of when the envelope completed.
     if summary.get("completedDateTime"):
-        occurred_at = _utc(
+        occurred_at = utc_timestamp(
             summary.get("completedDateTime"), field="data.envelopeSummary.completedDateTime"
         )
     else:
-        occurred_at = _utc(payload.get("generatedDateTime"), field="generatedDateTime")
+        occurred_at = utc_timestamp(payload.get("generatedDateTime"), field="generatedDateTime")
 
     sender = summary.get("sender")
     sender = sender if isinstance(sender, Mapping) else {}

@@ -31,8 +31,8 @@ AI assistance is read from PR labels (config ``ai_labels``) and from
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from integrations.base import (
@@ -40,12 +40,21 @@ from integrations.base import (
     Mapped,
     MappingError,
     Record,
-    SignatureError,
     Vendor,
-    any_secret_matches,
-    hmac_hex,
     load_json,
     register,
+)
+from integrations.payload import (
+    check_hex_hmac_header,
+    config_strings,
+    dig,
+    list_at,
+    opt_int,
+    opt_str,
+    req_str,
+    unique,
+    utc_timestamp,
+    without_nulls,
 )
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -90,71 +99,6 @@ FAILED_STATES = frozenset({"failure", "error"})
 # end in MappingError, never in a KeyError or TypeError.
 
 
-def _dig(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _str(obj: Any, *path: str) -> str:
-    value = _dig(obj, *path)
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        raise MappingError(f"{'.'.join(path)} missing")
-    return str(value)
-
-
-def _opt_str(obj: Any, *path: str) -> str | None:
-    value = _dig(obj, *path)
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        return None
-    return str(value)
-
-
-def _list(obj: Any, *path: str) -> list[Any]:
-    value = _dig(obj, *path)
-    return value if isinstance(value, list) else []
-
-
-def _opt_int(obj: Any, *path: str) -> int | None:
-    value = _dig(obj, *path)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def utc_timestamp(value: Any, *, field: str) -> str:
-    """An ISO 8601 / RFC 3339 timestamp with an offset, normalised to UTC ``...Z``.
-
-    Raises MappingError when the value is missing, unreadable or has no offset.
-    """
-    if not isinstance(value, str) or not value:
-        raise MappingError(f"{field} missing")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise MappingError(f"{field} is not an RFC 3339 timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no UTC offset: {value!r}")
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _unique(values: Iterable[str | None]) -> list[str]:
-    seen: dict[str, None] = {}
-    for value in values:
-        if value:
-            seen.setdefault(value, None)
-    return list(seen)
-
-
-def _config_strings(config: Mapping[str, Any], key: str, default: Sequence[str]) -> list[str]:
-    value = config.get(key)
-    if value is None:
-        return list(default)
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise MappingError(f"source config {key!r} must be a list of strings")
-    return list(value)
-
-
 # AI assistance and reverts: shared with the GitLab mapping.
 
 
@@ -187,8 +131,8 @@ def ai_assistance(
     ``level`` is ``generated`` for a label in GENERATED_LABELS, else ``assisted``;
     ``agent`` is the first agent named in a trailer, when one is.
     """
-    ai_labels = {label.lower() for label in _config_strings(config, "ai_labels", DEFAULT_AI_LABELS)}
-    agents = _config_strings(config, "ai_agents", DEFAULT_AI_AGENTS)
+    ai_labels = {label.lower() for label in config_strings(config, "ai_labels", DEFAULT_AI_LABELS)}
+    agents = config_strings(config, "ai_agents", DEFAULT_AI_AGENTS)
     matched_labels = [label for label in labels if label.lower() in ai_labels]
     named = ai_agents_in_trailers(text, agents)
     if not matched_labels and not named:
@@ -207,7 +151,7 @@ def reverted_commits(message: str) -> list[str]:
     """SHAs a ``git revert`` commit message says it reverts; empty for other commits."""
     if not _REVERT_SUBJECT.search(message):
         return []
-    return _unique(match.group("sha").lower() for match in _REVERTS_COMMIT.finditer(message))
+    return unique(match.group("sha").lower() for match in _REVERTS_COMMIT.finditer(message))
 
 
 def reverted_pr_number(message: str) -> str | None:
@@ -226,16 +170,9 @@ def reverted_pr_number(message: str) -> str | None:
 
 def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     """Pass when ``X-Hub-Signature-256`` is the HMAC-SHA256 of the body under a live secret."""
-    received = delivery.headers.get(SIGNATURE_HEADER)
-    if not received:
-        raise SignatureError(f"{SIGNATURE_HEADER} header missing")
-    received = str(received).strip()
-    if not received.startswith("sha256="):
-        raise SignatureError(f"{SIGNATURE_HEADER} is not of the form sha256=<hex>")
-    if not any_secret_matches(
-        secrets, lambda secret: "sha256=" + hmac_hex(secret, delivery.body), received
-    ):
-        raise SignatureError(f"{SIGNATURE_HEADER} does not match a live secret")
+    check_hex_hmac_header(
+        delivery.body, delivery.headers, secrets, header=SIGNATURE_HEADER, prefix="sha256="
+    )
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
@@ -252,15 +189,7 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     payload = load_json(delivery.body)
     if not isinstance(payload, dict):
         raise MappingError("body is not a JSON object")
-    return _without_nulls(_HANDLERS[kind](payload, str(delivery_id), config))
-
-
-def _without_nulls(mapped: Mapped) -> Mapped:
-    """Leave unknown attributes out rather than null, so rules can test them with has()."""
-    for event in mapped.events:
-        attributes = event.get("attributes") or {}
-        event["attributes"] = {k: v for k, v in attributes.items() if v is not None}
-    return mapped
+    return without_nulls(_HANDLERS[kind](payload, str(delivery_id), config))
 
 
 def _ignore_ping(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
@@ -268,65 +197,65 @@ def _ignore_ping(payload: dict[str, Any], delivery_id: str, config: Mapping[str,
 
 
 def _actor(user: Any) -> str | None:
-    email = _opt_str(user, "email")
+    email = opt_str(user, "email")
     if email:
         return email
-    login = _opt_str(user, "login")
+    login = opt_str(user, "login")
     return f"github:{login}" if login else None
 
 
 def _pull_request(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
-    if _dig(payload, "action") != "closed":
-        return Mapped.ignore(f"pull_request {_dig(payload, 'action')} not used")
-    pr = _dig(payload, "pull_request")
+    if dig(payload, "action") != "closed":
+        return Mapped.ignore(f"pull_request {dig(payload, 'action')} not used")
+    pr = dig(payload, "pull_request")
     if not isinstance(pr, Mapping):
         raise MappingError("pull_request missing")
-    merged = _dig(pr, "merged")
+    merged = dig(pr, "merged")
     if not isinstance(merged, bool):
         raise MappingError("pull_request.merged missing")
     if not merged:
         return Mapped.ignore("pull request closed without merge")
 
-    repo = _str(payload, "repository", "full_name")
-    number = _str(payload, "pull_request", "number")
+    repo = req_str(payload, "repository", "full_name")
+    number = req_str(payload, "pull_request", "number")
     key = f"{repo}#{number}"
     label_names = [
         label["name"]
-        for label in _list(pr, "labels")
+        for label in list_at(pr, "labels")
         if isinstance(label, Mapping) and isinstance(label.get("name"), str)
     ]
-    body = _dig(pr, "body")
-    default_branch = _opt_str(payload, "repository", "default_branch") or _opt_str(
+    body = dig(pr, "body")
+    default_branch = opt_str(payload, "repository", "default_branch") or opt_str(
         config, "default_branch"
     )
     event: Record = {
         "id": delivery_id,
         "type": "code.pr.merged",
-        "occurred_at": utc_timestamp(_dig(pr, "merged_at"), field="pull_request.merged_at"),
+        "occurred_at": utc_timestamp(dig(pr, "merged_at"), field="pull_request.merged_at"),
         "subject": f"github:{key}",
         "refs": {
             "pr": [key],
-            "commit": _unique([_opt_str(pr, "merge_commit_sha"), _opt_str(pr, "head", "sha")]),
+            "commit": unique([opt_str(pr, "merge_commit_sha"), opt_str(pr, "head", "sha")]),
         },
         "attributes": {
             "repository": repo,
-            "number": _opt_int(pr, "number"),
-            "title": _opt_str(pr, "title"),
-            "base_branch": _str(payload, "pull_request", "base", "ref"),
-            "head_branch": _opt_str(pr, "head", "ref"),
+            "number": opt_int(pr, "number"),
+            "title": opt_str(pr, "title"),
+            "base_branch": req_str(payload, "pull_request", "base", "ref"),
+            "head_branch": opt_str(pr, "head", "ref"),
             "default_branch": default_branch,
-            "draft": _dig(pr, "draft") is True,
+            "draft": dig(pr, "draft") is True,
             "merged": True,
-            "additions": _opt_int(pr, "additions"),
-            "deletions": _opt_int(pr, "deletions"),
-            "changed_files": _opt_int(pr, "changed_files"),
-            "commits": _opt_int(pr, "commits"),
+            "additions": opt_int(pr, "additions"),
+            "deletions": opt_int(pr, "deletions"),
+            "changed_files": opt_int(pr, "changed_files"),
+            "commits": opt_int(pr, "commits"),
             "labels": label_names,
-            "author": _opt_str(pr, "user", "login"),
-            "merged_by": _opt_str(pr, "merged_by", "login"),
+            "author": opt_str(pr, "user", "login"),
+            "merged_by": opt_str(pr, "merged_by", "login"),
         },
     }
-    actor = _actor(_dig(pr, "user"))
+    actor = _actor(dig(pr, "user"))
     if actor:
         event["actor"] = actor
     ai = ai_assistance(
@@ -337,55 +266,92 @@ def _pull_request(payload: dict[str, Any], delivery_id: str, config: Mapping[str
     return Mapped(events=[event])
 
 
-def _push(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
-    repo = _str(payload, "repository", "full_name")
-    commits = _dig(payload, "commits")
+def revert_events(
+    payload: Mapping[str, Any],
+    delivery_id: str,
+    *,
+    vendor: str,
+    repo: str,
+    repo_attribute: str,
+    pr_refs: Callable[[str], list[str]],
+    actor: Callable[[Any], str | None],
+    timestamp: Callable[..., str] = utc_timestamp,
+) -> Mapped:
+    """One ``code.reverted`` per reverting commit of a push (shared with GitLab).
+
+    What differs between the two forges is passed in: the subject prefix
+    (``vendor``), the attribute naming the repository, how a revert message names
+    the reverted change's PR, who a commit's author is, and the timestamp format.
+    """
+    commits = dig(payload, "commits")
     if not isinstance(commits, list):
         raise MappingError("commits missing")
     events: list[Record] = []
     for index, commit in enumerate(commits):
-        message = _dig(commit, "message")
+        message = dig(commit, "message")
         if not isinstance(message, str):
             raise MappingError(f"commits[{index}].message missing")
         reverted = reverted_commits(message)
         if not reverted:
             continue
-        sha = (_opt_str(commit, "id") or "").lower()
+        sha = (opt_str(commit, "id") or "").lower()
         if not sha:
             raise MappingError(f"commits[{index}].id missing")
         refs: dict[str, list[str]] = {"commit": reverted}
-        number = reverted_pr_number(message)
-        if number:
-            refs["pr"] = [f"{repo}#{number}"]
+        prs = pr_refs(message)
+        if prs:
+            refs["pr"] = prs
         event: Record = {
             "id": f"{delivery_id}:revert:{sha}",
             "type": "code.reverted",
-            "occurred_at": utc_timestamp(
-                _dig(commit, "timestamp"), field=f"commits[{index}].timestamp"
-            ),
-            "subject": f"github:{repo}@{sha}",
+            "occurred_at": timestamp(dig(commit, "timestamp"), field=f"commits[{index}].timestamp"),
+            "subject": f"{vendor}:{repo}@{sha}",
             "refs": refs,
             "attributes": {
-                "repository": repo,
+                repo_attribute: repo,
                 "revert_commit": sha,
-                "ref": _opt_str(payload, "ref"),
+                "ref": opt_str(payload, "ref"),
             },
         }
-        actor = _opt_str(commit, "author", "email") or (
-            f"github:{login}" if (login := _opt_str(commit, "author", "username")) else None
-        )
-        if actor:
-            event["actor"] = actor
+        author = actor(dig(commit, "author"))
+        if author:
+            event["actor"] = author
         events.append(event)
     if not events:
         return Mapped.ignore("push without reverts")
     return Mapped(events=events)
 
 
+def _push(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
+    repo = req_str(payload, "repository", "full_name")
+
+    def pr_refs(message: str) -> list[str]:
+        number = reverted_pr_number(message)
+        return [f"{repo}#{number}"] if number else []
+
+    return revert_events(
+        payload,
+        delivery_id,
+        vendor="github",
+        repo=repo,
+        repo_attribute="repository",
+        pr_refs=pr_refs,
+        actor=_commit_author,
+    )
+
+
+def _commit_author(author: Any) -> str | None:
+    email = opt_str(author, "email")
+    if email:
+        return email
+    login = opt_str(author, "username")
+    return f"github:{login}" if login else None
+
+
 def _rolled_back(deployment: Any, status: Any) -> tuple[bool, list[str], list[str]]:
     """Whether a deployment is a rollback, and the deploys and commits it rolled back."""
-    task = _opt_str(deployment, "task")
-    extra = _dig(deployment, "payload")
+    task = opt_str(deployment, "task")
+    extra = dig(deployment, "payload")
     deploys: list[str | None] = []
     commits: list[str | None] = []
     marked = task == "rollback"
@@ -398,43 +364,43 @@ def _rolled_back(deployment: Any, status: Any) -> tuple[bool, list[str], list[st
         named = extra.get("rolled_back_commits")
         if isinstance(named, list):
             commits += [c.lower() for c in named if isinstance(c, str) and c]
-    for text in (_opt_str(deployment, "description"), _opt_str(status, "description")):
+    for text in (opt_str(deployment, "description"), opt_str(status, "description")):
         found = _ROLLBACK_IN_TEXT.search(text or "")
         if found:
             marked = True
             deploys.append(found.group("id"))
-    return marked, _unique(deploys), _unique(commits)
+    return marked, unique(deploys), unique(commits)
 
 
 def _deployment_status(
     payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]
 ) -> Mapped:
-    status = _dig(payload, "deployment_status")
-    deployment = _dig(payload, "deployment")
+    status = dig(payload, "deployment_status")
+    deployment = dig(payload, "deployment")
     if not isinstance(status, Mapping):
         raise MappingError("deployment_status missing")
     if not isinstance(deployment, Mapping):
         raise MappingError("deployment missing")
-    state = _str(payload, "deployment_status", "state")
+    state = req_str(payload, "deployment_status", "state")
     if state != "success" and state not in FAILED_STATES:
         return Mapped.ignore(f"deployment_status {state} not used")
 
-    repo = _str(payload, "repository", "full_name")
-    deploy_id = _str(payload, "deployment", "id")
-    sha = _str(payload, "deployment", "sha").lower()
-    environment = _opt_str(status, "environment") or _opt_str(deployment, "environment")
+    repo = req_str(payload, "repository", "full_name")
+    deploy_id = req_str(payload, "deployment", "id")
+    sha = req_str(payload, "deployment", "sha").lower()
+    environment = opt_str(status, "environment") or opt_str(deployment, "environment")
     attributes: dict[str, Any] = {
         "repository": repo,
         "environment": environment,
         "deployment_id": deploy_id,
-        "ref": _opt_str(deployment, "ref"),
-        "task": _opt_str(deployment, "task"),
+        "ref": opt_str(deployment, "ref"),
+        "task": opt_str(deployment, "task"),
         "state": state,
     }
     rollback, rolled_deploys, rolled_commits = _rolled_back(deployment, status)
     if state == "success" and rollback:
         kind = "deploy.rolled_back"
-        refs: dict[str, list[str]] = {"deploy": _unique([deploy_id, *rolled_deploys])}
+        refs: dict[str, list[str]] = {"deploy": unique([deploy_id, *rolled_deploys])}
         if rolled_commits:
             refs["commit"] = rolled_commits
         attributes["target_sha"] = sha
@@ -446,13 +412,13 @@ def _deployment_status(
         "id": delivery_id,
         "type": kind,
         "occurred_at": utc_timestamp(
-            _dig(status, "created_at"), field="deployment_status.created_at"
+            dig(status, "created_at"), field="deployment_status.created_at"
         ),
         "subject": f"github:{repo}",
         "refs": refs,
         "attributes": attributes,
     }
-    actor = _actor(_dig(status, "creator")) or _actor(_dig(deployment, "creator"))
+    actor = _actor(dig(status, "creator")) or _actor(dig(deployment, "creator"))
     if actor:
         event["actor"] = actor
     return Mapped(events=[event])

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from integrations import payload
 from integrations.base import (
     Delivery,
     Mapped,
@@ -44,7 +45,8 @@ from integrations.base import (
     load_json,
     register,
 )
-from integrations.github import ai_assistance, reverted_commits
+from integrations.github import ai_assistance, revert_events
+from integrations.payload import dig, list_at, opt_str, req_str, unique, without_nulls
 
 TOKEN_HEADER = "X-Gitlab-Token"  # noqa: S105 (a header name, not a secret)
 EVENT_HEADER = "X-Gitlab-Event"
@@ -55,33 +57,6 @@ REDACTED = "[REDACTED]"
 _SEE_MERGE_REQUEST = re.compile(r"See merge request (?P<key>[\w.\-/]+![0-9]+)")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _OFFSET_WITH_SPACE = re.compile(r" ?(?P<sign>[+-])(?P<hh>\d{2}):?(?P<mm>\d{2})$")
-
-
-def _dig(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _str(obj: Any, *path: str) -> str:
-    value = _opt_str(obj, *path)
-    if value is None:
-        raise MappingError(f"{'.'.join(path)} missing")
-    return value
-
-
-def _opt_str(obj: Any, *path: str) -> str | None:
-    value = _dig(obj, *path)
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        return None
-    return str(value)
-
-
-def _list(obj: Any, *path: str) -> list[Any]:
-    value = _dig(obj, *path)
-    return value if isinstance(value, list) else []
 
 
 def utc_timestamp(value: Any, *, field: str) -> str:
@@ -97,24 +72,14 @@ def utc_timestamp(value: Any, *, field: str) -> str:
         text = text[: -len(" UTC")] + "+00:00"
     else:
         text = _OFFSET_WITH_SPACE.sub(r"\g<sign>\g<hh>:\g<mm>", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise MappingError(f"{field} is not a timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no UTC offset: {value!r}")
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _unique(values: Sequence[str | None]) -> list[str]:
-    return list(dict.fromkeys(v for v in values if v))
+    return payload.utc_timestamp(text, field=field)
 
 
 def _user_actor(user: Any) -> str | None:
-    email = _opt_str(user, "email")
+    email = opt_str(user, "email")
     if email and email != REDACTED:
         return email
-    username = _opt_str(user, "username")
+    username = opt_str(user, "username")
     return f"gitlab:{username}" if username else None
 
 
@@ -141,15 +106,7 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     payload = load_json(delivery.body)
     if not isinstance(payload, dict):
         raise MappingError("body is not a JSON object")
-    return _without_nulls(_HANDLERS[kind](payload, delivery_id, config))
-
-
-def _without_nulls(mapped: Mapped) -> Mapped:
-    """Leave unknown attributes out rather than null, so rules can test them with has()."""
-    for event in mapped.events:
-        attributes = event.get("attributes") or {}
-        event["attributes"] = {k: v for k, v in attributes.items() if v is not None}
-    return mapped
+    return without_nulls(_HANDLERS[kind](payload, delivery_id, config))
 
 
 def _ignore_pipeline(
@@ -159,26 +116,26 @@ def _ignore_pipeline(
 
 
 def _merge_request(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
-    attrs = _dig(payload, "object_attributes")
+    attrs = dig(payload, "object_attributes")
     if not isinstance(attrs, Mapping):
         raise MappingError("object_attributes missing")
-    action = _opt_str(attrs, "action")
+    action = opt_str(attrs, "action")
     if action != "merge":
         return Mapped.ignore(f"merge request {action} not used")
 
-    project = _str(payload, "project", "path_with_namespace")
-    iid = _str(payload, "object_attributes", "iid")
+    project = req_str(payload, "project", "path_with_namespace")
+    iid = req_str(payload, "object_attributes", "iid")
     key = f"{project}!{iid}"
-    when = _dig(attrs, "merged_at") or _dig(attrs, "updated_at")
+    when = dig(attrs, "merged_at") or dig(attrs, "updated_at")
     labels = [
         label["title"]
-        for label in _list(payload, "labels") or _list(attrs, "labels")
+        for label in list_at(payload, "labels") or list_at(attrs, "labels")
         if isinstance(label, Mapping) and isinstance(label.get("title"), str)
     ]
-    description = _dig(attrs, "description")
-    draft = _dig(attrs, "draft")
+    description = dig(attrs, "description")
+    draft = dig(attrs, "draft")
     if not isinstance(draft, bool):
-        draft = _dig(attrs, "work_in_progress") is True
+        draft = dig(attrs, "work_in_progress") is True
     event: Record = {
         "id": delivery_id,
         "type": "code.pr.merged",
@@ -186,26 +143,26 @@ def _merge_request(payload: dict[str, Any], delivery_id: str, config: Mapping[st
         "subject": f"gitlab:{key}",
         "refs": {
             "pr": [key],
-            "commit": _unique(
+            "commit": unique(
                 [
-                    (_opt_str(attrs, "merge_commit_sha") or "").lower() or None,
-                    (_opt_str(attrs, "last_commit", "id") or "").lower() or None,
+                    (opt_str(attrs, "merge_commit_sha") or "").lower() or None,
+                    (opt_str(attrs, "last_commit", "id") or "").lower() or None,
                 ]
             ),
         },
         "attributes": {
             "project": project,
-            "iid": _dig(attrs, "iid"),
-            "title": _opt_str(attrs, "title"),
-            "base_branch": _str(payload, "object_attributes", "target_branch"),
-            "head_branch": _opt_str(attrs, "source_branch"),
-            "default_branch": _opt_str(payload, "project", "default_branch")
-            or _opt_str(config, "default_branch"),
+            "iid": dig(attrs, "iid"),
+            "title": opt_str(attrs, "title"),
+            "base_branch": req_str(payload, "object_attributes", "target_branch"),
+            "head_branch": opt_str(attrs, "source_branch"),
+            "default_branch": opt_str(payload, "project", "default_branch")
+            or opt_str(config, "default_branch"),
             "draft": draft,
             "merged": True,
             "labels": labels,
-            "author_id": _dig(attrs, "author_id"),
-            "merged_by": _opt_str(payload, "user", "username"),
+            "author_id": dig(attrs, "author_id"),
+            "merged_by": opt_str(payload, "user", "username"),
         },
     }
     actor = _merge_actor(payload, attrs)
@@ -222,83 +179,61 @@ def _merge_request(payload: dict[str, Any], delivery_id: str, config: Mapping[st
 
 
 def _merge_actor(payload: Mapping[str, Any], attrs: Mapping[str, Any]) -> str | None:
-    author_id = _opt_str(attrs, "author_id")
-    merger_id = _opt_str(payload, "user", "id")
+    author_id = opt_str(attrs, "author_id")
+    merger_id = opt_str(payload, "user", "id")
     if author_id is None or author_id == merger_id:
-        return _user_actor(_dig(payload, "user"))
+        return _user_actor(dig(payload, "user"))
     return f"gitlab:id:{author_id}"
 
 
 def _push(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
-    project = _str(payload, "project", "path_with_namespace")
-    commits = _dig(payload, "commits")
-    if not isinstance(commits, list):
-        raise MappingError("commits missing")
-    events: list[Record] = []
-    for index, commit in enumerate(commits):
-        message = _dig(commit, "message")
-        if not isinstance(message, str):
-            raise MappingError(f"commits[{index}].message missing")
-        reverted = reverted_commits(message)
-        if not reverted:
-            continue
-        sha = (_opt_str(commit, "id") or "").lower()
-        if not sha:
-            raise MappingError(f"commits[{index}].id missing")
-        refs: dict[str, list[str]] = {"commit": reverted}
-        merge_request = _SEE_MERGE_REQUEST.search(message)
-        if merge_request:
-            refs["pr"] = [merge_request.group("key")]
-        event: Record = {
-            "id": f"{delivery_id}:revert:{sha}",
-            "type": "code.reverted",
-            "occurred_at": utc_timestamp(
-                _dig(commit, "timestamp"), field=f"commits[{index}].timestamp"
-            ),
-            "subject": f"gitlab:{project}@{sha}",
-            "refs": refs,
-            "attributes": {
-                "project": project,
-                "revert_commit": sha,
-                "ref": _opt_str(payload, "ref"),
-            },
-        }
-        email = _opt_str(commit, "author", "email")
-        if email and email != REDACTED:
-            event["actor"] = email
-        events.append(event)
-    if not events:
-        return Mapped.ignore("push without reverts")
-    return Mapped(events=events)
+    project = req_str(payload, "project", "path_with_namespace")
+    return revert_events(
+        payload,
+        delivery_id,
+        vendor="gitlab",
+        repo=project,
+        repo_attribute="project",
+        pr_refs=lambda message: (
+            [m.group("key")] if (m := _SEE_MERGE_REQUEST.search(message)) else []
+        ),
+        actor=_commit_author,
+        timestamp=utc_timestamp,
+    )
+
+
+def _commit_author(author: Any) -> str | None:
+    email = opt_str(author, "email")
+    return email if email and email != REDACTED else None
 
 
 def _deployment(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
-    status = _str(payload, "status")
+    status = req_str(payload, "status")
     if status not in ("success", "failed"):
         return Mapped.ignore(f"deployment {status} not used")
-    project = _str(payload, "project", "path_with_namespace")
-    deploy_id = _str(payload, "deployment_id")
-    tail = (_opt_str(payload, "commit_url") or "").rstrip("/").rsplit("/", 1)[-1].lower()
-    sha = tail if _FULL_SHA.match(tail) else (_opt_str(payload, "short_sha") or "").lower()
+    project = req_str(payload, "project", "path_with_namespace")
+    deploy_id = req_str(payload, "deployment_id")
+    tail = (opt_str(payload, "commit_url") or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    sha = tail if _FULL_SHA.match(tail) else (opt_str(payload, "short_sha") or "").lower()
     if not sha:
         raise MappingError("commit_url and short_sha missing")
     event: Record = {
         "id": delivery_id,
         "type": "deploy.succeeded" if status == "success" else "deploy.failed",
-        "occurred_at": utc_timestamp(_dig(payload, "status_changed_at"), field="status_changed_at"),
+        "occurred_at": utc_timestamp(dig(payload, "status_changed_at"), field="status_changed_at"),
         "subject": f"gitlab:{project}",
         "refs": {"deploy": [deploy_id], "commit": [sha]},
         "attributes": {
             "project": project,
-            "environment": _opt_str(payload, "environment"),
-            "environment_tier": _opt_str(payload, "environment_tier"),
+            "environment": opt_str(payload, "environment"),
+            "environment_tier": opt_str(payload, "environment_tier"),
             "deployment_id": deploy_id,
-            "deployable_id": _dig(payload, "deployable_id"),
-            "commit_title": _opt_str(payload, "commit_title"),
+            "deployable_id": dig(payload, "deployable_id"),
+            "commit_title": opt_str(payload, "commit_title"),
             "state": status,
         },
     }
-    actor = _user_actor(_dig(payload, "user"))
+    actor = _user_actor(dig(payload, "user"))
     if actor:
         event["actor"] = actor
     return Mapped(events=[event])

@@ -23,11 +23,8 @@ more than five minutes away from ``now`` is refused as a replay.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from integrations.base import (
@@ -41,10 +38,20 @@ from integrations.base import (
     load_json,
     register,
 )
+from integrations.payload import (
+    config_strings,
+    epoch_header,
+    epoch_ms_timestamp,
+    from_epoch,
+    hmac_base64,
+    identifier,
+    refuse_replay,
+    required_header,
+)
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
-TOLERANCE_MS = 5 * 60 * 1000
+TOLERANCE = timedelta(minutes=5)
 
 # HubSpot's default sales pipeline, in order.
 DEFAULT_STAGES: tuple[str, ...] = (
@@ -59,6 +66,8 @@ DEFAULT_STAGES: tuple[str, ...] = (
 DEFAULT_WON_STAGES: tuple[str, ...] = ("closedwon",)
 DEFAULT_LOST_STAGES: tuple[str, ...] = ("closedlost",)
 DEFAULT_PIPELINE = "default"
+# How this source has always worded and checked its stage lists.
+_STAGE_LIST: dict[str, Any] = {"what": "stage ids", "quote_key": False, "allow_tuple": False}
 
 # HubSpot signs the URI with these escapes decoded (its v3 validation guide lists them).
 _DECODED_ESCAPES = {
@@ -83,62 +92,24 @@ def _signed_uri(url: str) -> str:
     return url
 
 
-def _signature(secret: str, message: bytes) -> str:
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
 def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     """Check the v3 signature and refuse timestamps more than 5 minutes from ``now``."""
-    received = delivery.headers.get(SIGNATURE_HEADER)
-    if not received:
-        raise SignatureError(f"{SIGNATURE_HEADER} header missing")
-    timestamp = delivery.headers.get(TIMESTAMP_HEADER)
-    if not timestamp:
-        raise SignatureError(f"{TIMESTAMP_HEADER} header missing")
-    timestamp = str(timestamp).strip()
-    if not timestamp.isascii() or not timestamp.isdigit():
-        raise SignatureError(f"{TIMESTAMP_HEADER} is not epoch milliseconds")
-    now_ms = int(now.timestamp() * 1000)
-    # Symmetric window: a timestamp far in the future is as suspect as an old one.
-    if abs(now_ms - int(timestamp)) > TOLERANCE_MS:
-        raise SignatureError(f"{TIMESTAMP_HEADER} outside the 5 minute tolerance (replay?)")
+    received = required_header(delivery.headers, SIGNATURE_HEADER)
+    timestamp = epoch_header(delivery.headers, TIMESTAMP_HEADER, unit="milliseconds")
+    refuse_replay(
+        from_epoch(int(timestamp), unit="milliseconds"),
+        now=now,
+        tolerance=TOLERANCE,
+        what=TIMESTAMP_HEADER,
+    )
     message = (
         delivery.method.upper().encode()
         + _signed_uri(delivery.url).encode()
         + delivery.body
         + timestamp.encode()
     )
-    if not any_secret_matches(
-        secrets, lambda secret: _signature(secret, message), str(received).strip()
-    ):
+    if not any_secret_matches(secrets, lambda secret: hmac_base64(secret, message), received):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match a live app secret")
-
-
-def _stage_list(config: Mapping[str, Any], key: str, default: tuple[str, ...]) -> list[str]:
-    value = config.get(key)
-    if value is None:
-        return list(default)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise MappingError(f"source config {key} must be a list of stage ids")
-    return value
-
-
-def _epoch_ms_utc(value: Any, *, field: str) -> str:
-    # bool is an int subclass; True is not a timestamp.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MappingError(f"{field} missing or not epoch milliseconds")
-    try:
-        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError) as exc:
-        raise MappingError(f"{field} out of range: {value}") from exc
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _identifier(value: Any, *, field: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise MappingError(f"{field} missing")
-    return str(value)
 
 
 def _actor(event: Mapping[str, Any]) -> str | None:
@@ -162,12 +133,12 @@ def _stage_record(
     pipeline: str,
 ) -> Record:
     where = f"events[{position}]"
-    event_id = _identifier(event.get("eventId"), field=f"{where}.eventId")
-    deal_id = _identifier(event.get("objectId"), field=f"{where}.objectId")
+    event_id = identifier(event.get("eventId"), field=f"{where}.eventId")
+    deal_id = identifier(event.get("objectId"), field=f"{where}.objectId")
     to_stage = event.get("propertyValue")
     if not isinstance(to_stage, str) or not to_stage:
         raise MappingError(f"{where}.propertyValue missing (the new dealstage)")
-    occurred_at = _epoch_ms_utc(event.get("occurredAt"), field=f"{where}.occurredAt")
+    occurred_at = epoch_ms_timestamp(event.get("occurredAt"), field=f"{where}.occurredAt")
     to_order = stages.index(to_stage) if to_stage in stages else None
     attributes: dict[str, Any] = {
         "to_stage": to_stage,
@@ -207,9 +178,9 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     payload = load_json(delivery.body)
     if not isinstance(payload, list):
         raise MappingError("body is not a JSON array of subscription events")
-    stages = _stage_list(config, "stages", DEFAULT_STAGES)
-    won = _stage_list(config, "won_stages", DEFAULT_WON_STAGES)
-    lost = _stage_list(config, "lost_stages", DEFAULT_LOST_STAGES)
+    stages = config_strings(config, "stages", DEFAULT_STAGES, **_STAGE_LIST)
+    won = config_strings(config, "won_stages", DEFAULT_WON_STAGES, **_STAGE_LIST)
+    lost = config_strings(config, "lost_stages", DEFAULT_LOST_STAGES, **_STAGE_LIST)
     pipeline = config.get("pipeline", DEFAULT_PIPELINE)
     if not isinstance(pipeline, str):
         raise MappingError("source config pipeline must be a string")

@@ -27,7 +27,7 @@ idempotency key.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from integrations.base import (
@@ -35,12 +35,18 @@ from integrations.base import (
     Mapped,
     MappingError,
     Record,
-    SignatureError,
     Vendor,
-    any_secret_matches,
-    hmac_hex,
     load_json,
     register,
+)
+from integrations.payload import (
+    check_hex_hmac_header,
+    config_strings,
+    dig,
+    epoch_ms_timestamp,
+    opt_str,
+    req_str,
+    without_nulls,
 )
 
 SIGNATURE_HEADER = "X-Hub-Signature"
@@ -49,66 +55,18 @@ DONE_CATEGORY = "done"
 DEFAULT_DONE_STATUSES: tuple[str, ...] = ("Done", "Closed", "Resolved")
 
 
-def _dig(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _opt_str(obj: Any, *path: str) -> str | None:
-    value = _dig(obj, *path)
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        return None
-    return str(value)
-
-
-def _str(obj: Any, *path: str) -> str:
-    value = _opt_str(obj, *path)
-    if value is None:
-        raise MappingError(f"{'.'.join(path)} missing")
-    return value
-
-
 def _name(value: Any) -> str | None:
     """A field Jira sends either as an object with ``name`` or as a bare string."""
     if isinstance(value, str) and value:
         return value
-    return _opt_str(value, "name")
-
-
-def _strings(config: Mapping[str, Any], key: str, default: Sequence[str] = ()) -> list[str]:
-    value = config.get(key)
-    if value is None:
-        return list(default)
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise MappingError(f"source config {key!r} must be a list of strings")
-    return list(value)
-
-
-def _epoch_ms(value: Any, *, field: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MappingError(f"{field} missing")
-    try:
-        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError) as exc:
-        raise MappingError(f"{field} out of range: {value!r}") from exc
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return opt_str(value, "name")
 
 
 def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     """Pass when ``X-Hub-Signature`` is the HMAC-SHA256 of the body under a live secret."""
-    received = delivery.headers.get(SIGNATURE_HEADER)
-    if not received:
-        raise SignatureError(f"{SIGNATURE_HEADER} header missing")
-    received = str(received).strip()
-    if not received.startswith("sha256="):
-        raise SignatureError(f"{SIGNATURE_HEADER} is not of the form sha256=<hex>")
-    if not any_secret_matches(
-        secrets, lambda secret: "sha256=" + hmac_hex(secret, delivery.body), received
-    ):
-        raise SignatureError(f"{SIGNATURE_HEADER} does not match a live secret")
+    check_hex_hmac_header(
+        delivery.body, delivery.headers, secrets, header=SIGNATURE_HEADER, prefix="sha256="
+    )
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
@@ -116,17 +74,17 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     payload = load_json(delivery.body)
     if not isinstance(payload, dict):
         raise MappingError("body is not a JSON object")
-    kind = _str(payload, "webhookEvent")
+    kind = req_str(payload, "webhookEvent")
     if kind != "jira:issue_updated":
         return Mapped.ignore(f"event {kind} not used")
     delivery_id = delivery.headers.get(DELIVERY_HEADER)
     if not delivery_id:
         raise MappingError(f"{DELIVERY_HEADER} header missing")
 
-    fields = _dig(payload, "issue", "fields")
+    fields = dig(payload, "issue", "fields")
     if not isinstance(fields, Mapping):
         raise MappingError("issue.fields missing")
-    items = _dig(payload, "changelog", "items")
+    items = dig(payload, "changelog", "items")
     if not isinstance(items, list):
         return Mapped.ignore("issue update without changelog")
     status_item = _item(items, "status")
@@ -134,54 +92,46 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     if status_item is None and resolution_item is None:
         return Mapped.ignore("issue update changes neither status nor resolution")
 
-    category = _opt_str(fields, "status", "statusCategory", "key")
-    resolution = _name(_dig(fields, "resolution"))
+    category = opt_str(fields, "status", "statusCategory", "key")
+    resolution = _name(dig(fields, "resolution"))
     is_done = category == DONE_CATEGORY if category else resolution is not None
     if resolution_item is not None:
-        was_done = bool(
-            _opt_str(resolution_item, "from") or _opt_str(resolution_item, "fromString")
-        )
+        was_done = bool(opt_str(resolution_item, "from") or opt_str(resolution_item, "fromString"))
     else:
         done_statuses = {
-            s.lower() for s in _strings(config, "done_statuses", DEFAULT_DONE_STATUSES)
+            s.lower() for s in config_strings(config, "done_statuses", DEFAULT_DONE_STATUSES)
         }
-        was_done = (_opt_str(status_item, "fromString") or "").lower() in done_statuses
+        was_done = (opt_str(status_item, "fromString") or "").lower() in done_statuses
     if is_done == was_done:
         return Mapped.ignore("status change does not enter or leave done")
 
-    key = _str(payload, "issue", "key")
-    project = _opt_str(fields, "project", "key") or key.rsplit("-", 1)[0]
+    key = req_str(payload, "issue", "key")
+    project = opt_str(fields, "project", "key") or key.rsplit("-", 1)[0]
     event: Record = {
         "id": str(delivery_id),
         "type": "ticket.resolved" if is_done else "ticket.reopened",
-        "occurred_at": _epoch_ms(_dig(payload, "timestamp"), field="timestamp"),
+        "occurred_at": epoch_ms_timestamp(
+            dig(payload, "timestamp"), field="timestamp", timespec="milliseconds"
+        ),
         "subject": f"jira:{key}",
         "refs": {"ticket": [key]},
         "attributes": {
             "project": project,
-            "issue_type": _name(_dig(fields, "issuetype")),
-            "priority": _name(_dig(fields, "priority")),
-            "status": _name(_dig(fields, "status")) or _opt_str(status_item, "toString"),
-            "from_status": _opt_str(status_item, "fromString"),
+            "issue_type": _name(dig(fields, "issuetype")),
+            "priority": _name(dig(fields, "priority")),
+            "status": _name(dig(fields, "status")) or opt_str(status_item, "toString"),
+            "from_status": opt_str(status_item, "fromString"),
             "resolution": resolution,
-            "summary": _opt_str(fields, "summary"),
+            "summary": opt_str(fields, "summary"),
             "domain": _domain(project, config),
         },
     }
-    actor = _opt_str(payload, "user", "emailAddress")
-    if actor is None and (account := _opt_str(payload, "user", "accountId")):
+    actor = opt_str(payload, "user", "emailAddress")
+    if actor is None and (account := opt_str(payload, "user", "accountId")):
         actor = f"jira:{account}"
     if actor:
         event["actor"] = actor
-    return _without_nulls(Mapped(events=[event]))
-
-
-def _without_nulls(mapped: Mapped) -> Mapped:
-    """Leave unknown attributes out rather than null, so rules can test them with has()."""
-    for event in mapped.events:
-        attributes = event.get("attributes") or {}
-        event["attributes"] = {k: v for k, v in attributes.items() if v is not None}
-    return mapped
+    return without_nulls(Mapped(events=[event]))
 
 
 def _item(items: list[Any], field: str) -> Mapping[str, Any] | None:
@@ -194,9 +144,9 @@ def _item(items: list[Any], field: str) -> Mapping[str, Any] | None:
 
 
 def _domain(project: str, config: Mapping[str, Any]) -> str | None:
-    if project in _strings(config, "support_projects"):
+    if project in config_strings(config, "support_projects"):
         return "support"
-    if project in _strings(config, "engineering_projects"):
+    if project in config_strings(config, "engineering_projects"):
         return "engineering"
     default = config.get("default_domain")
     return default if isinstance(default, str) else None

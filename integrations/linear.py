@@ -26,7 +26,7 @@ the idempotency key.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from integrations.base import (
@@ -36,10 +36,18 @@ from integrations.base import (
     Record,
     SignatureError,
     Vendor,
-    any_secret_matches,
-    hmac_hex,
     load_json,
     register,
+)
+from integrations.payload import (
+    check_hex_hmac_header,
+    dig,
+    from_epoch,
+    opt_str,
+    refuse_replay,
+    req_str,
+    utc_timestamp,
+    without_nulls,
 )
 
 SIGNATURE_HEADER = "Linear-Signature"
@@ -47,41 +55,6 @@ DELIVERY_HEADER = "Linear-Delivery"
 # Linear's documentation asks receivers to refuse deliveries older than a minute.
 REPLAY_TOLERANCE_SECONDS = 60
 COMPLETED = "completed"
-
-
-def _dig(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _opt_str(obj: Any, *path: str) -> str | None:
-    value = _dig(obj, *path)
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        return None
-    return str(value)
-
-
-def _str(obj: Any, *path: str) -> str:
-    value = _opt_str(obj, *path)
-    if value is None:
-        raise MappingError(f"{'.'.join(path)} missing")
-    return value
-
-
-def utc_timestamp(value: Any, *, field: str) -> str:
-    """An ISO 8601 timestamp with an offset, normalised to UTC ``...Z``."""
-    if not isinstance(value, str) or not value:
-        raise MappingError(f"{field} missing")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise MappingError(f"{field} is not an ISO 8601 timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no UTC offset: {value!r}")
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
@@ -92,13 +65,7 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     A body that is not a JSON object is left to ``parse`` (it cannot be replayed into
     anything: it maps to nothing).
     """
-    received = delivery.headers.get(SIGNATURE_HEADER)
-    if not received:
-        raise SignatureError(f"{SIGNATURE_HEADER} header missing")
-    if not any_secret_matches(
-        secrets, lambda secret: hmac_hex(secret, delivery.body), str(received).strip().lower()
-    ):
-        raise SignatureError(f"{SIGNATURE_HEADER} does not match a live secret")
+    check_hex_hmac_header(delivery.body, delivery.headers, secrets, header=SIGNATURE_HEADER)
     try:
         payload = load_json(delivery.body)
     except MappingError:
@@ -108,11 +75,12 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     sent = payload.get("webhookTimestamp")
     if isinstance(sent, bool) or not isinstance(sent, int | float):
         raise SignatureError("webhookTimestamp missing; the delivery's age cannot be checked")
-    age = abs(now.timestamp() - sent / 1000)
-    if age > REPLAY_TOLERANCE_SECONDS:
-        raise SignatureError(
-            f"webhookTimestamp is {age:.0f}s from now (tolerance {REPLAY_TOLERANCE_SECONDS}s)"
-        )
+    refuse_replay(
+        from_epoch(sent, unit="milliseconds"),
+        now=now,
+        tolerance=timedelta(seconds=REPLAY_TOLERANCE_SECONDS),
+        what="webhookTimestamp",
+    )
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
@@ -120,32 +88,32 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     payload = load_json(delivery.body)
     if not isinstance(payload, dict):
         raise MappingError("body is not a JSON object")
-    kind = _str(payload, "type")
-    action = _str(payload, "action")
+    kind = req_str(payload, "type")
+    action = req_str(payload, "action")
     if kind != "Issue" or action != "update":
         return Mapped.ignore(f"{kind} {action} not used")
     delivery_id = delivery.headers.get(DELIVERY_HEADER)
     if not delivery_id:
         raise MappingError(f"{DELIVERY_HEADER} header missing")
-    data = _dig(payload, "data")
+    data = dig(payload, "data")
     if not isinstance(data, Mapping):
         raise MappingError("data missing")
-    previous = _dig(payload, "updatedFrom")
+    previous = dig(payload, "updatedFrom")
     if not isinstance(previous, Mapping):
         return Mapped.ignore("issue update without updatedFrom")
     if "stateId" not in previous and "completedAt" not in previous:
         return Mapped.ignore("issue update does not change its state")
 
-    state_type = _opt_str(data, "state", "type")
-    completed_at = _dig(data, "completedAt")
+    state_type = opt_str(data, "state", "type")
+    completed_at = dig(data, "completedAt")
     is_done = state_type == COMPLETED if state_type else bool(completed_at)
     was_done = bool(previous["completedAt"]) if "completedAt" in previous else bool(completed_at)
     if is_done == was_done:
         return Mapped.ignore("state change does not enter or leave completed")
 
-    identifier = _str(payload, "data", "identifier")
-    when = _dig(data, "updatedAt") or _dig(payload, "createdAt")
-    labels = _dig(data, "labels")
+    identifier = req_str(payload, "data", "identifier")
+    when = dig(data, "updatedAt") or dig(payload, "createdAt")
+    labels = dig(data, "labels")
     event: Record = {
         "id": str(delivery_id),
         "type": "ticket.resolved" if is_done else "ticket.reopened",
@@ -153,34 +121,26 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
         "subject": f"linear:{identifier}",
         "refs": {"ticket": [identifier]},
         "attributes": {
-            "team": _opt_str(data, "team", "key"),
-            "priority": _opt_str(data, "priorityLabel"),
-            "state": _opt_str(data, "state", "name"),
+            "team": opt_str(data, "team", "key"),
+            "priority": opt_str(data, "priorityLabel"),
+            "state": opt_str(data, "state", "name"),
             "state_type": state_type,
-            "title": _opt_str(data, "title"),
+            "title": opt_str(data, "title"),
             "labels": [
                 label["name"]
                 for label in (labels if isinstance(labels, list) else [])
                 if isinstance(label, Mapping) and isinstance(label.get("name"), str)
             ],
-            "assignee": _opt_str(data, "assignee", "email") or _opt_str(data, "assignee", "name"),
-            "url": _opt_str(payload, "url"),
+            "assignee": opt_str(data, "assignee", "email") or opt_str(data, "assignee", "name"),
+            "url": opt_str(payload, "url"),
         },
     }
-    actor = _opt_str(payload, "actor", "email")
-    if actor is None and (actor_id := _opt_str(payload, "actor", "id")):
+    actor = opt_str(payload, "actor", "email")
+    if actor is None and (actor_id := opt_str(payload, "actor", "id")):
         actor = f"linear:{actor_id}"
     if actor:
         event["actor"] = actor
-    return _without_nulls(Mapped(events=[event]))
-
-
-def _without_nulls(mapped: Mapped) -> Mapped:
-    """Leave unknown attributes out rather than null, so rules can test them with has()."""
-    for event in mapped.events:
-        attributes = event.get("attributes") or {}
-        event["attributes"] = {k: v for k, v in attributes.items() if v is not None}
-    return mapped
+    return without_nulls(Mapped(events=[event]))
 
 
 VENDOR = register(Vendor(slug="linear", title="Linear", verify=verify, parse=parse))

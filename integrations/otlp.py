@@ -34,9 +34,10 @@ from __future__ import annotations
 import base64
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 from google.protobuf import json_format
@@ -44,6 +45,8 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
+
+from integrations.base import Record
 
 ExportLogsServiceRequest = logs_service_pb2.ExportLogsServiceRequest
 ExportMetricsServiceRequest = metrics_service_pb2.ExportMetricsServiceRequest
@@ -56,6 +59,37 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 _HEX_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
 
 M = TypeVar("M", bound=Message)
+
+
+@dataclass
+class MappedExport:
+    """What one decoded export mapped to: records, and what was rejected or ignored.
+
+    Subclasses name what they count in ``UNIT`` (``"log record(s)"``), the word the
+    ``partial_success`` message uses. At most ``MAX_REASONS`` distinct reasons are
+    kept, so one bad batch cannot make the answer unbounded.
+    """
+
+    UNIT: ClassVar[str] = "item(s)"
+    MAX_REASONS: ClassVar[int] = 3
+
+    usage: list[Record] = field(default_factory=list)
+    events: list[Record] = field(default_factory=list)
+    rejected: int = 0
+    ignored: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def error_message(self) -> str | None:
+        """A short English summary for ``partial_success``; None when nothing was rejected."""
+        if not self.rejected:
+            return None
+        return f"{self.rejected} {self.UNIT} rejected: " + "; ".join(self.reasons)
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if reason not in self.reasons and len(self.reasons) < self.MAX_REASONS:
+            self.reasons.append(reason)
 
 
 class OtlpRequestError(Exception):

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
@@ -52,6 +52,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from integrations.base import Record
 from integrations.otlp import (
     AttributeValue,
+    MappedExport,
     attributes,
     nanos_to_datetime,
     rfc3339,
@@ -66,7 +67,6 @@ AGENT = "claude-code"
 COMMIT_EVENT_TYPE = "x.session.commit"
 _PREFIX = "claude_code."
 _MICROS = Decimal(1_000_000)
-_MAX_REASONS = 3
 
 # Copied from the api_request event into the usage record's attributes when present.
 _USAGE_ATTRIBUTES = (
@@ -90,25 +90,12 @@ class InvalidRecord(ValueError):
 
 
 @dataclass
-class LogsResult:
-    usage: list[Record] = field(default_factory=list)
-    events: list[Record] = field(default_factory=list)
+class LogsResult(MappedExport):
+    """Usage records and commit links from a logs export, and the sessions seen."""
+
+    UNIT: ClassVar[str] = "log record(s)"
+
     sessions: set[str] = field(default_factory=set)
-    rejected: int = 0
-    ignored: int = 0
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def error_message(self) -> str | None:
-        """A short English summary for ``partial_success``; None when nothing was rejected."""
-        if not self.rejected:
-            return None
-        return f"{self.rejected} log record(s) rejected: " + "; ".join(self.reasons)
-
-    def reject(self, reason: str) -> None:
-        self.rejected += 1
-        if reason not in self.reasons and len(self.reasons) < _MAX_REASONS:
-            self.reasons.append(reason)
 
 
 def usage_from_logs(
@@ -214,7 +201,7 @@ def _usage_record(
         **counts,
         "cost_usd": None if cost is None else usd_text(cost),
     }
-    record.update(_who(values))
+    record.update(who(values))
     refs = {kind: [value] for kind, value in (("session", session), ("prompt", prompt)) if value}
     if refs:
         record["refs"] = refs
@@ -275,14 +262,15 @@ def _commit_link(
             if value is not None
         },
     }
-    event.update(_who(values))
+    event.update(who(values))
     return event
 
 
 # --- small pieces -------------------------------------------------------------------
 
 
-def _who(values: Mapping[str, AttributeValue]) -> dict[str, str]:
+def who(values: Mapping[str, AttributeValue]) -> dict[str, str]:
+    """``actor`` (e-mail, else account) and ``team`` from Claude Code's standard attributes."""
     who: dict[str, str] = {}
     email = string_attribute(values, "user.email")
     account = string_attribute(values, "user.account_uuid")

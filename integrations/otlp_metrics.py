@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
@@ -50,12 +50,13 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from integrations.base import Record
 from integrations.otlp import (
     AttributeValue,
+    MappedExport,
     attributes,
     nanos_to_datetime,
     rfc3339,
     string_attribute,
 )
-from integrations.otlp_logs import AGENT, PROVIDER
+from integrations.otlp_logs import AGENT, PROVIDER, who
 from integrations.usage_reports import record_id, usd_text
 
 USAGE_METRIC = "claude_code.token.usage"
@@ -74,7 +75,6 @@ TOKEN_FIELDS = {
 }
 DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
 CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-_MAX_REASONS = 3
 
 
 @dataclass(frozen=True)
@@ -107,23 +107,10 @@ class InMemorySeriesStore:
 
 
 @dataclass
-class MetricsResult:
-    usage: list[Record] = field(default_factory=list)
-    events: list[Record] = field(default_factory=list)
-    rejected: int = 0
-    ignored: int = 0
-    reasons: list[str] = field(default_factory=list)
+class MetricsResult(MappedExport):
+    """Usage records from a metrics export."""
 
-    @property
-    def error_message(self) -> str | None:
-        if not self.rejected:
-            return None
-        return f"{self.rejected} data point(s) rejected: " + "; ".join(self.reasons)
-
-    def reject(self, reason: str) -> None:
-        self.rejected += 1
-        if reason not in self.reasons and len(self.reasons) < _MAX_REASONS:
-            self.reasons.append(reason)
+    UNIT: ClassVar[str] = "data point(s)"
 
 
 @dataclass
@@ -308,20 +295,6 @@ def _principal(values: Mapping[str, AttributeValue]) -> str:
     return "unknown"
 
 
-def _who(values: Mapping[str, AttributeValue]) -> dict[str, str]:
-    who: dict[str, str] = {}
-    email = string_attribute(values, "user.email")
-    account = string_attribute(values, "user.account_uuid")
-    if email:
-        who["actor"] = email
-    elif account:
-        who["actor"] = f"{AGENT}:{account}"
-    team = string_attribute(values, "team.id")
-    if team:
-        who["team"] = team
-    return who
-
-
 def _usage_record(key: tuple[str, str, int, int], bucket: _Bucket) -> Record | None:
     if not any(bucket.tokens.values()) and not bucket.cost:
         return None
@@ -335,7 +308,7 @@ def _usage_record(key: tuple[str, str, int, int], bucket: _Bucket) -> Record | N
         **bucket.tokens,
         "cost_usd": None if bucket.cost is None else usd_text(bucket.cost),
     }
-    record.update(_who(bucket.values))
+    record.update(who(bucket.values))
     session = string_attribute(bucket.values, "session.id")
     if session:
         record["refs"] = {"session": [session]}
@@ -378,7 +351,7 @@ def _activity_event(
     if session:
         event["subject"] = f"claude-code:session/{session}"
         event["refs"] = {"session": [session]}
-    event.update(_who(values))
+    event.update(who(values))
     return event
 
 

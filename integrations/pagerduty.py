@@ -29,10 +29,9 @@ PagerDuty signs no timestamp; ``event.id`` is the idempotency key.
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from integrations.base import (
@@ -45,6 +44,15 @@ from integrations.base import (
     hmac_hex,
     load_json,
     register,
+)
+from integrations.payload import (
+    any_signature_matches,
+    dig,
+    opt_str,
+    req_str,
+    required_header,
+    utc_timestamp,
+    without_nulls,
 )
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
@@ -64,41 +72,6 @@ _TEXT_OF = {
     "incident.annotated": ("content",),
     "incident.status_update_published": ("message",),
 }
-
-
-def _dig(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _opt_str(obj: Any, *path: str) -> str | None:
-    value = _dig(obj, *path)
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        return None
-    return str(value)
-
-
-def _str(obj: Any, *path: str) -> str:
-    value = _opt_str(obj, *path)
-    if value is None:
-        raise MappingError(f"{'.'.join(path)} missing")
-    return value
-
-
-def utc_timestamp(value: Any, *, field: str) -> str:
-    """An ISO 8601 timestamp with an offset, normalised to UTC ``...Z``."""
-    if not isinstance(value, str) or not value:
-        raise MappingError(f"{field} missing")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise MappingError(f"{field} is not an ISO 8601 timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no UTC offset: {value!r}")
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def attributions(text: str) -> dict[str, list[str]]:
@@ -124,48 +97,37 @@ def attributions(text: str) -> dict[str, list[str]]:
 
 def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     """Pass when any ``v1=`` signature in the header matches any live secret."""
-    header = delivery.headers.get(SIGNATURE_HEADER)
-    if not header:
-        raise SignatureError(f"{SIGNATURE_HEADER} header missing")
+    header = required_header(delivery.headers, SIGNATURE_HEADER, strip=False)
     received = [
-        part.strip()[len("v1=") :]
-        for part in str(header).split(",")
-        if part.strip().startswith("v1=")
+        part.strip()[len("v1=") :] for part in header.split(",") if part.strip().startswith("v1=")
     ]
     if not received:
         raise SignatureError(f"{SIGNATURE_HEADER} has no v1 signature")
-    expected = [hmac_hex(secret, delivery.body) for secret in secrets]
-    matched = False
-    # Every pair is compared, no early exit, so timing reveals nothing about a match.
-    for signature in received:
-        for candidate in expected:
-            if hmac.compare_digest(candidate.encode(), signature.encode()):
-                matched = True
-    if not matched:
+    if not any_signature_matches(secrets, lambda secret: hmac_hex(secret, delivery.body), received):
         raise SignatureError(f"no {SIGNATURE_HEADER} v1 signature matches a live secret")
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     """Map one PagerDuty V3 delivery to canonical records (see the module docstring)."""
     payload = load_json(delivery.body)
-    event = _dig(payload, "event")
+    event = dig(payload, "event")
     if not isinstance(event, Mapping):
         raise MappingError("event missing")
-    event_type = _str(payload, "event", "event_type")
+    event_type = req_str(payload, "event", "event_type")
     if event_type not in ("incident.triggered", "incident.resolved") and (
         event_type not in _TEXT_OF
     ):
         return Mapped.ignore(f"event {event_type} not used")
-    event_id = _str(payload, "event", "id")
-    occurred_at = utc_timestamp(_dig(event, "occurred_at"), field="event.occurred_at")
-    data = _dig(event, "data")
+    event_id = req_str(payload, "event", "id")
+    occurred_at = utc_timestamp(dig(event, "occurred_at"), field="event.occurred_at")
+    data = dig(event, "data")
     if not isinstance(data, Mapping):
         raise MappingError("event.data missing")
     actor = _actor(event)
 
     records: list[Record] = []
     if event_type in ("incident.triggered", "incident.resolved"):
-        incident_id = _str(payload, "event", "data", "id")
+        incident_id = req_str(payload, "event", "data", "id")
         records.append(
             _with_actor(
                 {
@@ -182,10 +144,10 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
             )
         )
     else:
-        incident_id = _str(payload, "event", "data", "incident", "id")
+        incident_id = req_str(payload, "event", "data", "incident", "id")
 
     text_fields = _TEXT_OF.get(event_type, ())
-    text = "\n".join(t for f in text_fields if (t := _opt_str(data, f)))
+    text = "\n".join(t for f in text_fields if (t := opt_str(data, f)))
     named = attributions(text)
     if named:
         records.append(
@@ -204,19 +166,11 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
         )
     if not records:
         return Mapped.ignore(f"{event_type} names no change")
-    return _without_nulls(Mapped(events=records))
-
-
-def _without_nulls(mapped: Mapped) -> Mapped:
-    """Leave unknown attributes out rather than null, so rules can test them with has()."""
-    for event in mapped.events:
-        attributes = event.get("attributes") or {}
-        event["attributes"] = {k: v for k, v in attributes.items() if v is not None}
-    return mapped
+    return without_nulls(Mapped(events=records))
 
 
 def _actor(event: Mapping[str, Any]) -> str | None:
-    agent_id = _opt_str(event, "agent", "id")
+    agent_id = opt_str(event, "agent", "id")
     return f"pagerduty:{agent_id}" if agent_id else None
 
 
@@ -227,20 +181,20 @@ def _with_actor(record: Record, actor: str | None) -> Record:
 
 
 def _incident_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
-    priority = _opt_str(data, "priority", "summary")
-    urgency = _opt_str(data, "urgency")
+    priority = opt_str(data, "priority", "summary")
+    urgency = opt_str(data, "urgency")
     return {
         "severity": priority or urgency,
         "urgency": urgency,
         "priority": priority,
-        "service": _opt_str(data, "service", "summary"),
-        "service_id": _opt_str(data, "service", "id"),
-        "title": _opt_str(data, "title"),
-        "number": _dig(data, "number") if isinstance(_dig(data, "number"), int) else None,
-        "status": _opt_str(data, "status"),
+        "service": opt_str(data, "service", "summary"),
+        "service_id": opt_str(data, "service", "id"),
+        "title": opt_str(data, "title"),
+        "number": dig(data, "number") if isinstance(dig(data, "number"), int) else None,
+        "status": opt_str(data, "status"),
         "teams": [
             team["summary"]
-            for team in (_dig(data, "teams") if isinstance(_dig(data, "teams"), list) else [])
+            for team in (dig(data, "teams") if isinstance(dig(data, "teams"), list) else [])
             if isinstance(team, Mapping) and isinstance(team.get("summary"), str)
         ],
     }

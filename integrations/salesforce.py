@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -45,6 +45,7 @@ from integrations.base import (
     any_secret_matches,
     register,
 )
+from integrations.payload import config_strings, utc_timestamp
 
 AUTH_QUERY_PARAMETER = "token"
 
@@ -69,6 +70,8 @@ DEFAULT_WON_STAGES: tuple[str, ...] = ("Closed Won",)
 DEFAULT_LOST_STAGES: tuple[str, ...] = ("Closed Lost",)
 DEFAULT_PREVIOUS_STAGE_FIELD = "AWU_Previous_Stage__c"
 DEFAULT_PIPELINE = "default"
+# How this source has always worded and checked its stage lists.
+_STAGE_LIST: dict[str, Any] = {"what": "stage names", "quote_key": False, "allow_tuple": False}
 
 _FORBIDDEN_MARKUP = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARED_ENCODING = re.compile(r"""^\ufeff?\s*<\?xml[^>]*encoding\s*=\s*["']([^"']+)["']""")
@@ -137,31 +140,10 @@ def _child_text(element: ET.Element, name: str) -> str | None:
     return None
 
 
-def _utc(value: str | None, *, field: str) -> str:
-    if value is None:
-        raise MappingError(f"{field} missing")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise MappingError(f"{field} is not an RFC 3339 timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no UTC offset: {value!r}")
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _flag(value: str | None) -> bool | None:
     if value is None:
         return None
     return value.lower() == "true"
-
-
-def _string_list(config: Mapping[str, Any], key: str, default: tuple[str, ...]) -> list[str]:
-    value = config.get(key)
-    if value is None:
-        return list(default)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise MappingError(f"source config {key} must be a list of stage names")
-    return value
 
 
 def _config_text(config: Mapping[str, Any], key: str, default: str | None) -> str | None:
@@ -208,9 +190,9 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
             f"OrganizationId {organization_id} is not the configured organization_id"
         )
 
-    stages = _string_list(config, "stages", DEFAULT_STAGES)
-    won_stages = _string_list(config, "won_stages", DEFAULT_WON_STAGES)
-    lost_stages = _string_list(config, "lost_stages", DEFAULT_LOST_STAGES)
+    stages = config_strings(config, "stages", DEFAULT_STAGES, **_STAGE_LIST)
+    won_stages = config_strings(config, "won_stages", DEFAULT_WON_STAGES, **_STAGE_LIST)
+    lost_stages = config_strings(config, "lost_stages", DEFAULT_LOST_STAGES, **_STAGE_LIST)
     previous_field = _config_text(config, "previous_stage_field", DEFAULT_PREVIOUS_STAGE_FIELD)
     pipeline = _config_text(config, "pipeline", DEFAULT_PIPELINE)
 
@@ -236,7 +218,7 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
         to_stage = _child_text(sobject, "StageName")
         if to_stage is None:
             raise MappingError(f"{where}.sObject.StageName missing (add it to the message)")
-        occurred_at = _utc(
+        occurred_at = utc_timestamp(
             _child_text(sobject, "LastModifiedDate"), field=f"{where}.sObject.LastModifiedDate"
         )
         from_stage = _child_text(sobject, previous_field) if previous_field else None

@@ -21,9 +21,6 @@ Authentication: ``X-Zendesk-Webhook-Signature`` is
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +36,13 @@ from integrations.base import (
     load_json,
     register,
 )
+from integrations.payload import (
+    hmac_base64,
+    identifier,
+    refuse_replay,
+    required_header,
+    utc_timestamp,
+)
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -49,11 +53,6 @@ EVENT_TYPE_PREFIX = "zen:event-type:"
 DONE_STATUSES = frozenset({"solved", "closed"})
 OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 TRIGGER_EVENTS = frozenset({"ticket.resolved", "ticket.reopened"})
-
-
-def _signature(secret: str, message: bytes) -> str:
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
 
 
 def _signature_time(value: str) -> datetime:
@@ -74,32 +73,12 @@ def _signature_time(value: str) -> datetime:
 
 def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     """Check the webhook signature and refuse a timestamp outside the tolerance."""
-    received = delivery.headers.get(SIGNATURE_HEADER)
-    if not received:
-        raise SignatureError(f"{SIGNATURE_HEADER} header missing")
-    timestamp = delivery.headers.get(TIMESTAMP_HEADER)
-    if not timestamp:
-        raise SignatureError(f"{TIMESTAMP_HEADER} header missing")
-    timestamp = str(timestamp).strip()
-    if abs(now - _signature_time(timestamp)) > TOLERANCE:
-        raise SignatureError(f"{TIMESTAMP_HEADER} outside the tolerance window (replay?)")
+    received = required_header(delivery.headers, SIGNATURE_HEADER)
+    timestamp = required_header(delivery.headers, TIMESTAMP_HEADER)
+    refuse_replay(_signature_time(timestamp), now=now, tolerance=TOLERANCE, what=TIMESTAMP_HEADER)
     message = timestamp.encode() + delivery.body
-    if not any_secret_matches(
-        secrets, lambda secret: _signature(secret, message), str(received).strip()
-    ):
+    if not any_secret_matches(secrets, lambda secret: hmac_base64(secret, message), received):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match a live signing secret")
-
-
-def _utc(value: Any, *, field: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise MappingError(f"{field} missing")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise MappingError(f"{field} is not an RFC 3339 timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no UTC offset: {value!r}")
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _status(value: Any, *, field: str) -> str:
@@ -109,12 +88,6 @@ def _status(value: Any, *, field: str) -> str:
     if not isinstance(value, str) or not value:
         raise MappingError(f"{field} missing")
     return value.lower()
-
-
-def _identifier(value: Any, *, field: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise MappingError(f"{field} missing")
-    return str(value)
 
 
 def _optional_id(value: Any) -> str | None:
@@ -168,9 +141,9 @@ def _from_event(payload: Mapping[str, Any]) -> Mapped:
     outcome = _transition(previous, current)
     if outcome is None:
         return Mapped.ignore(f"status change {previous} -> {current} not used")
-    event_id = _identifier(payload.get("id"), field="id")
-    ticket_id = _identifier(detail.get("id"), field="detail.id")
-    occurred_at = _utc(payload.get("time"), field="time")
+    event_id = identifier(payload.get("id"), field="id")
+    ticket_id = identifier(detail.get("id"), field="detail.id")
+    occurred_at = utc_timestamp(payload.get("time"), field="time")
     actor_id = _optional_id(detail.get("actor_id")) or _optional_id(detail.get("assignee_id"))
     via = detail.get("via")
     attributes: dict[str, Any] = {
@@ -200,8 +173,8 @@ def _from_trigger(payload: Mapping[str, Any]) -> Mapped:
     kind = payload["awu_event"]
     if not isinstance(kind, str) or kind not in TRIGGER_EVENTS:
         raise MappingError(f"awu_event must be one of {sorted(TRIGGER_EVENTS)}, got {kind!r}")
-    ticket_id = _identifier(payload.get("ticket_id"), field="ticket_id")
-    occurred_at = _utc(payload.get("updated_at"), field="updated_at")
+    ticket_id = identifier(payload.get("ticket_id"), field="ticket_id")
+    occurred_at = utc_timestamp(payload.get("updated_at"), field="updated_at")
     actor = payload.get("actor_email")
     status = payload.get("status")
     attributes: dict[str, Any] = {

@@ -84,20 +84,6 @@ def test_merged_pull_request_keeps_its_pr_and_commit_refs(client: Client, source
     assert event.actor == "github:Codertocat"
 
 
-@pytest.mark.parametrize(
-    ("event", "name"),
-    [("ping", "ping.json"), ("pull_request", "pull_request.closed.json")],
-)
-def test_deliveries_that_record_nothing_are_acknowledged_and_counted(
-    client: Client, source: Any, event: str, name: str
-) -> None:
-    response = deliver(client, event, fixture("github", name))
-    assert response.status_code == 200
-    assert answer(response)["status"] == "ignored"
-    assert ignored_count(source) == 1
-    assert nothing_stored(source)
-
-
 def test_unknown_event_kind_is_ignored_and_counted(client: Client, source: Any) -> None:
     body = fixture("github", "pull_request.merged.json")
     response = deliver(client, "issues", body)
@@ -108,33 +94,9 @@ def test_unknown_event_kind_is_ignored_and_counted(client: Client, source: Any) 
     assert nothing_stored(source)
 
 
-def test_wrong_signature_is_refused_and_nothing_is_stored(client: Client, source: Any) -> None:
-    body = fixture("github", "pull_request.merged.json")
-    response = deliver(client, "pull_request", body, secret="not-the-secret")
-    assert response.status_code == 401
-    assert answer(response)["type"] == "not_authenticated"
-    assert nothing_stored(source)
-    assert not dead_letters(source)
-
-
-def test_missing_signature_is_refused(client: Client, source: Any) -> None:
-    body = fixture("github", "pull_request.merged.json")
-    unsigned = {"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": DELIVERY}
-    response = post_hook(client, "github", SLUG, body, unsigned)
-    assert response.status_code == 401
-    assert nothing_stored(source)
-
-
-def test_redelivery_is_answered_duplicate_and_stored_once(client: Client, source: Any) -> None:
-    body = fixture("github", "pull_request.merged.json")
-    first = deliver(client, "pull_request", body)
-    second = deliver(client, "pull_request", body)
-    assert answer(first)["events"][0]["status"] == "created"
-    assert answer(second)["events"][0]["status"] == "duplicate"
-    assert len(events_of(source)) == 1
-
-
-def test_authentic_garbage_becomes_a_dead_letter(client: Client, source: Any) -> None:
+def test_dead_letter_keeps_the_raw_body_and_the_signature_header(
+    client: Client, source: Any
+) -> None:
     response = deliver(client, "pull_request", b"{not json")
     assert response.status_code == 202
     body = answer(response)
@@ -144,14 +106,6 @@ def test_authentic_garbage_becomes_a_dead_letter(client: Client, source: Any) ->
     assert bytes(letter.body) == b"{not json"
     assert "X-Hub-Signature-256" in letter.headers
     assert nothing_stored(source)
-
-
-@pytest.mark.parametrize("secret", [SECRET, OLD_SECRET])
-def test_both_live_secrets_verify_during_rotation(client: Client, source: Any, secret: str) -> None:
-    body = fixture("github", "pull_request.merged.json")
-    response = deliver(client, "pull_request", body, secret=secret)
-    assert response.status_code == 200
-    assert len(events_of(source)) == 1
 
 
 def test_expired_previous_secret_no_longer_verifies(client: Client) -> None:
