@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "awu.settings")
 
 app = Celery("awu")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _schedule_sweep(sender: Celery, **kwargs: Any) -> None:
+    # Beat's one job: settle windows that time has closed and pick up anything a
+    # lost wake-up left in the outbox. Read here, after Django's settings load.
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.AWU_SWEEP_SECONDS,
+        sender.signature("awu.scoring.tasks.sweep"),
+        name="awu-sweep",
+    )
+    # Report rollups catch up with new entries and usage (reports also refresh
+    # them on demand when they are behind).
+    sender.add_periodic_task(
+        settings.AWU_SWEEP_SECONDS,
+        sender.signature("awu.reports.tasks.refresh_rollups"),
+        name="awu-refresh-rollups",
+    )
+    # Yesterday's vendor usage reports (Anthropic, OpenAI), for keys configured.
+    sender.add_periodic_task(
+        crontab(hour=2, minute=15),
+        sender.signature("integrations.tasks.import_usage_reports"),
+        name="awu-import-usage-reports",
+    )

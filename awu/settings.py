@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "ledger",
     "awu.definitions",
     "awu.scoring",
+    "awu.reports",
     "integrations",
     "awu.ops",
 ]

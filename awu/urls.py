@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from awu.reports import urls as reports_urls
 from integrations import otlp_views
 from integrations import views as integration_views
 from ledger import apis as ledger_apis
@@ -25,6 +26,7 @@ urlpatterns = [
     # OTLP/HTTP: exporters append these fixed paths to OTEL_EXPORTER_OTLP_ENDPOINT.
     path("v1/logs", otlp_views.OtlpLogsView.as_view(), name="otlp-logs"),
     path("v1/metrics", otlp_views.OtlpMetricsView.as_view(), name="otlp-metrics"),
+    *reports_urls.urlpatterns,
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

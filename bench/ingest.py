@@ -15,7 +15,6 @@ workers, and prints, in one run:
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -49,7 +48,9 @@ def make_events(n: int, *, seed: int, prefix: str) -> list[dict[str, object]]:
                 "source": "bench-bot",
                 "id": f"{prefix}-{i}",
                 "type": kind,
-                "occurred_at": (start + timedelta(seconds=i * 7)).isoformat().replace("+00:00", "Z"),
+                "occurred_at": (start + timedelta(seconds=i * 7))
+                .isoformat()
+                .replace("+00:00", "Z"),
                 "actor": f"user{rng.randrange(1000)}@example.com",
                 "team": f"team-{rng.randrange(10)}",
                 "subject": f"github:acme/repo{rng.randrange(50)}#{i}",
@@ -75,26 +76,39 @@ def copy_baseline(database_url: str, events: list[dict[str, object]]) -> float:
         source_id = conn.execute("SELECT min(id) FROM ledger_source").fetchone()[0] or 1  # type: ignore[index]
         now = datetime.now(UTC)
         started = time.perf_counter()
-        with conn.cursor() as cursor:
-            with cursor.copy(
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(
                 "COPY bench_copy (id, source_id, external_id, type, occurred_at, received_at, actor,"
                 " team, subject, refs, ref_keys, ai, attributes) FROM STDIN"
-            ) as copy:
-                for index, event in enumerate(events, start=1):
-                    refs = event["refs"]
-                    copy.write_row(
-                        (
-                            index, source_id, event["id"], event["type"], event["occurred_at"], now,
-                            event["actor"], event["team"], event["subject"], orjson.dumps(refs).decode(),
-                            [f"{k}:{v}" for k, vs in refs.items() for v in vs],  # type: ignore[attr-defined]
-                            orjson.dumps(event["ai"]).decode(), orjson.dumps(event["attributes"]).decode(),
-                        )
-                    )  # fmt: skip
+            ) as copy,
+        ):
+            for index, event in enumerate(events, start=1):
+                refs = event["refs"]
+                copy.write_row(
+                    (
+                        index,
+                        source_id,
+                        event["id"],
+                        event["type"],
+                        event["occurred_at"],
+                        now,
+                        event["actor"],
+                        event["team"],
+                        event["subject"],
+                        orjson.dumps(refs).decode(),
+                        [f"{k}:{v}" for k, vs in refs.items() for v in vs],  # type: ignore[attr-defined]
+                        orjson.dumps(event["ai"]).decode(),
+                        orjson.dumps(event["attributes"]).decode(),
+                    )
+                )
         return time.perf_counter() - started
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch-events", type=int, default=100_000)
     parser.add_argument("--single-requests", type=int, default=4_000)
     parser.add_argument("--clients", type=int, default=4)
@@ -124,12 +138,16 @@ def main() -> None:
 
         single = post_load(url, "/api/v1/events", singles, clients=args.clients, headers=headers)
         assert set(single.statuses) == {201}, single.statuses
-        bare = post_load(url, "/bench/baseline-insert", singles, clients=args.clients, headers=headers)
+        bare = post_load(
+            url, "/bench/baseline-insert", singles, clients=args.clients, headers=headers
+        )
         assert set(bare.statuses) == {201}, bare.statuses
 
     endpoint_rate = len(events) / batch.seconds
     copy_rate = len(events) / copy_seconds
-    print(f"batch ingest   {endpoint_rate:10,.0f} events/s  ({len(events):,} events, 1,000 per request, 2 clients)")
+    print(
+        f"batch ingest   {endpoint_rate:10,.0f} events/s  ({len(events):,} events, 1,000 per request, 2 clients)"
+    )
     print(f"raw COPY       {copy_rate:10,.0f} events/s  (same rows, same PostgreSQL)")
     print(f"ratio          {endpoint_rate / copy_rate:10.2f}       (goal >= 0.25)")
     print()

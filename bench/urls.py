@@ -11,7 +11,8 @@ def baseline_insert(request: HttpRequest) -> HttpResponse:
     """A bare Django view: read the body, one INSERT, answer. No auth, no validation."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO bench_baseline (body) VALUES (%s::jsonb) RETURNING id", [request.body.decode()]
+            "INSERT INTO bench_baseline (body) VALUES (%s::jsonb) RETURNING id",
+            [request.body.decode()],
         )
         (row_id,) = cursor.fetchone()
     return HttpResponse(f'{{"id": {row_id}}}', status=201, content_type="application/json")

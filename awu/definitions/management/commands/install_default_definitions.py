@@ -1,0 +1,23 @@
+"""``manage.py install_default_definitions``: the shipped AWU definitions (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from awu import clock
+from awu.definitions.services import definitions_install_defaults
+
+
+class Command(BaseCommand):
+    help = "Install the shipped AWU definitions that are missing; existing ones are left alone."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        created = definitions_install_defaults(now=clock.now())
+        if options["verbosity"] == 0:
+            return
+        if created:
+            self.stdout.write(f"Installed {len(created)} definitions: {', '.join(created)}.")
+        else:
+            self.stdout.write("The shipped definitions are installed.")

@@ -1,0 +1,211 @@
+"""AWU definitions and their versions, as stored.
+
+A :class:`DefinitionVersion` holds one version of the rules as columns and JSON
+and converts to and from the engine's plain :class:`~awu.scoring.model.DefinitionSpec`.
+A published version is frozen: the database refuses edits to its rules
+(migration 0002), so a compiled copy may be cached by version id anywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from awu.scoring.model import Clause, DefinitionSpec
+
+# "Covers all of history": the covers_from of the shipped definitions' version 1.
+BEGINNING_OF_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+CLAUSE_KEYS = frozenset({"type", "condition", "link", "within_days", "carry", "total", "at_least"})
+
+
+class Definition(models.Model):
+    """An AWU definition: what one completed unit of work is in a domain."""
+
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    domain = models.CharField(
+        max_length=40, help_text="engineering, sales, legal, support, marketing, ..."
+    )
+    description = models.TextField(blank=True)
+    owner_team = models.ForeignKey(
+        "ledger.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class DefinitionVersion(models.Model):
+    """One version of a definition's rules.
+
+    ``requires`` and ``disqualifiers`` are lists of clause objects with the keys
+    of :class:`awu.scoring.model.Clause` (``at_least`` as a decimal string).
+    A draft may be saved with problems (they are shown next to each field);
+    publishing refuses them. ``covers_from`` is the earliest trigger time this
+    version governs once published.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        PUBLISHED = "published"
+
+    definition = models.ForeignKey(Definition, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    trigger_type = models.CharField(max_length=100)
+    trigger_condition = models.TextField(blank=True, default="")
+    requires = models.JSONField(default=list, blank=True)
+    survive_days = models.PositiveIntegerField(default=0)
+    disqualifiers = models.JSONField(default=list, blank=True)
+    units = models.CharField(
+        max_length=1000, default="1", help_text="A number, or CEL over event (the trigger)."
+    )
+    covers_from = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["definition", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["definition", "version"], name="definitionversion_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="draft")
+                | models.Q(published_at__isnull=False, covers_from__isnull=False),
+                name="definitionversion_published_dated",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "definition"], name="definitionversion_status")]
+
+    def __str__(self) -> str:
+        return f"{self.definition.key} v{self.version}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+    def spec(self) -> DefinitionSpec:
+        """The engine's view of this version.
+
+        Raises ``ValueError`` when a clause is not an object of the known shape
+        (only drafts can be in that state).
+        """
+        definition = self.definition if self.definition_id else None
+        return DefinitionSpec(
+            key=definition.key if definition else "",
+            version=self.version or 0,
+            domain=definition.domain if definition else "",
+            trigger_type=self.trigger_type,
+            trigger_condition=self.trigger_condition or None,
+            requires=tuple(
+                clause_from_json(c, f"requires[{i}]") for i, c in enumerate(self.requires or [])
+            ),
+            survive_days=self.survive_days,
+            disqualifiers=tuple(
+                clause_from_json(c, f"disqualifiers[{i}]")
+                for i, c in enumerate(self.disqualifiers or [])
+            ),
+            units=(self.units or "1").strip() or "1",
+        )
+
+    def clean(self) -> None:
+        from awu.definitions.services import version_problems
+
+        problems = version_problems(self)
+        if problems:
+            raise ValidationError(problems)
+
+
+def clause_to_json(clause: Clause) -> dict[str, Any]:
+    """A clause as stored: only the keys that differ from the defaults."""
+    out: dict[str, Any] = {"type": clause.type}
+    if clause.condition:
+        out["condition"] = clause.condition
+    if clause.link:
+        out["link"] = list(clause.link)
+    if clause.within_days:
+        out["within_days"] = clause.within_days
+    if clause.carry:
+        out["carry"] = list(clause.carry)
+    if clause.total:
+        out["total"] = clause.total
+    if clause.at_least is not None:
+        out["at_least"] = str(clause.at_least)
+    return out
+
+
+def _kinds(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{where} must be a list of ref kinds")
+    return tuple(value)
+
+
+def clause_from_json(data: Any, where: str) -> Clause:
+    """A stored clause object as a :class:`Clause`; ``ValueError`` names ``where`` when malformed."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be an object with at least a type")
+    unknown = sorted(set(data) - CLAUSE_KEYS)
+    if unknown:
+        raise ValueError(f"{where} has unknown keys: {', '.join(unknown)}")
+    event_type = data.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise ValueError(f"{where}.type must be an event type")
+    within = data.get("within_days", 0)
+    if isinstance(within, bool) or not isinstance(within, int) or within < 0:
+        raise ValueError(f"{where}.within_days must be a whole number of days, 0 or more")
+    for name in ("condition", "total"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise ValueError(f"{where}.{name} must be a CEL expression (a string)")
+    at_least: Decimal | None = None
+    if data.get("at_least") is not None:
+        try:
+            at_least = Decimal(str(data["at_least"]))
+        except InvalidOperation:
+            raise ValueError(f"{where}.at_least must be a number") from None
+        if not at_least.is_finite():
+            raise ValueError(f"{where}.at_least must be a finite number")
+    return Clause(
+        type=event_type,
+        condition=data.get("condition") or None,
+        link=_kinds(data.get("link"), f"{where}.link"),
+        within_days=within,
+        carry=_kinds(data.get("carry"), f"{where}.carry"),
+        total=data.get("total") or None,
+        at_least=at_least,
+    )
+
+
+def version_fields_from_spec(spec: DefinitionSpec) -> dict[str, Any]:
+    """The DefinitionVersion column values that hold ``spec``'s rules."""
+    return {
+        "trigger_type": spec.trigger_type,
+        "trigger_condition": spec.trigger_condition or "",
+        "requires": [clause_to_json(c) for c in spec.requires],
+        "survive_days": spec.survive_days,
+        "disqualifiers": [clause_to_json(c) for c in spec.disqualifiers],
+        "units": spec.units,
+    }
+
+
+# The columns that make up a version's rules; frozen once published.
+RULE_FIELDS = (
+    "trigger_type",
+    "trigger_condition",
+    "requires",
+    "survive_days",
+    "disqualifiers",
+    "units",
+)

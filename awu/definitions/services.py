@@ -1,0 +1,364 @@
+"""Services for AWU definitions: check, draft, publish, install the shipped ones, preview.
+
+Versions are immutable once published; a change is a new draft, published in turn.
+Which version scores a trigger is decided by publication (see
+:func:`awu.scoring.services.governing_version`), never by editing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from awu.definitions.cel import CelError, CelProblem, check_condition, check_number
+from awu.definitions.defaults import DEFAULT_DEFINITIONS
+from awu.definitions.models import (
+    BEGINNING_OF_TIME,
+    RULE_FIELDS,
+    Definition,
+    DefinitionVersion,
+    clause_from_json,
+    version_fields_from_spec,
+)
+from awu.scoring.engine import compile_definition
+from awu.scoring.model import Clause, DefinitionSpec
+
+PREVIEW_SAMPLE = 20
+# A preview is an interactive page: past this many triggers it scores the most
+# recent ones only, and says so.
+PREVIEW_MAX_TRIGGERS = 20_000
+
+
+class DefinitionError(Exception):
+    """A definition operation that cannot be done; ``problems`` maps field -> messages."""
+
+    def __init__(self, message: str, problems: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or {}
+
+
+class InvalidVersion(DefinitionError):
+    """The version's rules have problems (bad CEL, malformed clauses)."""
+
+
+class FrozenVersion(DefinitionError):
+    """The version is published or has scored work; make a new draft instead."""
+
+
+def _describe(problem: CelProblem, where: str | None = None) -> str:
+    at = f"line {problem.line}, column {problem.column}: " if problem.line is not None else ""
+    return f"{where}: {at}{problem.message}" if where else f"{at}{problem.message}"
+
+
+def _literal_units(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def version_problems(version: DefinitionVersion) -> dict[str, list[str]]:
+    """Everything wrong with a version's rules, by form field; empty means publishable.
+
+    CEL problems carry their position as "line L, column C: message"; clause
+    problems are prefixed with the clause, e.g. ``requires[0].condition``.
+    """
+    problems: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        problems.setdefault(name, []).append(message)
+
+    trigger_type = (version.trigger_type or "").strip()
+    if not trigger_type:
+        add("trigger_type", "give the event type that triggers a unit")
+    condition = version.trigger_condition or ""
+    if condition.strip():
+        for p in check_condition(
+            condition, event_type=trigger_type or None, trigger_type=trigger_type or None
+        ):
+            add("trigger_condition", _describe(p))
+
+    for name in ("requires", "disqualifiers"):
+        raw = getattr(version, name)
+        if raw is None:
+            continue
+        if not isinstance(raw, list):
+            add(name, "must be a list of clause objects")
+            continue
+        for index, data in enumerate(raw):
+            where = f"{name}[{index}]"
+            try:
+                clause = clause_from_json(data, where)
+            except ValueError as exc:
+                add(name, str(exc))
+                continue
+            for message in _clause_problems(clause, where, name, trigger_type):
+                add(name, message)
+
+    units = (version.units or "").strip() or "1"
+    literal = _literal_units(units)
+    if literal is not None:
+        if literal < 0:
+            add("units", "must not be negative")
+    else:
+        for p in check_number(units, event_type=trigger_type or None):
+            add("units", _describe(p))
+
+    if not problems:
+        # The engine's own checks are the last word (window and aggregate rules).
+        try:
+            compile_definition(version.spec())
+        except CelError as exc:
+            for p in exc.problems:
+                add("__all__", _describe(p))
+        except ValueError as exc:
+            add("__all__", str(exc))
+    return problems
+
+
+def _clause_problems(clause: Clause, where: str, name: str, trigger_type: str) -> list[str]:
+    out: list[str] = []
+    if clause.condition:
+        out += [
+            _describe(p, f"{where}.condition")
+            for p in check_condition(
+                clause.condition, event_type=clause.type, trigger_type=trigger_type or None
+            )
+        ]
+    if name == "disqualifiers":
+        if clause.total is not None or clause.at_least is not None:
+            out.append(f"{where}: only a requirement can have a total")
+        if clause.within_days or clause.carry:
+            out.append(f"{where}: within_days and carry apply to requirements only")
+        return out
+    if (clause.total is None) != (clause.at_least is None):
+        out.append(f"{where}: total and at_least go together")
+    if clause.total:
+        out += [
+            _describe(p, f"{where}.total")
+            for p in check_number(clause.total, event_type=clause.type)
+        ]
+    return out
+
+
+def version_is_frozen(version: DefinitionVersion) -> bool:
+    """A version that is published or has scored anything can no longer be edited."""
+    from awu.scoring.models import WorkUnit
+
+    if version.pk is None:
+        return False
+    return version.is_published or WorkUnit.objects.filter(version_id=version.pk).exists()
+
+
+def version_update(*, version: DefinitionVersion, **rules: Any) -> DefinitionVersion:
+    """Change a draft's rules (and note). Raises :class:`FrozenVersion` for a frozen one.
+
+    Problems do not stop a draft from being saved; :func:`definition_publish` refuses them.
+    """
+    unknown = set(rules) - {*RULE_FIELDS, "note"}
+    if unknown:
+        raise TypeError(f"not a rule field: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked = DefinitionVersion.objects.select_for_update().get(pk=version.pk)
+        if version_is_frozen(locked):
+            raise FrozenVersion(
+                f"{locked} is frozen (published or has scored work); create a new draft from it"
+            )
+        for name, value in rules.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(rules))
+    return locked
+
+
+def version_from_spec(
+    *,
+    definition: Definition,
+    spec: DefinitionSpec,
+    note: str = "",
+) -> DefinitionVersion:
+    """A new draft of ``definition`` holding ``spec``'s rules, numbered after the latest."""
+    with transaction.atomic():
+        # Lock the definition so two drafts made at once get distinct numbers.
+        Definition.objects.select_for_update().filter(pk=definition.pk).get()
+        latest = definition.versions.aggregate(n=Max("version"))["n"] or 0
+        return DefinitionVersion.objects.create(
+            definition=definition,
+            version=latest + 1,
+            status=DefinitionVersion.Status.DRAFT,
+            note=note,
+            **version_fields_from_spec(spec),
+        )
+
+
+def version_draft_from(*, version: DefinitionVersion, note: str = "") -> DefinitionVersion:
+    """A new draft copying ``version``'s rules: how a frozen version is "edited"."""
+    copy = {name: getattr(version, name) for name in RULE_FIELDS}
+    with transaction.atomic():
+        Definition.objects.select_for_update().filter(pk=version.definition_id).get()
+        latest = (
+            DefinitionVersion.objects.filter(definition_id=version.definition_id).aggregate(
+                n=Max("version")
+            )["n"]
+            or 0
+        )
+        return DefinitionVersion.objects.create(
+            definition_id=version.definition_id,
+            version=latest + 1,
+            status=DefinitionVersion.Status.DRAFT,
+            note=note or f"from v{version.version}",
+            **copy,
+        )
+
+
+def definition_publish(
+    *, version: DefinitionVersion, now: datetime, covers_from: datetime | None = None
+) -> DefinitionVersion:
+    """Publish a draft: from ``covers_from`` (default ``now``) on, it governs new triggers.
+
+    Re-checks every expression first and raises :class:`InvalidVersion` (with the
+    problems by field) when any is wrong, and :class:`FrozenVersion` when the
+    version is already published. Older triggers stay with their versions.
+    """
+    with transaction.atomic():
+        locked = (
+            DefinitionVersion.objects.select_for_update()
+            .select_related("definition")
+            .get(pk=version.pk)
+        )
+        if locked.is_published:
+            raise FrozenVersion(f"{locked} is already published")
+        problems = version_problems(locked)
+        if problems:
+            raise InvalidVersion(f"{locked} has problems and cannot be published", problems)
+        locked.status = DefinitionVersion.Status.PUBLISHED
+        locked.published_at = now
+        locked.covers_from = covers_from or now
+        locked.save(update_fields=["status", "published_at", "covers_from"])
+    return locked
+
+
+def definitions_install_defaults(*, now: datetime) -> list[str]:
+    """Create each shipped definition with a published version 1, if missing.
+
+    Idempotent, and leaves a definition that exists alone (its team may have
+    edited it). Version 1 covers all of history. Returns the keys created.
+    """
+    created: list[str] = []
+    for default in DEFAULT_DEFINITIONS:
+        spec = default.spec
+        with transaction.atomic():
+            definition, made = Definition.objects.get_or_create(
+                key=spec.key,
+                defaults={
+                    "name": default.name,
+                    "domain": spec.domain,
+                    "description": default.description,
+                },
+            )
+            if not made and definition.versions.exists():
+                continue
+            DefinitionVersion.objects.create(
+                definition=definition,
+                version=spec.version,
+                status=DefinitionVersion.Status.PUBLISHED,
+                published_at=now,
+                covers_from=BEGINNING_OF_TIME,
+                note="shipped default",
+                **version_fields_from_spec(spec),
+            )
+            created.append(spec.key)
+    return created
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewEvidence:
+    id: int
+    type: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewUnit:
+    trigger_id: int
+    state: str
+    units: Decimal
+    reason: str | None
+    triggered_at: datetime
+    completed_at: datetime | None
+    actor: str | None
+    subject: str | None
+    evidence: tuple[PreviewEvidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a version would score over the last ``days`` days at ``now``; nothing written."""
+
+    days: int
+    since: datetime
+    now: datetime
+    units_total: int
+    counts: dict[str, int]
+    credit: Decimal
+    sample: tuple[PreviewUnit, ...]
+    warnings: int
+    truncated: bool
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+
+def definition_preview(*, version: DefinitionVersion, days: int, now: datetime) -> Preview:
+    """Run ``version`` over the real events of the last ``days`` days, writing nothing.
+
+    Triggers are the events of its trigger type in [now - days, now]; the events
+    linked to them are loaded whenever they occurred. A version with problems is
+    not run: its problems are returned instead.
+    """
+    from awu.scoring import services as scoring
+
+    since = now - timedelta(days=days)
+    problems = version_problems(version)
+    if problems:
+        return Preview(days, since, now, 0, {}, Decimal(0), (), 0, False, problems)
+    compiled = compile_definition(version.spec())
+    results, by_id, truncated = scoring.evaluate_recent(
+        compiled=compiled, since=since, now=now, limit=PREVIEW_MAX_TRIGGERS
+    )
+    counts = Counter(str(r.state) for r in results)
+    # The most recent first: what a team lead previewing a rule wants to look at.
+    recent = sorted(results, key=lambda r: (r.triggered_at, r.trigger_id), reverse=True)
+    sample = tuple(
+        PreviewUnit(
+            trigger_id=r.trigger_id,
+            state=str(r.state),
+            units=r.units,
+            reason=r.reason,
+            triggered_at=r.triggered_at,
+            completed_at=r.completed_at,
+            actor=r.actor,
+            subject=r.subject,
+            evidence=tuple(
+                PreviewEvidence(i, by_id[i].type, by_id[i].occurred_at)
+                for i in r.evidence
+                if i in by_id
+            ),
+        )
+        for r in recent[:PREVIEW_SAMPLE]
+    )
+    return Preview(
+        days=days,
+        since=since,
+        now=now,
+        units_total=len(results),
+        counts=dict(sorted(counts.items())),
+        credit=sum((r.credit for r in results), Decimal(0)),
+        sample=sample,
+        warnings=sum(len(r.warnings) for r in results),
+        truncated=truncated,
+    )

@@ -1,0 +1,236 @@
+"""The GROUP BY behind the efficiency measures, over rollups or over raw facts.
+
+A report is three sides summed per group: work units (counts and units by
+state), AWU entries (credit), and token spend. Each side is one query; the
+sides are merged per group key in ``awu.reports.measures``. The same SQL runs
+over the rollup tables (days) or over the raw facts (timestamps): only the
+relation and its time column differ, which is what lets the test suite hold
+the rollups to the raw answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.db import connection
+
+from awu.reports import facts
+from awu.reports.query import ReportQuery
+from ledger.models import Source
+
+Side = Literal["units", "entries", "usage"]
+GroupKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Where a side's rows come from: SQL yielding the rollup columns, and its time column."""
+
+    sql: str
+    time_column: str
+    is_day: bool
+
+
+# Groupings and filters the monthly rollups (no person, months) can answer.
+MONTHLY_DIMENSIONS = frozenset({"team", "domain", "definition", "model", "month"})
+
+
+def monthly_applies(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
+    """True when the monthly rollups answer ``query`` grouped by ``dimensions``:
+    whole UTC months, no person filter, no person or week grouping."""
+    bounds_monthly = query.day_aligned and all(
+        b is None or b.day == 1 for b in (query.start, query.stop)
+    )
+    return (
+        bounds_monthly
+        and query.as_of is None
+        and query.person is None
+        and set(dimensions) <= MONTHLY_DIMENSIONS
+    )
+
+
+def _units_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> Relation:
+    if monthly:
+        column = "trig_month" if query.basis == "triggered" else "comp_month"
+        return Relation("reports_unitmonthrollup", column, True)
+    if not raw:
+        column = "trig_day" if query.basis == "triggered" else "comp_day"
+        return Relation("reports_unitrollup", column, True)
+    sql = f"""(SELECT triggered_at, placed_at, person_id, team_id, definition_id, domain, state,
+        ai_assisted, 1 AS unit_count, units AS units_sum
+        FROM ({facts.unit_facts_sql(as_of=query.as_of is not None)}) x)"""  # noqa: S608 - fixed SQL
+    return Relation(sql, "triggered_at" if query.basis == "triggered" else "placed_at", False)
+
+
+def _entries_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> Relation:
+    if monthly:
+        column = "trig_month" if query.basis == "triggered" else "eff_month"
+        return Relation("reports_entrymonthrollup", column, True)
+    if not raw:
+        column = "trig_day" if query.basis == "triggered" else "eff_day"
+        return Relation("reports_entryrollup", column, True)
+    sql = f"""(SELECT triggered_at, effective_at, person_id, team_id, definition_id, domain,
+        ai_assisted, 1 AS entry_count, delta AS delta_sum
+        FROM ({facts.entry_facts_sql(as_of=query.as_of is not None)}) x)"""  # noqa: S608 - fixed SQL
+    return Relation(sql, "triggered_at" if query.basis == "triggered" else "effective_at", False)
+
+
+def _usage_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> Relation:
+    if monthly:
+        return Relation("reports_usagemonthrollup", "month", True)
+    if not raw:
+        return Relation("reports_usagerollup", "day", True)
+    sql = f"""(SELECT occurred_at, person_id, team_id, provider, model, source_id, tied,
+        1 AS records, unpriced::int AS unpriced, cost AS cost_usd, input_tokens, output_tokens,
+        cache_creation_input_tokens, cache_read_input_tokens
+        FROM ({facts.usage_facts_sql(as_of=query.as_of is not None)}) x)"""  # noqa: S608 - fixed SQL
+    return Relation(sql, "occurred_at", False)
+
+
+def _source_ids(name: str) -> list[int]:
+    kind, _, slug = name.rpartition(":")
+    qs = Source.objects.filter(slug=slug)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return list(qs.values_list("pk", flat=True))
+
+
+_PEOPLE = "array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people"
+_PEOPLE_MONTHLY = (
+    "(SELECT array_agg(DISTINCT p) FROM unnest(reports_array_union(f.people)) p) AS people"
+)
+
+_MEASURES: dict[Side, str] = {
+    "units": """sum(f.unit_count) AS unit_count,
+        COALESCE(sum(f.unit_count) FILTER (WHERE f.state = 'completed'), 0) AS completed_units,
+        COALESCE(sum(f.unit_count) FILTER (WHERE f.state = 'completed' AND f.ai_assisted), 0) AS ai_completed_units,
+        COALESCE(sum(f.units_sum) FILTER (WHERE f.state = 'pending'), 0) AS awus_pending,
+        COALESCE(sum(f.units_sum) FILTER (WHERE f.state = 'voided'), 0) AS awus_voided,
+        COALESCE(sum(f.units_sum) FILTER (WHERE f.state = 'expired'), 0) AS awus_expired,
+        array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people""",
+    "entries": """sum(f.delta_sum) AS awus_completed,
+        array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people""",
+    "usage": """sum(f.records) AS records, sum(f.unpriced) AS unpriced, sum(f.cost_usd) AS cost,
+        sum(f.input_tokens) AS input_tokens, sum(f.output_tokens) AS output_tokens,
+        sum(f.cache_creation_input_tokens) AS cache_creation_input_tokens,
+        sum(f.cache_read_input_tokens) AS cache_read_input_tokens,
+        COALESCE(sum(f.cost_usd) FILTER (WHERE f.tied = 'completed'), 0) AS tied_completed,
+        COALESCE(sum(f.cost_usd) FILTER (WHERE f.tied = 'voided'), 0) AS tied_voided,
+        COALESCE(sum(f.cost_usd) FILTER (WHERE f.tied = 'pending'), 0) AS tied_pending,
+        COALESCE(sum(f.cost_usd) FILTER (WHERE f.tied = 'expired'), 0) AS tied_expired,
+        COALESCE(sum(f.cost_usd) FILTER (WHERE f.tied = 'none'), 0) AS tied_none,
+        array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people""",
+}
+
+
+def side_rows(
+    side: Side,
+    query: ReportQuery,
+    *,
+    raw: bool,
+    group_by: tuple[str, ...] | None = None,
+    extra_group: tuple[str, ...] = (),
+    monthly: bool | None = None,
+) -> list[dict[str, Any]]:
+    """One side of a report: a dict per group with ``key`` (the group values in
+    ``group_by`` order, then ``extra_group``) and the side's sums.
+
+    ``extra_group`` may hold ``person`` and ``team`` beyond the report's own
+    grouping (the spend deciles rank people). ``raw`` reads the raw facts
+    instead of the rollups. ``monthly`` picks the monthly rollups (True), the
+    daily ones (False) or the monthly ones whenever they can answer (None).
+    """
+    dimensions = (*(group_by if group_by is not None else query.group_by), *extra_group)
+    can_monthly = not raw and monthly_applies(query, dimensions)
+    if monthly and not can_monthly:
+        raise ValueError("the monthly rollups cannot answer this query")
+    use_monthly = can_monthly if monthly is None else monthly
+    relation = {
+        "units": _units_relation,
+        "entries": _entries_relation,
+        "usage": _usage_relation,
+    }[side](query, raw=raw, monthly=use_monthly)
+    time_col = f"f.{relation.time_column}"
+    params: dict[str, Any] = facts.as_of_params(query.as_of)
+    where: list[str] = []
+    if query.start is not None:
+        where.append(f"{time_col} >= %(start)s")
+        params["start"] = query.start.date() if relation.is_day else query.start
+    if query.stop is not None:
+        where.append(f"{time_col} < %(stop)s")
+        params["stop"] = query.stop.date() if relation.is_day else query.stop
+    if query.team is not None:
+        where.append("t.slug = %(team)s")
+        params["team"] = query.team
+    if query.person is not None:
+        where.append("f.person_id = %(person)s")
+        params["person"] = query.person
+    if query.domain is not None:
+        # Spend has no definition; it belongs to a domain through its team.
+        where.append("f.domain = %(domain)s" if side != "usage" else "t.domain = %(domain)s")
+        params["domain"] = query.domain
+    if side != "usage":
+        if query.definition is not None:
+            where.append("d.key = %(definition)s")
+            params["definition"] = query.definition
+        if query.ai == "assisted":
+            where.append("f.ai_assisted IS TRUE")
+        elif query.ai == "not":
+            where.append("f.ai_assisted IS NOT TRUE")
+    else:
+        if query.source is not None:
+            where.append("f.source_id = ANY(%(sources)s)")
+            params["sources"] = _source_ids(query.source)
+        if query.provider is not None:
+            where.append("f.provider = %(provider)s")
+            params["provider"] = query.provider
+        if query.model is not None:
+            where.append("f.model = %(model)s")
+            params["model"] = query.model
+
+    keys: list[str] = []
+    for dimension in dimensions:
+        if dimension == "team":
+            keys.append("t.slug")
+        elif dimension == "person":
+            keys.append("f.person_id")
+        elif dimension == "domain":
+            keys.append("f.domain" if side != "usage" else "NULLIF(t.domain, '')")
+        elif dimension == "definition":
+            keys.append("d.key")
+        elif dimension == "model":
+            keys.append("f.model")
+        else:  # week, month
+            moment = time_col if relation.is_day else f"({time_col} AT TIME ZONE 'UTC')"
+            keys.append(f"date_trunc('{dimension}', {moment})::date")
+    join_definition = (
+        "LEFT JOIN definitions_definition d ON d.id = f.definition_id" if side != "usage" else ""
+    )
+    select_keys = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
+    measures = _MEASURES[side]
+    if use_monthly:
+        # Monthly rows carry their people as a set: the group's people are the
+        # distinct ids of the concatenated sets.
+        measures = measures.replace(_PEOPLE, _PEOPLE_MONTHLY)
+    sql = f"""
+        SELECT {select_keys + "," if keys else ""} {measures}
+        FROM {relation.sql} f
+        LEFT JOIN ledger_team t ON t.id = f.team_id
+        {join_definition}
+        WHERE {" AND ".join(where) or "TRUE"}
+        {"GROUP BY " + ", ".join(f"k{i}" for i in range(len(keys))) if keys else ""}
+    """  # noqa: S608 - identifiers come from fixed choices; values travel as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [c.name for c in cursor.description or ()]
+        rows = cursor.fetchall()
+    out = []
+    for row in rows:
+        record = dict(zip(names, row, strict=True))
+        record["key"] = tuple(record.pop(f"k{i}") for i in range(len(keys)))
+        out.append(record)
+    # An aggregate with no GROUP BY yields one row of NULLs over no input: drop it.
+    if not keys:
+        out = [r for r in out if any(v not in (None, 0, []) for k, v in r.items() if k != "key")]
+    return out

@@ -1,0 +1,405 @@
+"""The reports API: efficiency, spend deciles, trend, work units, definitions.
+
+Thin views: parse the query (awu.reports.query), call one selector, answer JSON
+or CSV. Every read needs ``reports:read`` (or ``admin``); the definition preview
+runs the rules over real events and needs ``admin``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from awu import clock
+from awu.definitions.models import DefinitionVersion
+from awu.definitions.services import definition_preview
+from awu.reports import selectors, serializers
+from awu.reports.measures import amount
+from awu.reports.query import invalid, parse_report_query
+from awu.reports.renderers import CsvRenderer
+from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
+from ledger.models import ApiKey
+from ledger.openapi import errors
+from ledger.selectors import DEFAULT_LIMIT, MAX_LIMIT, encode_cursor
+
+_FILTERS = [
+    OpenApiParameter("from", str, description="Start: YYYY-MM-DD (inclusive) or RFC 3339."),
+    OpenApiParameter(
+        "to", str, description="End: YYYY-MM-DD (inclusive day) or RFC 3339 (exclusive)."
+    ),
+    OpenApiParameter("team", str, description="Team slug."),
+    OpenApiParameter("person", int, description="Person id."),
+    OpenApiParameter(
+        "domain", str, description="Domain (units: the definition's; spend: the team's)."
+    ),
+    OpenApiParameter("definition", str, description="Definition key (units only)."),
+    OpenApiParameter("source", str, description="Usage source, slug or kind:slug (spend only)."),
+    OpenApiParameter("provider", str, description="Provider (spend only)."),
+    OpenApiParameter("model", str, description="Model (spend only)."),
+    OpenApiParameter(
+        "ai", str, enum=["assisted", "not"], description="AI-assisted units or not (units only)."
+    ),
+]
+_FORMAT = OpenApiParameter(
+    "format", str, enum=["json", "csv"], description="csv: the rows as CSV (or Accept: text/csv)."
+)
+_BASIS = [
+    OpenApiParameter(
+        "basis",
+        str,
+        enum=["triggered", "completed"],
+        description="Which time puts a unit in the period (default triggered).",
+    ),
+    OpenApiParameter(
+        "as_of",
+        str,
+        description="Reproduce the report as it stood at this instant (date or RFC 3339).",
+    ),
+]
+_READ_ERRORS = errors(400, 401, 403)
+
+_EXAMPLE_ROW = {
+    "team": "payments",
+    "period": "2026-10-01",
+    "awus_completed": "42.000000",
+    "awus_pending": "7.000000",
+    "awus_voided": "3.000000",
+    "awus_expired": "1.000000",
+    "units": 53,
+    "token_cost_usd": "1260.500000000",
+    "tokens": {
+        "input_tokens": 81200000,
+        "output_tokens": 9100000,
+        "cache_creation_input_tokens": 2500000,
+        "cache_read_input_tokens": 310000000,
+    },
+    "awus_per_dollar": 0.03332,
+    "cost_per_awu": "30.011904762",
+    "durability": 0.933333,
+    "ai_assisted_share": 0.761905,
+    "spend_tied_usd": {
+        "completed": "640.000000000",
+        "voided": "80.000000000",
+        "pending": "40.000000000",
+        "expired": "0.000000000",
+        "none": "500.500000000",
+    },
+    "spend_tied_share": {
+        "completed": 0.507735,
+        "voided": 0.063467,
+        "pending": 0.031733,
+        "expired": 0.0,
+        "none": 0.397065,
+    },
+    "denominators": {
+        "units": 53,
+        "completed_units": 42,
+        "usage_records": 180233,
+        "unpriced_records": 0,
+        "people": 38,
+    },
+}
+
+
+class _ReportView(APIView):
+    required_scopes = (ApiKey.Scope.REPORTS_READ,)
+    renderer_classes = [OrjsonRenderer, CsvRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # DRF answers an unknown ?format= with a bare 404; it is a bad parameter.
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404 as exc:
+            raise invalid("format", "one of json, csv") from exc
+
+
+class EfficiencyView(_ReportView):
+    @extend_schema(
+        operation_id="reports_efficiency",
+        summary="AWUs per token dollar, grouped",
+        description=(
+            "Needs `reports:read`. Per group: AWUs completed (the sum of AWU entries), "
+            "pending, voided and expired, work units, token cost and tokens, AWUs per "
+            "dollar, cost per AWU, durability, AI-assisted share, the share of spend tied "
+            "to completed, voided or no units, and the denominators. `model` groups spend "
+            "only: its rows carry null AWU fields; `definition` groups units only: null "
+            "spend fields. Filters that apply to one side only do the same."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "group_by",
+                str,
+                many=True,
+                description="team, person, domain, definition, model, week, month; "
+                "comma-separated or repeated.",
+            ),
+            *_BASIS,
+            *_FILTERS,
+            _FORMAT,
+        ],
+        responses={200: serializers.EfficiencyReport, **_READ_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Grouped by team and month",
+                value={
+                    "results": [_EXAMPLE_ROW],
+                    "group_by": ["team", "month"],
+                    "basis": "triggered",
+                    "source": "rollups",
+                },
+                response_only=True,
+            )
+        ],
+        tags=["reports"],
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_report_query(request.query_params)
+        rows = selectors.efficiency_report(query=query)
+        return Response(
+            {
+                "results": rows,
+                "group_by": list(query.group_by),
+                "basis": query.basis,
+                "source": "raw" if query.as_of or not query.day_aligned else "rollups",
+            }
+        )
+
+
+class SpendDecilesView(_ReportView):
+    @extend_schema(
+        operation_id="reports_spend_deciles",
+        summary="People ranked by token spend into deciles",
+        description=(
+            "Needs `reports:read`. Decile 1 spends least, 10 most. Each decile: people, "
+            "spend, AWUs completed, AWUs per dollar, the median of its people's cost per "
+            "AWU. `by=team` ranks within each team."
+        ),
+        parameters=[
+            OpenApiParameter("by", str, enum=["person", "team"]),
+            *_BASIS,
+            *_FILTERS,
+            _FORMAT,
+        ],
+        responses={200: serializers.DecileReport, **_READ_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Top decile",
+                value={
+                    "results": [
+                        {
+                            "decile": 10,
+                            "people": 100,
+                            "token_cost_usd": "402311.120000000",
+                            "awus_completed": "1210.000000",
+                            "awus_per_dollar": 0.003008,
+                            "median_cost_per_awu": "288.100000000",
+                            "min_person_cost_usd": "2510.000000000",
+                            "max_person_cost_usd": "9120.400000000",
+                        }
+                    ],
+                    "by": "person",
+                },
+                response_only=True,
+            )
+        ],
+        tags=["reports"],
+    )
+    def get(self, request: Request) -> Response:
+        by = request.query_params.get("by") or "person"
+        if by not in ("person", "team"):
+            raise invalid("by", "one of person, team")
+        query = parse_report_query(request.query_params, allowed_group_by=())
+        rows = selectors.spend_deciles(query=query, by_team=by == "team")
+        return Response({"results": rows, "by": by})
+
+
+class TrendView(_ReportView):
+    @extend_schema(
+        operation_id="reports_trend",
+        summary="The efficiency measures per week or month",
+        description=(
+            "Needs `reports:read` and both `from` and `to`. One row per period, empty "
+            "periods included; filter by `team` for one team."
+        ),
+        parameters=[
+            OpenApiParameter("interval", str, enum=["week", "month"], description="Default month."),
+            *_BASIS,
+            *_FILTERS,
+            _FORMAT,
+        ],
+        responses={200: serializers.TrendReport, **_READ_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Monthly",
+                value={"results": [{**_EXAMPLE_ROW, "team": None}], "interval": "month"},
+                response_only=True,
+            )
+        ],
+        tags=["reports"],
+    )
+    def get(self, request: Request) -> Response:
+        interval = request.query_params.get("interval") or "month"
+        if interval not in ("week", "month"):
+            raise invalid("interval", "one of week, month")
+        query = parse_report_query(request.query_params, allowed_group_by=())
+        if query.start is None or query.stop is None:
+            raise invalid("from", "a trend needs both from and to")
+        if (query.stop - query.start).days > 3700:
+            raise invalid("to", "a trend spans at most ten years")
+        return Response(
+            {
+                "results": selectors.trend_report(query=query, interval=interval),
+                "interval": interval,
+            }
+        )
+
+
+_UNIT_STATES = ("pending", "completed", "voided", "expired")
+
+
+class WorkUnitsView(_ReportView):
+    @extend_schema(
+        operation_id="work_units_list",
+        summary="List work units",
+        description=(
+            "Needs `reports:read`. Units not superseded by a rescore, oldest first; "
+            "`from`/`to` filter the triggered time. Follow next_cursor."
+        ),
+        parameters=[
+            OpenApiParameter("state", str, enum=list(_UNIT_STATES)),
+            *[p for p in _FILTERS if p.name not in ("source", "provider", "model")],
+            OpenApiParameter("cursor", str, description="The next_cursor of the previous page."),
+            OpenApiParameter("limit", int, description="Page size, 1-500 (default 100)."),
+            _FORMAT,
+        ],
+        responses={200: serializers.WorkUnitPage, **_READ_ERRORS},
+        tags=["work units"],
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_report_query(request.query_params, allowed_group_by=())
+        state = request.query_params.get("state") or None
+        if state is not None and state not in _UNIT_STATES:
+            raise invalid("state", f"one of {', '.join(_UNIT_STATES)}")
+        raw_limit = request.query_params.get("limit") or str(DEFAULT_LIMIT)
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise invalid("limit", f"between 1 and {MAX_LIMIT}")
+        after = selectors.parse_cursor(request.query_params.get("cursor") or None)
+        rows, next_after = selectors.work_units_list(
+            query=query, state=state, after=after, limit=int(raw_limit)
+        )
+        return Response(
+            {
+                "results": rows,
+                "next_cursor": encode_cursor(next_after) if next_after is not None else None,
+            }
+        )
+
+
+class WorkUnitDetailView(_ReportView):
+    @extend_schema(
+        operation_id="work_units_detail",
+        summary="One work unit with its evidence chain and tied spend",
+        description=(
+            "Needs `reports:read`. The events that made it, the definition version, why it "
+            "is pending, voided or expired, its entries, and the token spend whose refs "
+            "reach its evidence (`method: exact`) or none."
+        ),
+        responses={200: serializers.WorkUnitDetail, **errors(400, 401, 403, 404)},
+        tags=["work units"],
+    )
+    def get(self, request: Request, unit_id: int) -> Response:
+        row = selectors.work_unit_detail(unit_id=unit_id)
+        if row is None:
+            raise ApiError(404, "not_found", "No such work unit.")
+        return Response(row)
+
+
+class DefinitionsView(_ReportView):
+    @extend_schema(
+        operation_id="definitions_list",
+        summary="List AWU definitions",
+        description="Needs `reports:read`.",
+        parameters=[OpenApiParameter("domain", str), _FORMAT],
+        responses={200: serializers.DefinitionList, **errors(400, 401, 403)},
+        tags=["definitions"],
+    )
+    def get(self, request: Request) -> Response:
+        domain = request.query_params.get("domain") or None
+        if domain is not None and ("\x00" in domain or len(domain) > 40):
+            raise invalid("domain", "not a valid value")
+        return Response({"results": selectors.definitions_list(domain=domain)})
+
+
+class DefinitionDetailView(_ReportView):
+    @extend_schema(
+        operation_id="definitions_detail",
+        summary="One AWU definition with its versions",
+        description="Needs `reports:read`. Versions newest first.",
+        responses={200: serializers.DefinitionDetail, **errors(400, 401, 403, 404)},
+        tags=["definitions"],
+    )
+    def get(self, request: Request, definition_id: int) -> Response:
+        row = selectors.definition_detail(definition_id=definition_id)
+        if row is None:
+            raise ApiError(404, "not_found", "No such definition.")
+        return Response(row)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+class DefinitionPreviewView(APIView):
+    required_scopes = (ApiKey.Scope.ADMIN,)
+
+    @extend_schema(
+        operation_id="definitions_preview",
+        summary="Preview what a version would score over recent events",
+        description=(
+            "Needs `admin`. Runs the version (default: the latest) over the real events of "
+            "the last `days` days and writes nothing."
+        ),
+        request=serializers.PreviewIn,
+        responses={200: serializers.PreviewOut, **errors(400, 401, 403, 404, 415)},
+        tags=["definitions"],
+    )
+    def post(self, request: Request, definition_id: int) -> Response:
+        body = read_body(request._request)
+        require_json(request._request)
+        data = serializers.PreviewIn(data=parse_json(body))
+        if not data.is_valid():
+            raise ApiError(
+                400,
+                "validation_error",
+                "The body is not valid.",
+                {k: [str(e) for e in v] for k, v in data.errors.items()},
+            )
+        versions = DefinitionVersion.objects.select_related("definition").filter(
+            definition_id=definition_id
+        )
+        number = data.validated_data.get("version")
+        version = (
+            versions.filter(version=number).first()
+            if number
+            else versions.order_by("-version").first()
+        )
+        if version is None:
+            raise ApiError(404, "not_found", "No such definition or version.")
+        preview = definition_preview(
+            version=version, days=data.validated_data["days"], now=clock.now()
+        )
+        out = _json_ready(asdict(preview))
+        out["credit"] = amount(preview.credit)
+        for unit in out["sample"]:
+            unit["units"] = amount(unit["units"])
+        return Response(out)

@@ -1,0 +1,145 @@
+"""The facts reports are made of, as SQL over the raw tables.
+
+One row per counted token-usage record, per reportable work unit and per AWU
+entry, with the person and team resolved. The rollup job materialises these
+facts by day; the naive reports aggregate them directly. Both read the same
+definitions here, so "what a fact is" has one home.
+
+Person and team come from ``ledger.identities.resolution_sql`` (the actor's
+Identity gives the person; the team the record names, else the person's
+membership at the record's time), the bulk form of ``team_at``.
+
+``as_of`` reproduces the facts as they stood at a past instant: usage received
+by then (with the adjustments created by then), units created and not
+superseded by then, entries created by then. Units are updated in place, so a
+unit changed after ``as_of`` is shown as ``pending`` at ``as_of`` (it existed;
+its settlement came later). Identities and memberships are the current ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from integrations.selectors import spend_counted_condition
+from ledger.identities import resolution_sql
+
+# Best-first order of the states a usage record can be tied to.
+TIE_STATES = ("completed", "voided", "pending", "expired")
+
+
+def _unit_state_sql(alias: str, as_of: bool) -> str:
+    if not as_of:
+        return f"{alias}.state"
+    return f"CASE WHEN {alias}.updated_at <= %(as_of)s THEN {alias}.state ELSE 'pending' END"
+
+
+def _unit_live_sql(alias: str, as_of: bool) -> str:
+    if not as_of:
+        return f"{alias}.superseded_at IS NULL"
+    return (
+        f"{alias}.created_at <= %(as_of)s"
+        f" AND ({alias}.superseded_at IS NULL OR {alias}.superseded_at > %(as_of)s)"
+    )
+
+
+def usage_reach_keys_sql(alias: str, *, as_of: bool = False) -> str:
+    """SQL varchar[]: the ref keys a usage row reaches: its own refs, plus the
+    commits its sessions made (``x.session.commit`` events sharing a session)."""
+    event_seen = "AND se.received_at <= %(as_of)s" if as_of else ""
+    return f"""({alias}.ref_keys || ARRAY(
+        SELECT 'commit:' || c.value
+        FROM ledger_workevent se, jsonb_array_elements_text(
+            CASE WHEN jsonb_typeof(se.refs->'commit') = 'array' THEN se.refs->'commit' ELSE '[]'::jsonb END
+        ) c
+        WHERE se.type = 'x.session.commit' {event_seen}
+          AND se.ref_keys && ARRAY(
+              SELECT k FROM unnest({alias}.ref_keys) k WHERE k LIKE 'session:%%'
+          )::varchar[]
+    )::varchar[])"""  # noqa: S608 - fixed SQL
+
+
+def usage_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
+    """SELECT of counted usage facts. ``where`` filters ``u`` (ledger_tokenusage).
+
+    Columns: id, occurred_at, day, person_id, team_id, provider, model,
+    source_id, cost, unpriced, input_tokens, output_tokens,
+    cache_creation_input_tokens, cache_read_input_tokens, tied.
+    """
+    adj_seen = "AND a.created_at <= %(as_of)s" if as_of else ""
+    usage_seen = "AND u.received_at <= %(as_of)s" if as_of else ""
+    state = _unit_state_sql("w", as_of)
+    live = _unit_live_sql("w", as_of)
+    reach = usage_reach_keys_sql("u", as_of=as_of)
+    who = resolution_sql(actor="u.actor", at="u.occurred_at", named_team="u.team")
+    return f"""
+    SELECT u.id, u.occurred_at,
+        (u.occurred_at AT TIME ZONE 'UTC')::date AS day,
+        {who.person_id} AS person_id,
+        {who.team_id} AS team_id,
+        u.provider, u.model, u.source_id,
+        COALESCE(u.cost_usd, 0) + COALESCE(
+            (SELECT sum(a.delta_usd) FROM ledger_costadjustment a
+             WHERE a.usage_id = u.id {adj_seen}), 0) AS cost,
+        (u.cost_source = 'unpriced') AS unpriced,
+        u.input_tokens, u.output_tokens,
+        u.cache_creation_input_tokens, u.cache_read_input_tokens,
+        CASE WHEN cardinality(u.ref_keys) = 0 THEN 'none' ELSE COALESCE((
+            SELECT (ARRAY['completed', 'voided', 'pending', 'expired'])[min(
+                CASE {state} WHEN 'completed' THEN 1 WHEN 'voided' THEN 2
+                             WHEN 'pending' THEN 3 ELSE 4 END)]
+            FROM scoring_workunit w
+            WHERE {live} AND w.ref_keys && {reach}
+        ), 'none') END AS tied
+    FROM ledger_tokenusage u
+    {who.join}
+    WHERE {spend_counted_condition("u")} {usage_seen} AND ({where})
+    """  # noqa: S608 - fixed SQL; values travel as parameters
+
+
+def unit_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
+    """SELECT of reportable work units. ``where`` filters ``w`` (scoring_workunit).
+
+    Columns: unit_id, triggered_at, placed_at (completion, else trigger),
+    trig_day, comp_day, person_id, team_id, definition_id, domain, state,
+    units, ai_assisted.
+    """
+    state = _unit_state_sql("w", as_of)
+    completed_at = (
+        "CASE WHEN w.updated_at <= %(as_of)s THEN w.completed_at END" if as_of else "w.completed_at"
+    )
+    return f"""
+    SELECT w.id AS unit_id, w.triggered_at,
+        COALESCE({completed_at}, w.triggered_at) AS placed_at,
+        (w.triggered_at AT TIME ZONE 'UTC')::date AS trig_day,
+        (COALESCE({completed_at}, w.triggered_at) AT TIME ZONE 'UTC')::date AS comp_day,
+        w.person_id, w.team_id, v.definition_id, d.domain, {state} AS state,
+        w.units, w.ai_assisted
+    FROM scoring_workunit w
+    JOIN definitions_definitionversion v ON v.id = w.version_id
+    JOIN definitions_definition d ON d.id = v.definition_id
+    WHERE {_unit_live_sql("w", as_of)} AND ({where})
+    """  # noqa: S608 - fixed SQL; values travel as parameters
+
+
+def entry_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
+    """SELECT of the AWU entries of reportable units. ``where`` filters ``e``
+    (scoring_awuentry) and ``w`` (its unit).
+
+    Columns: id, effective_at, triggered_at, eff_day, trig_day, person_id,
+    team_id, definition_id, domain, ai_assisted, delta.
+    """
+    entry_seen = "AND e.created_at <= %(as_of)s" if as_of else ""
+    return f"""
+    SELECT e.id, e.effective_at, w.triggered_at,
+        (e.effective_at AT TIME ZONE 'UTC')::date AS eff_day,
+        (w.triggered_at AT TIME ZONE 'UTC')::date AS trig_day,
+        e.person_id, e.team_id, e.definition_id, e.domain, w.ai_assisted, e.delta
+    FROM scoring_awuentry e
+    JOIN scoring_workunit w ON w.id = e.unit_id
+    WHERE {_unit_live_sql("w", as_of)} {entry_seen} AND ({where})
+    """  # noqa: S608 - fixed SQL; values travel as parameters
+
+
+def as_of_params(as_of: datetime | None) -> dict[str, Any]:
+    return {"as_of": as_of} if as_of is not None else {}

@@ -1,0 +1,138 @@
+"""From summed sides to report rows: the ratios, their denominators, the shape.
+
+Rules (docs/reports.md): a ratio over an empty denominator is null; spend and
+no AWUs is 0 AWUs per dollar; AWUs and no spend is a cost per AWU of 0 (and
+AWUs per dollar null). Money and AWU amounts are exact decimal strings; rates
+are numbers rounded to 6 places.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from awu.reports.aggregate import GroupKey
+from awu.reports.query import ReportQuery
+
+MONEY = Decimal("0.000000001")
+AMOUNT = Decimal("0.000001")
+TIE_STATES = ("completed", "voided", "pending", "expired", "none")
+ZERO = Decimal(0)
+
+
+def money(value: Decimal | None) -> str | None:
+    return None if value is None else format(Decimal(value).quantize(MONEY), "f")
+
+
+def amount(value: Decimal | None) -> str | None:
+    return None if value is None else format(Decimal(value).quantize(AMOUNT), "f")
+
+
+def rate(numerator: Decimal, denominator: Decimal) -> float | None:
+    if denominator == 0:
+        return None
+    return float(round(Decimal(numerator) / Decimal(denominator), 6))
+
+
+def _key_value(dimension: str, value: Any) -> Any:
+    if dimension in ("week", "month") and value is not None:
+        return value.isoformat()
+    return value
+
+
+def rows_from_sides(
+    query: ReportQuery,
+    sides: dict[str, list[dict[str, Any]]],
+    *,
+    dimensions: tuple[str, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """Merge the sides per group key and compute every measure of a report row."""
+    dims = dimensions if dimensions is not None else query.group_by
+    merged: dict[GroupKey, dict[str, dict[str, Any]]] = {}
+    for side, side_rows in sides.items():
+        for part in side_rows:
+            merged.setdefault(part["key"], {})[side] = part
+    if not dims and not merged:
+        merged[()] = {}
+    units_apply, spend_applies = query.units_apply, query.spend_applies
+    out = []
+    for key in sorted(merged, key=lambda k: tuple((v is None, str(v)) for v in k)):
+        parts = merged[key]
+        row: dict[str, Any] = {
+            ("period" if d in ("week", "month") else d): _key_value(d, v)
+            for d, v in zip(dims, key, strict=True)
+        }
+        units = parts.get("units", {})
+        usage = parts.get("usage", {})
+        completed = Decimal(parts.get("entries", {}).get("awus_completed") or ZERO)
+        voided = Decimal(units.get("awus_voided") or ZERO)
+        cost = Decimal(usage.get("cost") or ZERO)
+        completed_units = int(units.get("completed_units") or 0)
+        people = {p for part in parts.values() for p in (part.get("people") or ()) if p is not None}
+        row.update(
+            awus_completed=amount(completed) if units_apply else None,
+            awus_pending=amount(Decimal(units.get("awus_pending") or ZERO))
+            if units_apply
+            else None,
+            awus_voided=amount(voided) if units_apply else None,
+            awus_expired=amount(Decimal(units.get("awus_expired") or ZERO))
+            if units_apply
+            else None,
+            units=int(units.get("unit_count") or 0) if units_apply else None,
+            token_cost_usd=money(cost) if spend_applies else None,
+            tokens=(
+                {
+                    name: int(usage.get(name) or 0)
+                    for name in (
+                        "input_tokens",
+                        "output_tokens",
+                        "cache_creation_input_tokens",
+                        "cache_read_input_tokens",
+                    )
+                }
+                if spend_applies
+                else None
+            ),
+        )
+        both = units_apply and spend_applies
+        # Spend with no AWUs buys 0 AWUs per dollar; no spend leaves it undefined.
+        row["awus_per_dollar"] = rate(completed, cost) if both else None
+        # AWUs with no spend cost 0 each; no AWUs leaves it undefined.
+        row["cost_per_awu"] = money(cost / completed) if both and completed > 0 else None
+        row["durability"] = rate(completed, completed + voided) if units_apply else None
+        row["ai_assisted_share"] = (
+            rate(Decimal(int(units.get("ai_completed_units") or 0)), Decimal(completed_units))
+            if units_apply
+            else None
+        )
+        if spend_applies:
+            tied = {s: Decimal(usage.get(f"tied_{s}") or ZERO) for s in TIE_STATES}
+            row["spend_tied_usd"] = {s: money(v) for s, v in tied.items()}
+            row["spend_tied_share"] = {s: rate(v, cost) for s, v in tied.items()}
+        else:
+            row["spend_tied_usd"] = None
+            row["spend_tied_share"] = None
+        row["denominators"] = {
+            "units": int(units.get("unit_count") or 0) if units_apply else None,
+            "completed_units": completed_units if units_apply else None,
+            "usage_records": int(usage.get("records") or 0) if spend_applies else None,
+            "unpriced_records": int(usage.get("unpriced") or 0) if spend_applies else None,
+            "people": len(people),
+        }
+        out.append(row)
+    return out
+
+
+def sides_for(
+    query: ReportQuery, *, raw: bool, monthly: bool | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Run the sides that apply to ``query`` (``monthly`` as in ``side_rows``)."""
+    from awu.reports.aggregate import side_rows
+
+    sides: dict[str, list[dict[str, Any]]] = {}
+    if query.units_apply:
+        sides["units"] = side_rows("units", query, raw=raw, monthly=monthly)
+        sides["entries"] = side_rows("entries", query, raw=raw, monthly=monthly)
+    if query.spend_applies:
+        sides["usage"] = side_rows("usage", query, raw=raw, monthly=monthly)
+    return sides

@@ -1,0 +1,204 @@
+"""Rollups that make the reports fast: pre-summed facts by UTC day.
+
+They are a cache of the ledger and the scoring state, never a source of truth:
+``awu.reports.rollups`` rebuilds any day from the raw tables, and a report over
+rollups equals the same report computed from the raw tables
+(``awu.reports.selectors_naive``). Every rollup row carries the resolved
+person and team, so any grouping is a sum over rollup rows.
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+
+class RollupCursor(models.Model):
+    """How far the incremental job has read one source table.
+
+    For the append-only tables (usage, entries, events, adjustments): every row
+    with ``id <= safe_id`` has been committed (or rolled back) and folded in;
+    ``candidate_id`` and ``candidate_xmax`` are the sequence value and snapshot
+    xmax seen on the previous run, promoted to ``safe_id`` once every
+    transaction older than ``candidate_xmax`` has ended. For the work units
+    (updated in place) ``candidate_xmax`` holds the snapshot xmin of the last
+    scan: rows written by any transaction at or after it are looked at again.
+    """
+
+    table = models.CharField(max_length=60, primary_key=True)
+    safe_id = models.BigIntegerField(default=0)
+    candidate_id = models.BigIntegerField(null=True, blank=True)
+    candidate_xmax = models.BigIntegerField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.table} safe to {self.safe_id}"
+
+
+class UnitFact(models.Model):
+    """One work unit as reports see it (superseded units are absent)."""
+
+    unit_id = models.BigIntegerField(primary_key=True)
+    trig_day = models.DateField()
+    comp_day = models.DateField()
+    person_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
+    definition_id = models.BigIntegerField()
+    domain = models.CharField(max_length=40)
+    state = models.CharField(max_length=10)
+    units = models.DecimalField(max_digits=20, decimal_places=6)
+    ai_assisted = models.BooleanField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["trig_day"], name="reports_unitfact_day")]
+
+    def __str__(self) -> str:
+        return f"unit {self.unit_id} {self.state}"
+
+
+class UnitRollup(models.Model):
+    """Work units by triggered day (and completion day) and every dimension."""
+
+    trig_day = models.DateField()
+    comp_day = models.DateField()
+    person_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
+    definition_id = models.BigIntegerField()
+    domain = models.CharField(max_length=40)
+    state = models.CharField(max_length=10)
+    ai_assisted = models.BooleanField(null=True)
+    unit_count = models.BigIntegerField()
+    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["trig_day"], name="reports_unitroll_trig"),
+            models.Index(fields=["comp_day"], name="reports_unitroll_comp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"units {self.trig_day} {self.state}"
+
+
+class EntryRollup(models.Model):
+    """AWU entries by effective day (and the unit's triggered day) and every dimension."""
+
+    eff_day = models.DateField()
+    trig_day = models.DateField()
+    person_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
+    definition_id = models.BigIntegerField()
+    domain = models.CharField(max_length=40)
+    ai_assisted = models.BooleanField(null=True)
+    entry_count = models.BigIntegerField()
+    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["eff_day"], name="reports_entryroll_eff"),
+            models.Index(fields=["trig_day"], name="reports_entryroll_trig"),
+        ]
+
+    def __str__(self) -> str:
+        return f"entries {self.eff_day}"
+
+
+class UsageRollup(models.Model):
+    """Counted token spend by day, person, team, provider, model, source and tie state.
+
+    ``tied`` is the best state among the work units the records' refs reach
+    (completed, voided, pending, expired) or ``none``.
+    """
+
+    day = models.DateField()
+    person_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
+    provider = models.CharField(max_length=60)
+    model = models.CharField(max_length=200)
+    source_id = models.BigIntegerField()
+    tied = models.CharField(max_length=10)
+    records = models.BigIntegerField()
+    unpriced = models.BigIntegerField()
+    cost_usd = models.DecimalField(max_digits=24, decimal_places=9)
+    input_tokens = models.BigIntegerField()
+    output_tokens = models.BigIntegerField()
+    cache_creation_input_tokens = models.BigIntegerField()
+    cache_read_input_tokens = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="reports_usageroll_day")]
+
+    def __str__(self) -> str:
+        return f"usage {self.day} {self.model}"
+
+
+# --- Monthly rollups: no person, so a year-long team or model report sums a few
+# thousand rows. ``people`` keeps the distinct people of each row, so the
+# ``people`` denominator stays exact; they are re-derived from the daily rollups
+# above whenever a day of their month is recomputed.
+
+
+class UsageMonthRollup(models.Model):
+    """``UsageRollup`` summed by UTC month, without the person (kept as a set)."""
+
+    month = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    provider = models.CharField(max_length=60)
+    model = models.CharField(max_length=200)
+    source_id = models.BigIntegerField()
+    tied = models.CharField(max_length=10)
+    records = models.BigIntegerField()
+    unpriced = models.BigIntegerField()
+    cost_usd = models.DecimalField(max_digits=24, decimal_places=9)
+    input_tokens = models.BigIntegerField()
+    output_tokens = models.BigIntegerField()
+    cache_creation_input_tokens = models.BigIntegerField()
+    cache_read_input_tokens = models.BigIntegerField()
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="reports_usagemonth_month")]
+
+    def __str__(self) -> str:
+        return f"usage {self.month:%Y-%m} {self.model}"
+
+
+class UnitMonthRollup(models.Model):
+    """``UnitRollup`` summed by triggered month and completion month, without the person."""
+
+    trig_month = models.DateField()
+    comp_month = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    definition_id = models.BigIntegerField()
+    domain = models.CharField(max_length=40)
+    state = models.CharField(max_length=10)
+    ai_assisted = models.BooleanField(null=True)
+    unit_count = models.BigIntegerField()
+    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["trig_month"], name="reports_unitmonth_trig")]
+
+    def __str__(self) -> str:
+        return f"units {self.trig_month:%Y-%m} {self.state}"
+
+
+class EntryMonthRollup(models.Model):
+    """``EntryRollup`` summed by effective month and triggered month, without the person."""
+
+    eff_month = models.DateField()
+    trig_month = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    definition_id = models.BigIntegerField()
+    domain = models.CharField(max_length=40)
+    ai_assisted = models.BooleanField(null=True)
+    entry_count = models.BigIntegerField()
+    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["eff_month"], name="reports_entrymonth_eff")]
+
+    def __str__(self) -> str:
+        return f"entries {self.eff_month:%Y-%m}"

@@ -1,0 +1,363 @@
+"""Report reads: efficiency, trend, spend deciles, work units, definitions.
+
+Reports read the rollups (``awu.reports.rollups``), refreshed first when they
+are behind; ``as_of`` reports and periods that are not whole UTC days read the
+raw tables (``awu.reports.selectors_naive``). Both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+
+from awu.definitions.models import Definition, DefinitionVersion
+from awu.reports import rollups
+from awu.reports.aggregate import side_rows
+from awu.reports.measures import ZERO, amount, money, rate, rows_from_sides, sides_for
+from awu.reports.query import ReportQuery
+from awu.scoring.models import AwuEntry, WorkUnit
+from integrations.selectors import spend_counted_condition
+from ledger.http import ApiError
+from ledger.models import Team, WorkEvent
+from ledger.selectors import decode_cursor
+
+
+def _raw(query: ReportQuery) -> bool:
+    return query.as_of is not None or not query.day_aligned
+
+
+def efficiency_report(*, query: ReportQuery) -> list[dict[str, Any]]:
+    """AWUs, spend and their ratios per group of ``query.group_by``.
+
+    One row per group that has units, entries or spend in the period (one
+    total row when ungrouped). Fields: the group keys, then the measures of
+    docs/reports.md. Never raises on empty data: ratios over nothing are null.
+    """
+    raw = _raw(query)
+    if not raw:
+        rollups.rollups_ensure_fresh()
+    return rows_from_sides(query, sides_for(query, raw=raw))
+
+
+def _periods(start: date, stop: date, interval: str) -> list[date]:
+    first = start - timedelta(days=start.weekday()) if interval == "week" else start.replace(day=1)
+    out, current = [], first
+    while current < stop:
+        out.append(current)
+        if interval == "week":
+            current += timedelta(days=7)
+        else:
+            current = (current.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
+def trend_report(*, query: ReportQuery, interval: str) -> list[dict[str, Any]]:
+    """The efficiency measures per ``interval`` (week or month) over the period,
+    one row per period even when it is empty. Needs ``query.start``/``stop``."""
+    if query.start is None or query.stop is None:
+        raise ValueError("a trend needs a start and a stop")
+    grouped = replace(query, group_by=(interval,))
+    rows = {r["period"]: r for r in efficiency_report(query=grouped)}
+    empty = rows_from_sides(grouped, {}, dimensions=())[0]
+    out = []
+    for period in _periods(query.start.date(), query.stop.date(), interval):
+        key = period.isoformat()
+        out.append(rows.get(key) or {"period": key, **empty})
+    return out
+
+
+def spend_deciles(*, query: ReportQuery, by_team: bool = False) -> list[dict[str, Any]]:
+    """People ranked by token spend into deciles (1 = least spend, 10 = most),
+    within each team when ``by_team``.
+
+    Each decile: people, spend, AWUs completed, AWUs per dollar and the median
+    of its people's cost per AWU (over those with AWUs). People with AWUs and no
+    spend rank lowest. Spend or AWUs of actors mapped to no person are not in
+    any decile.
+    """
+    raw = _raw(query)
+    if not raw:
+        rollups.rollups_ensure_fresh()
+    extra = ("team", "person") if by_team else ("person",)
+    plain = replace(query, group_by=())
+    spend: dict[tuple[Any, ...], Decimal] = {}
+    awus: dict[tuple[Any, ...], Decimal] = {}
+    if plain.spend_applies:
+        for part in side_rows("usage", plain, raw=raw, extra_group=extra):
+            spend[part["key"]] = Decimal(part["cost"] or ZERO)
+    if plain.units_apply:
+        for part in side_rows("entries", plain, raw=raw, extra_group=extra):
+            awus[part["key"]] = Decimal(part["awus_completed"] or ZERO)
+    people = [k for k in {*spend, *awus} if k[-1] is not None]
+    groups: dict[Any, list[tuple[Any, ...]]] = {}
+    for key in people:
+        groups.setdefault(key[0] if by_team else None, []).append(key)
+    out = []
+    for group in sorted(groups, key=lambda g: (g is None, str(g))):
+        ranked = sorted(groups[group], key=lambda k: (spend.get(k, ZERO), k[-1]))
+        count = len(ranked)
+        for decile in range(1, 11):
+            members = [k for i, k in enumerate(ranked) if i * 10 // count + 1 == decile]
+            cost = sum((spend.get(k, ZERO) for k in members), ZERO)
+            done = sum((awus.get(k, ZERO) for k in members), ZERO)
+            per_person = [spend.get(k, ZERO) / awus[k] for k in members if awus.get(k, ZERO) > 0]
+            row: dict[str, Any] = {"team": group} if by_team else {}
+            row.update(
+                decile=decile,
+                people=len(members),
+                token_cost_usd=money(cost),
+                awus_completed=amount(done),
+                awus_per_dollar=rate(done, cost),
+                median_cost_per_awu=money(statistics.median(per_person)) if per_person else None,
+                min_person_cost_usd=money(spend.get(members[0], ZERO)) if members else None,
+                max_person_cost_usd=money(spend.get(members[-1], ZERO)) if members else None,
+            )
+            out.append(row)
+    return out
+
+
+# --- Work units -------------------------------------------------------------------------
+
+
+def _invalid(field: str, reason: str) -> ApiError:
+    return ApiError(400, "validation_error", "A query parameter is not valid.", {field: [reason]})
+
+
+def _unit_queryset(query: ReportQuery, state: str | None) -> Any:
+    qs = WorkUnit.objects.select_related("version__definition", "team").filter(
+        superseded_at__isnull=True
+    )
+    if state:
+        qs = qs.filter(state=state)
+    if query.start is not None:
+        qs = qs.filter(triggered_at__gte=query.start)
+    if query.stop is not None:
+        qs = qs.filter(triggered_at__lt=query.stop)
+    if query.team is not None:
+        qs = qs.filter(team__slug=query.team)
+    if query.person is not None:
+        qs = qs.filter(person_id=query.person)
+    if query.domain is not None:
+        qs = qs.filter(version__definition__domain=query.domain)
+    if query.definition is not None:
+        qs = qs.filter(version__definition__key=query.definition)
+    if query.ai == "assisted":
+        qs = qs.filter(ai_assisted=True)
+    elif query.ai == "not":
+        qs = qs.filter(Q(ai_assisted=False) | Q(ai_assisted__isnull=True))
+    return qs
+
+
+def _entries(unit_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    for e in AwuEntry.objects.filter(unit_id__in=unit_ids).order_by("id"):
+        out.setdefault(e.unit_id, []).append(
+            {
+                "id": e.pk,
+                "delta": amount(e.delta),
+                "state": e.state,
+                "reason": e.reason,
+                "created_at": e.created_at,
+                "effective_at": e.effective_at,
+            }
+        )
+    return out
+
+
+def _unit_row(
+    unit: WorkUnit, events: dict[int, WorkEvent], entries: dict[int, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    return {
+        "id": unit.pk,
+        "definition": unit.version.definition.key,
+        "version": unit.version.version,
+        "domain": unit.version.definition.domain,
+        "state": unit.state,
+        "units": amount(unit.units),
+        "credited": amount(unit.credited),
+        "actor": unit.actor,
+        "person": unit.person_id,
+        "team": unit.team.slug if unit.team else None,
+        "subject": unit.subject,
+        "triggered_at": unit.triggered_at,
+        "completed_at": unit.completed_at,
+        "closes_at": unit.closes_at,
+        "reason": unit.reason,
+        "ai_assisted": unit.ai_assisted,
+        "evidence": [
+            {"id": event_id, "type": events[event_id].type if event_id in events else None}
+            for event_id in unit.evidence
+        ],
+        "entries": entries.get(unit.pk, []),
+    }
+
+
+def work_units_list(
+    *, query: ReportQuery, state: str | None, after: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Reportable (not superseded) work units, oldest id first, keyset-paginated
+    by id; ``query``'s period filters the triggered time. Returns (rows, next id)."""
+    qs = _unit_queryset(query, state)
+    if after is not None:
+        qs = qs.filter(id__gt=after)
+    units = list(qs.order_by("id")[: limit + 1])
+    more = len(units) > limit
+    units = units[:limit]
+    event_ids = {i for u in units for i in u.evidence}
+    events = {e.pk: e for e in WorkEvent.objects.filter(pk__in=event_ids).only("id", "type")}
+    entries = _entries([u.pk for u in units])
+    rows = [_unit_row(u, events, entries) for u in units]
+    return rows, (units[-1].pk if more and units else None)
+
+
+def unit_tied_spend(unit: WorkUnit) -> dict[str, Any]:
+    """The counted token spend whose refs reach the unit's refs: directly (a
+    shared PR, ticket, commit... key) or through a session whose
+    ``x.session.commit`` event names one of the unit's commits."""
+    keys = list(unit.ref_keys)
+    if not keys:
+        return _tied(0, ZERO, [0, 0, 0, 0])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH sessions AS (
+                SELECT DISTINCT s FROM ledger_workevent e, unnest(e.ref_keys) s
+                WHERE e.type = 'x.session.commit' AND e.ref_keys && %(keys)s::varchar[]
+                  AND s LIKE 'session:%%'
+            )
+            SELECT count(*),
+                COALESCE(sum(COALESCE(u.cost_usd, 0) + COALESCE(
+                    (SELECT sum(a.delta_usd) FROM ledger_costadjustment a WHERE a.usage_id = u.id), 0)), 0),
+                COALESCE(sum(u.input_tokens), 0), COALESCE(sum(u.output_tokens), 0),
+                COALESCE(sum(u.cache_creation_input_tokens), 0),
+                COALESCE(sum(u.cache_read_input_tokens), 0)
+            FROM ledger_tokenusage u
+            WHERE u.ref_keys && (%(keys)s::varchar[] || ARRAY(SELECT s FROM sessions)::varchar[])
+              AND {spend_counted_condition("u")}
+            """,  # noqa: S608 - constant SQL; values travel as parameters
+            {"keys": keys},
+        )
+        count, cost, *tokens = cursor.fetchone() or (0, ZERO, 0, 0, 0, 0)
+    return _tied(int(count), Decimal(cost), [int(t) for t in tokens])
+
+
+def _tied(count: int, cost: Decimal, tokens: list[int]) -> dict[str, Any]:
+    return {
+        "method": "exact" if count else "none",
+        "usage_records": count,
+        "token_cost_usd": money(cost),
+        "tokens": dict(
+            zip(
+                (
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_creation_input_tokens",
+                    "cache_read_input_tokens",
+                ),
+                tokens,
+                strict=True,
+            )
+        ),
+    }
+
+
+def work_unit_detail(*, unit_id: int) -> dict[str, Any] | None:
+    """One work unit with its evidence chain, rule version, entries and tied spend."""
+    unit = (
+        WorkUnit.objects.select_related("version__definition", "team", "superseded_by")
+        .filter(pk=unit_id)
+        .first()
+    )
+    if unit is None:
+        return None
+    events = {e.pk: e for e in WorkEvent.objects.filter(pk__in=unit.evidence)}
+    row = _unit_row(unit, events, _entries([unit.pk]))
+    row["evidence"] = [
+        {
+            "id": event_id,
+            "type": events[event_id].type,
+            "occurred_at": events[event_id].occurred_at,
+            "actor": events[event_id].actor,
+            "subject": events[event_id].subject,
+            "refs": events[event_id].refs,
+        }
+        for event_id in unit.evidence
+        if event_id in events
+    ]
+    row["trigger_event_id"] = unit.trigger_event_id
+    row["definition_version"] = version_row(unit.version)
+    row["superseded_at"] = unit.superseded_at
+    row["spend_tied"] = unit_tied_spend(unit)
+    return row
+
+
+def parse_cursor(value: str | None) -> int | None:
+    return decode_cursor(value) if value else None
+
+
+# --- Definitions ------------------------------------------------------------------------
+
+
+def version_row(version: DefinitionVersion) -> dict[str, Any]:
+    return {
+        "id": version.pk,
+        "version": version.version,
+        "status": version.status,
+        "trigger_type": version.trigger_type,
+        "trigger_condition": version.trigger_condition or None,
+        "requires": version.requires,
+        "survive_days": version.survive_days,
+        "disqualifiers": version.disqualifiers,
+        "units": version.units,
+        "covers_from": version.covers_from,
+        "published_at": version.published_at,
+        "note": version.note,
+    }
+
+
+def _definition_row(definition: Definition, owner: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": definition.pk,
+        "key": definition.key,
+        "name": definition.name,
+        "domain": definition.domain,
+        "description": definition.description,
+        "owner_team": owner.get(definition.owner_team_id) if definition.owner_team_id else None,
+    }
+
+
+def definitions_list(*, domain: str | None = None) -> list[dict[str, Any]]:
+    """Every definition with its latest published version number (null when none)."""
+    qs = Definition.objects.all().order_by("domain", "key")
+    if domain:
+        qs = qs.filter(domain=domain)
+    definitions = list(qs)
+    owner = dict(Team.objects.values_list("pk", "slug"))
+    latest: dict[int, int] = {}
+    for definition_id, number in DefinitionVersion.objects.filter(
+        status=DefinitionVersion.Status.PUBLISHED
+    ).values_list("definition_id", "version"):
+        latest[definition_id] = max(latest.get(definition_id, 0), number)
+    return [
+        {**_definition_row(d, owner), "latest_published_version": latest.get(d.pk)}
+        for d in definitions
+    ]
+
+
+def definition_detail(*, definition_id: int) -> dict[str, Any] | None:
+    definition = Definition.objects.filter(pk=definition_id).first()
+    if definition is None:
+        return None
+    owner = (
+        dict(Team.objects.filter(pk=definition.owner_team_id).values_list("pk", "slug"))
+        if definition.owner_team_id is not None
+        else {}
+    )
+    versions = DefinitionVersion.objects.filter(definition=definition).order_by("-version")
+    return {**_definition_row(definition, owner), "versions": [version_row(v) for v in versions]}

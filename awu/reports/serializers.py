@@ -1,0 +1,239 @@
+"""Output shapes of the reports, for the OpenAPI schema (and clients reading it).
+
+The views build plain dicts in the selectors; these serializers document them.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class Tokens(serializers.Serializer):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_creation_input_tokens = serializers.IntegerField()
+    cache_read_input_tokens = serializers.IntegerField()
+
+
+def _money() -> serializers.CharField:
+    return serializers.CharField(
+        allow_null=True, help_text='USD as a decimal string, e.g. "12.500000000".'
+    )
+
+
+def _amount() -> serializers.CharField:
+    return serializers.CharField(allow_null=True, help_text="AWUs as a decimal string.")
+
+
+def _rate(help_text: str) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text)
+
+
+class TiedMoney(serializers.Serializer):
+    completed = _money()
+    voided = _money()
+    pending = _money()
+    expired = _money()
+    none = _money()
+
+
+class TiedShare(serializers.Serializer):
+    completed = _rate("Share of spend tied to completed units.")
+    voided = _rate("Share tied to voided units.")
+    pending = _rate("Share tied to pending units.")
+    expired = _rate("Share tied to expired units.")
+    none = _rate("Share tied to no unit.")
+
+
+class Denominators(serializers.Serializer):
+    units = serializers.IntegerField(allow_null=True)
+    completed_units = serializers.IntegerField(allow_null=True)
+    usage_records = serializers.IntegerField(allow_null=True)
+    unpriced_records = serializers.IntegerField(allow_null=True)
+    people = serializers.IntegerField()
+
+
+class EfficiencyRow(serializers.Serializer):
+    team = serializers.CharField(required=False, allow_null=True, help_text="Team slug.")
+    person = serializers.IntegerField(required=False, allow_null=True, help_text="Person id.")
+    domain = serializers.CharField(required=False, allow_null=True)
+    definition = serializers.CharField(required=False, allow_null=True, help_text="Definition key.")
+    model = serializers.CharField(required=False, allow_null=True)
+    period = serializers.CharField(
+        required=False, allow_null=True, help_text="First day of the week or month (UTC)."
+    )
+    awus_completed = _amount()
+    awus_pending = _amount()
+    awus_voided = _amount()
+    awus_expired = _amount()
+    units = serializers.IntegerField(allow_null=True, help_text="Work units counted.")
+    token_cost_usd = _money()
+    tokens = Tokens(allow_null=True)
+    awus_per_dollar = _rate("AWUs completed per USD of spend; null without spend.")
+    cost_per_awu = _money()
+    durability = _rate("completed / (completed + voided); null when both are 0.")
+    ai_assisted_share = _rate("Share of completed units that were AI-assisted.")
+    spend_tied_usd = TiedMoney(allow_null=True)
+    spend_tied_share = TiedShare(allow_null=True)
+    denominators = Denominators()
+
+
+class EfficiencyReport(serializers.Serializer):
+    results = EfficiencyRow(many=True)
+    group_by = serializers.ListField(child=serializers.CharField())
+    basis = serializers.ChoiceField(choices=["triggered", "completed"])
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["rollups", "raw"], help_text="What the numbers were summed from."
+    )
+
+
+class DecileRow(serializers.Serializer):
+    team = serializers.CharField(required=False, allow_null=True)
+    decile = serializers.IntegerField(min_value=1, max_value=10)
+    people = serializers.IntegerField()
+    token_cost_usd = _money()
+    awus_completed = _amount()
+    awus_per_dollar = _rate("AWUs per USD; null without spend.")
+    median_cost_per_awu = _money()
+    min_person_cost_usd = _money()
+    max_person_cost_usd = _money()
+
+
+class DecileReport(serializers.Serializer):
+    results = DecileRow(many=True)
+    by = serializers.ChoiceField(choices=["person", "team"])
+
+
+class TrendReport(serializers.Serializer):
+    results = EfficiencyRow(many=True)
+    interval = serializers.ChoiceField(choices=["week", "month"])
+
+
+class EvidenceItem(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField(allow_null=True)
+
+
+class EvidenceDetail(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    actor = serializers.CharField(allow_null=True)
+    subject = serializers.CharField(allow_null=True)
+    refs = serializers.DictField()
+
+
+class Entry(serializers.Serializer):
+    id = serializers.IntegerField()
+    delta = serializers.CharField()
+    state = serializers.CharField()
+    reason = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    effective_at = serializers.DateTimeField()
+
+
+class WorkUnitRow(serializers.Serializer):
+    id = serializers.IntegerField()
+    definition = serializers.CharField()
+    version = serializers.IntegerField()
+    domain = serializers.CharField()
+    state = serializers.ChoiceField(choices=["pending", "completed", "voided", "expired"])
+    units = serializers.CharField()
+    credited = serializers.CharField()
+    actor = serializers.CharField(allow_null=True)
+    person = serializers.IntegerField(allow_null=True)
+    team = serializers.CharField(allow_null=True)
+    subject = serializers.CharField(allow_null=True)
+    triggered_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    closes_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+    ai_assisted = serializers.BooleanField(allow_null=True)
+    evidence = EvidenceItem(many=True)
+    entries = Entry(many=True)
+
+
+class WorkUnitPage(serializers.Serializer):
+    results = WorkUnitRow(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class VersionRow(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["draft", "published"])
+    trigger_type = serializers.CharField()
+    trigger_condition = serializers.CharField(allow_null=True)
+    requires = serializers.ListField(child=serializers.DictField())
+    survive_days = serializers.IntegerField()
+    disqualifiers = serializers.ListField(child=serializers.DictField())
+    units = serializers.CharField()
+    covers_from = serializers.DateTimeField(allow_null=True)
+    published_at = serializers.DateTimeField(allow_null=True)
+    note = serializers.CharField()
+
+
+class TiedSpend(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["exact", "none"])
+    usage_records = serializers.IntegerField()
+    token_cost_usd = serializers.CharField()
+    tokens = Tokens()
+
+
+class WorkUnitDetail(WorkUnitRow):
+    evidence = EvidenceDetail(many=True)  # type: ignore[assignment]
+    trigger_event_id = serializers.IntegerField()
+    definition_version = VersionRow()
+    superseded_at = serializers.DateTimeField(allow_null=True)
+    spend_tied = TiedSpend()
+
+
+class DefinitionRow(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    domain = serializers.CharField()
+    description = serializers.CharField()
+    owner_team = serializers.CharField(allow_null=True)
+    latest_published_version = serializers.IntegerField(allow_null=True)
+
+
+class DefinitionList(serializers.Serializer):
+    results = DefinitionRow(many=True)
+
+
+class DefinitionDetail(DefinitionRow):
+    latest_published_version = None  # type: ignore[assignment]
+    versions = VersionRow(many=True)
+
+
+class PreviewIn(serializers.Serializer):
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="Version number; default: the latest."
+    )
+    days = serializers.IntegerField(required=False, min_value=1, max_value=365, default=30)
+
+
+class PreviewUnit(serializers.Serializer):
+    trigger_id = serializers.IntegerField()
+    state = serializers.CharField()
+    units = serializers.CharField()
+    reason = serializers.CharField(allow_null=True)
+    triggered_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    actor = serializers.CharField(allow_null=True)
+    subject = serializers.CharField(allow_null=True)
+    evidence = serializers.ListField(child=serializers.DictField())
+
+
+class PreviewOut(serializers.Serializer):
+    days = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    now = serializers.DateTimeField()
+    units_total = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    credit = serializers.CharField()
+    sample = PreviewUnit(many=True)
+    warnings = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    problems = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

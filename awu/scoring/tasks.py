@@ -1,0 +1,41 @@
+"""Celery tasks for scoring: thin wrappers over awu.scoring.services.
+
+Both take no arguments (the broker carries wake-ups only; the outbox in the
+database is the source of truth) and are idempotent, ``acks_late`` and
+``reject_on_worker_lost``: a killed worker's task is redelivered, and its
+uncommitted batch is rolled back and claimed again.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from awu import clock
+from awu.scoring import services
+
+# Drain for about this long, then hand the rest to a fresh task so one busy
+# queue cannot hold a worker process forever.
+DRAIN_BUDGET_SECONDS = 10.0
+
+
+@shared_task(
+    name="awu.scoring.tasks.score_pending",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def score_pending() -> int:
+    result = services.outbox_drain(clock=clock.now, budget_seconds=DRAIN_BUDGET_SECONDS)
+    if result.more:
+        score_pending.apply_async()
+    return result.events
+
+
+@shared_task(
+    name="awu.scoring.tasks.sweep",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def sweep() -> int:
+    return services.sweep(now=clock.now())

@@ -1,0 +1,144 @@
+"""The definition admin: problems next to fields, publish, drafts, frozen versions, preview."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from awu.definitions.models import Definition, DefinitionVersion
+from awu.definitions.services import definitions_install_defaults
+from awu.scoring.models import WorkUnit
+from ledger.ingest import events_ingest
+from tests.e2e import stories
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _pinned(settings: Any) -> None:
+    settings.AWU_OUTBOX_WAKE_TASK = ""
+    settings.AWU_NOW = "2026-11-23T12:00:00Z"
+
+
+@pytest.fixture
+def draft() -> DefinitionVersion:
+    definition = Definition.objects.create(key="signed", name="Signed", domain="legal")
+    return DefinitionVersion.objects.create(
+        definition=definition, version=1, trigger_type="contract.signed"
+    )
+
+
+def change_url(version: DefinitionVersion) -> str:
+    return reverse("admin:definitions_definitionversion_change", args=[version.pk])
+
+
+def form_data(version: DefinitionVersion, **overrides: str) -> dict[str, str]:
+    data = {
+        "trigger_type": version.trigger_type,
+        "trigger_condition": version.trigger_condition,
+        "requires": "[]",
+        "survive_days": str(version.survive_days),
+        "disqualifiers": "[]",
+        "units": version.units,
+        "note": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_saving_a_bad_condition_shows_its_position_next_to_the_field(
+    admin_client: Client, draft: DefinitionVersion
+) -> None:
+    response = admin_client.post(
+        change_url(draft), form_data(draft, trigger_condition="event.attributes.(")
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["trigger_condition"][0].startswith("line 1, column ")
+    draft.refresh_from_db()
+    assert draft.trigger_condition == ""
+
+
+def test_saving_a_valid_draft_changes_it(admin_client: Client, draft: DefinitionVersion) -> None:
+    response = admin_client.post(change_url(draft), form_data(draft, survive_days="3"))
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.survive_days == 3
+
+
+def test_publish_button_publishes_a_valid_draft(
+    admin_client: Client, draft: DefinitionVersion
+) -> None:
+    admin_client.post(reverse("admin:definitions_version_publish", args=[draft.pk]))
+    draft.refresh_from_db()
+    assert (draft.status, draft.published_at) == ("published", NOW)
+
+
+def test_publish_button_refuses_an_invalid_draft(
+    admin_client: Client, draft: DefinitionVersion
+) -> None:
+    DefinitionVersion.objects.filter(pk=draft.pk).update(units="event.(")
+    response = admin_client.post(
+        reverse("admin:definitions_version_publish", args=[draft.pk]), follow=True
+    )
+    assert "cannot be published" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+
+
+def test_published_version_is_shown_read_only(admin_client: Client) -> None:
+    definitions_install_defaults(now=NOW)
+    version = DefinitionVersion.objects.get(definition__key="resolution")
+    response = admin_client.get(change_url(version))
+    assert response.status_code == 200
+    assert 'name="survive_days"' not in response.content.decode()
+    assert "frozen" in response.content.decode()
+    assert admin_client.post(change_url(version), form_data(version)).status_code == 403
+
+
+def test_new_draft_button_copies_a_frozen_version(admin_client: Client) -> None:
+    definitions_install_defaults(now=NOW)
+    version = DefinitionVersion.objects.get(definition__key="resolution")
+    response = admin_client.post(reverse("admin:definitions_version_draft", args=[version.pk]))
+    copy = DefinitionVersion.objects.get(definition__key="resolution", version=2)
+    assert response["Location"] == change_url(copy)
+    assert (copy.status, copy.disqualifiers) == ("draft", version.disqualifiers)
+
+
+def test_preview_page_shows_counts_and_a_sample_with_evidence(admin_client: Client) -> None:
+    definitions_install_defaults(now=NOW - timedelta(days=400))
+    events_ingest(
+        items=[
+            *stories.ticket("a", NOW - timedelta(days=20)),
+            *stories.ticket("b", NOW - timedelta(days=10), reopen_after=2),
+        ],
+        now=NOW,
+    )
+    version = DefinitionVersion.objects.get(definition__key="resolution")
+    response = admin_client.get(
+        reverse("admin:definitions_version_preview", args=[version.pk]), {"days": "30"}
+    )
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert preview.counts == {"completed": 1, "voided": 1}
+    assert "ticket.reopened" in response.content.decode()
+    assert not WorkUnit.objects.exists()
+
+
+def test_work_unit_pages_are_read_only_and_link_their_evidence(admin_client: Client) -> None:
+    from awu.scoring import services
+
+    definitions_install_defaults(now=NOW - timedelta(days=400))
+    events_ingest(items=stories.contract("k", NOW - timedelta(days=1)), now=NOW)
+    services.outbox_drain(clock=lambda: NOW)
+    unit = WorkUnit.objects.get()
+    response = admin_client.get(reverse("admin:scoring_workunit_change", args=[unit.pk]))
+    assert response.status_code == 200
+    assert "contract.signed" in response.content.decode()
+    assert admin_client.get(reverse("admin:scoring_workunit_add")).status_code == 403

@@ -1,0 +1,170 @@
+"""Definition services: checking, drafting, publishing, installing and previewing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from awu.definitions.defaults import DEFAULT_DEFINITIONS
+from awu.definitions.models import Definition, DefinitionVersion
+from awu.definitions.services import (
+    InvalidVersion,
+    definition_preview,
+    definition_publish,
+    definitions_install_defaults,
+    version_draft_from,
+    version_from_spec,
+    version_problems,
+    version_update,
+)
+from awu.scoring.models import AwuEntry, WorkUnit
+from ledger.ingest import events_ingest
+from tests.e2e import stories
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_wakeups(settings: Any) -> None:
+    settings.AWU_OUTBOX_WAKE_TASK = ""
+
+
+@pytest.fixture
+def definition() -> Definition:
+    return Definition.objects.create(key="shipped", name="Shipped", domain="engineering")
+
+
+def draft(definition: Definition, **rules: Any) -> DefinitionVersion:
+    fields: dict[str, Any] = {"trigger_type": "code.pr.merged", **rules}
+    number = definition.versions.count() + 1
+    return DefinitionVersion.objects.create(definition=definition, version=number, **fields)
+
+
+def test_every_shipped_definition_round_trips_through_a_stored_version(
+    definition: Definition,
+) -> None:
+    for default in DEFAULT_DEFINITIONS:
+        stored = Definition.objects.create(
+            key=default.spec.key, name=default.name, domain=default.spec.domain
+        )
+        version = version_from_spec(definition=stored, spec=default.spec)
+        assert version.spec() == default.spec
+
+
+def test_syntax_error_is_reported_with_line_and_column(definition: Definition) -> None:
+    version = draft(definition, trigger_condition="event.attributes.draft ==")
+    problems = version_problems(version)
+    assert problems["trigger_condition"][0].startswith("line 1, column ")
+
+
+def test_unknown_function_in_a_requirement_is_reported_with_its_clause(
+    definition: Definition,
+) -> None:
+    version = draft(
+        definition,
+        requires=[{"type": "deploy.succeeded", "condition": "lower(event.type) == 'x'"}],
+    )
+    assert version_problems(version)["requires"] == [
+        "requires[0].condition: line 1, column 1: unknown function 'lower'"
+    ]
+
+
+def test_condition_that_is_not_a_bool_is_a_problem(definition: Definition) -> None:
+    version = draft(definition, trigger_condition="event.attributes.additions + 1")
+    assert "must be true or false" in version_problems(version)["trigger_condition"][0]
+
+
+def test_malformed_clause_is_a_problem_not_a_crash(definition: Definition) -> None:
+    version = draft(definition, disqualifiers=[{"type": "code.reverted", "within": 3}])
+    assert version_problems(version) == {
+        "disqualifiers": ["disqualifiers[0] has unknown keys: within"]
+    }
+
+
+def test_units_expression_must_give_a_number(definition: Definition) -> None:
+    version = draft(definition, units="event.attributes.base_branch")
+    assert "must give a number" in version_problems(version)["units"][0]
+
+
+def test_valid_version_has_no_problems(definition: Definition) -> None:
+    version = draft(
+        definition,
+        trigger_condition="event.attributes.base_branch == event.attributes.default_branch",
+        units="event.attributes.additions > 100 ? 2 : 1",
+    )
+    assert version_problems(version) == {}
+
+
+def test_publish_refuses_a_version_with_invalid_cel(definition: Definition) -> None:
+    version = draft(definition, trigger_condition="event.attributes.(")
+    with pytest.raises(InvalidVersion) as caught:
+        definition_publish(version=version, now=NOW)
+    assert "trigger_condition" in caught.value.problems
+    version.refresh_from_db()
+    assert version.status == "draft"
+
+
+def test_publish_dates_the_version_and_covers_from_now_by_default(definition: Definition) -> None:
+    version = definition_publish(version=draft(definition), now=NOW)
+    assert (version.status, version.published_at, version.covers_from) == ("published", NOW, NOW)
+
+
+def test_draft_from_a_version_copies_its_rules_under_the_next_number(
+    definition: Definition,
+) -> None:
+    first = definition_publish(version=draft(definition, survive_days=30), now=NOW)
+    copy = version_draft_from(version=first)
+    assert (copy.version, copy.status, copy.survive_days) == (2, "draft", 30)
+
+
+def test_draft_can_be_edited(definition: Definition) -> None:
+    version = version_update(version=draft(definition), survive_days=9)
+    version.refresh_from_db()
+    assert version.survive_days == 9
+
+
+def test_installing_the_defaults_twice_creates_them_once() -> None:
+    assert len(definitions_install_defaults(now=NOW)) == len(DEFAULT_DEFINITIONS)
+    assert definitions_install_defaults(now=NOW) == []
+    assert DefinitionVersion.objects.filter(status="published").count() == len(DEFAULT_DEFINITIONS)
+
+
+def test_installing_the_defaults_leaves_an_edited_definition_alone() -> None:
+    definitions_install_defaults(now=NOW)
+    v1 = DefinitionVersion.objects.get(definition__key="resolution")
+    v2 = definition_publish(version=version_draft_from(version=v1), now=NOW)
+    definitions_install_defaults(now=NOW + timedelta(days=1))
+    assert list(
+        DefinitionVersion.objects.filter(definition__key="resolution").values_list("pk", flat=True)
+    ) == [v2.pk, v1.pk]
+
+
+def test_preview_scores_recent_triggers_and_writes_nothing() -> None:
+    definitions_install_defaults(now=NOW - timedelta(days=400))
+    events = [
+        *stories.durable_change("done", NOW - timedelta(days=50)),
+        *stories.durable_change("open", NOW - timedelta(days=5)),
+        *stories.durable_change("bad", NOW - timedelta(days=50), disqualifier="revert"),
+        *stories.durable_change("old", NOW - timedelta(days=200)),
+    ]
+    events_ingest(items=events, now=NOW)
+    version = DefinitionVersion.objects.get(definition__key="durable-change")
+
+    preview = definition_preview(version=version, days=60, now=NOW)
+
+    assert preview.counts == {"completed": 1, "pending": 1, "voided": 1}
+    assert preview.units_total == 3
+    assert preview.sample[0].evidence[0].type == "code.pr.merged"
+    assert not WorkUnit.objects.exists()
+    assert not AwuEntry.objects.exists()
+
+
+def test_preview_of_a_version_with_problems_returns_them_instead(definition: Definition) -> None:
+    version = draft(definition, units="event.(")
+    preview = definition_preview(version=version, days=30, now=NOW)
+    assert "units" in preview.problems
+    assert preview.units_total == 0

@@ -1,0 +1,245 @@
+"""Rollups: incremental maintenance, and equality with the report computed from raw tables."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from awu.reports.aggregate import monthly_applies
+from awu.reports.measures import rows_from_sides, sides_for
+from awu.reports.query import ReportQuery
+from awu.reports.rollups import rollups_rebuild_actors, rollups_refresh
+from awu.reports.selectors import efficiency_report
+from awu.reports.selectors_naive import efficiency_report_naive
+from ledger.models import Identity, Person
+from tests.awu.reports import build
+
+pytestmark = pytest.mark.django_db
+
+MARCH = ReportQuery(start=datetime(2026, 3, 1, tzinfo=UTC), stop=datetime(2026, 4, 1, tzinfo=UTC))
+
+
+def from_rollups(query: ReportQuery, *, monthly: bool | None = None) -> list[dict[str, object]]:
+    return rows_from_sides(query, sides_for(query, raw=False, monthly=monthly))
+
+
+def test_usage_stored_after_a_refresh_reaches_the_report() -> None:
+    build.usage(cost="1.00")
+    rollups_refresh()
+    build.usage(cost="2.00", occurred_at=build.at(9))
+    [row] = efficiency_report(query=MARCH)
+    assert row["token_cost_usd"] == "3.000000000"
+
+
+def test_a_unit_settled_after_a_refresh_is_rolled_up_again() -> None:
+    w = build.unit(build.definition(), state="pending", credit=False)
+    rollups_refresh()
+    w.state = "voided"
+    w.save(update_fields=["state"])
+    rollups_refresh()
+    [row] = from_rollups(MARCH)
+    assert (row["awus_pending"], row["awus_voided"]) == ("0.000000", "1.000000")
+
+
+def test_an_identity_mapped_later_moves_past_spend_once_rebuilt() -> None:
+    alice = build.person("alice", team_slug="payments")
+    build.usage(actor="alice-laptop", cost="1.00")
+    rollups_refresh()
+    Identity.objects.create(value="alice-laptop", person=alice)
+    rollups_rebuild_actors(actors=["alice-laptop"])
+    [row] = from_rollups(replace(MARCH, group_by=("team",)))
+    assert row["team"] == "payments"
+
+
+def test_a_session_commit_arriving_later_ties_earlier_spend() -> None:
+    build.unit(build.definition(), refs={"commit": ["abc"]})
+    build.usage(cost="2.00", refs={"session": ["s9"]})
+    rollups_refresh()
+    build.event("x.session.commit", refs={"session": ["s9"], "commit": ["abc"]})
+    rollups_refresh()
+    [row] = from_rollups(MARCH)
+    assert row["spend_tied_usd"]["completed"] == "2.000000000"
+
+
+def test_a_later_log_record_stops_the_metrics_record_of_its_session_counting() -> None:
+    build.usage(cost="2.00", refs={"session": ["s1"]}, attributes={"derived_from": "metrics"})
+    rollups_refresh()
+    build.usage(
+        cost="2.00",
+        refs={"session": ["s1"]},
+        attributes={"derived_from": "logs"},
+        occurred_at=build.at(20),
+    )
+    rollups_refresh()
+    [row] = from_rollups(MARCH)
+    assert row["token_cost_usd"] == "2.000000000"
+
+
+def test_a_whole_month_team_report_is_answered_by_the_monthly_rollups() -> None:
+    assert monthly_applies(replace(MARCH, group_by=("team", "month")), ("team", "month"))
+
+
+def test_a_person_or_week_grouping_or_a_partial_month_falls_back_to_daily_rollups() -> None:
+    assert not monthly_applies(replace(MARCH, group_by=("person",)), ("person",))
+    assert not monthly_applies(replace(MARCH, group_by=("week",)), ("week",))
+    assert not monthly_applies(replace(MARCH, start=datetime(2026, 3, 2, tzinfo=UTC)), ())
+
+
+def test_monthly_people_count_each_person_once_across_rows() -> None:
+    build.person("ann", team_slug="payments", actor="ann@example.com")
+    build.usage(actor="ann@example.com", cost="1.00", model="m1")
+    build.usage(actor="ann@example.com", cost="1.00", model="m2", occurred_at=build.at(20))
+    rollups_refresh()
+    [row] = from_rollups(replace(MARCH, group_by=("team",)), monthly=True)
+    assert row["denominators"]["people"] == 1  # type: ignore[index]
+
+
+# --- Property: rollups equal the raw report ------------------------------------------
+
+DAYS = st.integers(min_value=1, max_value=31)
+usage_strategy = st.fixed_dictionaries(
+    {
+        "actor": st.sampled_from(["ann@example.com", "ben@example.com", "ghost", None]),
+        "cost": st.sampled_from(["0.10", "1.00", "2.50", None]),
+        "day": DAYS,
+        "model": st.sampled_from(["m1", "m2"]),
+        "team": st.sampled_from([None, None, "ops"]),
+        "session": st.sampled_from([None, "s1", "s2"]),
+        "derived": st.sampled_from([None, "logs", "metrics"]),
+    }
+)
+unit_strategy = st.fixed_dictionaries(
+    {
+        "owner": st.sampled_from(["ann", "ben", None]),
+        "definition": st.sampled_from(["shipped", "signed"]),
+        "state": st.sampled_from(["pending", "completed", "voided", "expired"]),
+        "units": st.sampled_from(["1", "2", "0.5"]),
+        "day": DAYS,
+        "late": st.integers(min_value=0, max_value=40),
+        "ai": st.sampled_from([True, False, None]),
+        "commit": st.sampled_from([None, "c1", "c2"]),
+        "settle": st.sampled_from([None, "voided", "superseded"]),
+    }
+)
+QUERIES = [
+    ReportQuery(start=MARCH.start, stop=MARCH.stop, group_by=g, basis=b)
+    for g in [(), ("team",), ("person", "week"), ("domain", "month"), ("definition",), ("model",)]
+    for b in ("triggered", "completed")
+] + [
+    replace(MARCH, team="payments"),
+    replace(MARCH, start=datetime(2026, 3, 10, tzinfo=UTC), group_by=("team", "person")),
+    replace(MARCH, person=1, group_by=("month",)),
+    # Whole months, so the monthly rollups answer these too.
+    replace(MARCH, stop=datetime(2026, 6, 1, tzinfo=UTC), group_by=("team", "month")),
+    replace(
+        MARCH,
+        stop=datetime(2026, 6, 1, tzinfo=UTC),
+        group_by=("definition", "month"),
+        basis="completed",
+    ),
+    replace(MARCH, start=None, stop=None, group_by=("domain",)),
+    replace(MARCH, model="m1", group_by=("team",)),
+    replace(MARCH, provider="anthropic", source="gateway", group_by=("model",)),
+    replace(MARCH, ai="assisted", definition="shipped", group_by=("team",)),
+    replace(MARCH, ai="not", group_by=("month",)),
+    replace(MARCH, domain="engineering", group_by=("team", "month")),
+]
+
+
+def _load(usages: list[dict[str, object]], units: list[dict[str, object]]) -> list[object]:
+    made = []
+    for u in usages:
+        build.usage(
+            actor=u["actor"],  # type: ignore[arg-type]
+            cost=u["cost"],  # type: ignore[arg-type]
+            occurred_at=build.at(u["day"]),  # type: ignore[arg-type]
+            model=u["model"],  # type: ignore[arg-type]
+            team_slug=u["team"],  # type: ignore[arg-type]
+            refs={"session": [u["session"]]} if u["session"] else None,  # type: ignore[list-item]
+            attributes={"derived_from": u["derived"]} if u["derived"] else None,
+        )
+    people = {p.name: p for p in Person.objects.all()}
+    for u in units:
+        owner = people.get(u["owner"]) if u["owner"] else None  # type: ignore[call-overload]
+        triggered = build.at(u["day"])  # type: ignore[arg-type]
+        completed = triggered + timedelta(days=u["late"])  # type: ignore[arg-type]
+        made.append(
+            build.unit(
+                build.definition(
+                    u["definition"], "engineering" if u["definition"] == "shipped" else "legal"
+                ),  # type: ignore[arg-type]
+                owner=owner,
+                team_=build.team("payments") if owner else None,
+                state=u["state"],  # type: ignore[arg-type]
+                units=u["units"],  # type: ignore[arg-type]
+                triggered_at=triggered,
+                completed_at=completed,
+                ai_assisted=u["ai"],  # type: ignore[arg-type]
+                refs={"commit": [u["commit"]]} if u["commit"] else None,  # type: ignore[list-item]
+            )
+        )
+    return made
+
+
+def _settle(units: list[object], plans: list[dict[str, object]]) -> None:
+    for w, plan in zip(units, plans, strict=True):
+        if plan["settle"] == "voided" and w.state == "completed":  # type: ignore[attr-defined]
+            w.state = "voided"  # type: ignore[attr-defined]
+            w.save(update_fields=["state"])  # type: ignore[attr-defined]
+            build.entry(
+                w,  # type: ignore[arg-type]
+                -Decimal(str(w.units)),  # type: ignore[attr-defined]
+                effective_at=w.triggered_at + timedelta(days=3),  # type: ignore[attr-defined]
+                created_at=w.triggered_at + timedelta(days=3),  # type: ignore[attr-defined]
+                state="voided",
+            )
+        elif plan["settle"] == "superseded":
+            w.superseded_at = build.at(28)  # type: ignore[attr-defined]
+            w.save(update_fields=["superseded_at"])  # type: ignore[attr-defined]
+
+
+class _Rollback(Exception):
+    pass
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    first=st.lists(usage_strategy, max_size=12),
+    second=st.lists(usage_strategy, max_size=12),
+    units=st.lists(unit_strategy, max_size=10),
+)
+def test_reports_from_rollups_equal_reports_from_raw_tables(
+    first: list[dict[str, object]],
+    second: list[dict[str, object]],
+    units: list[dict[str, object]],
+) -> None:
+    try:
+        with transaction.atomic():
+            build.person("ann", team_slug="payments", actor="ann@example.com")
+            build.person("ben", team_slug="search", actor="ben@example.com")
+            build.team("ops", domain="operations")
+            build.event("x.session.commit", refs={"session": ["s1"], "commit": ["c1"]})
+            _load(first, [])
+            rollups_refresh()
+            made = _load(second, units)
+            rollups_refresh()
+            _settle(made, units)
+            rollups_refresh()
+            for query in QUERIES:
+                naive = efficiency_report_naive(query=query)
+                assert from_rollups(query, monthly=False) == naive, ("daily", query)
+                if monthly_applies(query, query.group_by):
+                    assert from_rollups(query, monthly=True) == naive, ("monthly", query)
+            raise _Rollback
+    except _Rollback:
+        pass

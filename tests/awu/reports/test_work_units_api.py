@@ -1,0 +1,81 @@
+"""GET /api/v1/work-units and /api/v1/work-units/{id}: filters, pages, evidence, tied spend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.awu.reports import build
+from tests.conftest import Api
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reader(api: Callable[..., Api]) -> Api:
+    return api("reports:read")
+
+
+def test_list_filters_by_state(reader: Api) -> None:
+    version = build.definition()
+    build.unit(version, state="completed")
+    voided = build.unit(version, state="voided", reason="code.reverted")
+    body = reader.get("/api/v1/work-units", {"state": "voided"}).json()
+    assert [u["id"] for u in body["results"]] == [voided.pk]
+    assert body["results"][0]["reason"] == "code.reverted"
+
+
+def test_list_pages_follow_the_cursor(reader: Api) -> None:
+    version = build.definition()
+    ids = [build.unit(version).pk for _ in range(3)]
+    first = reader.get("/api/v1/work-units", {"limit": 2}).json()
+    second = reader.get("/api/v1/work-units", {"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [u["id"] for u in first["results"] + second["results"]] == ids
+    assert second["next_cursor"] is None
+
+
+def test_detail_shows_the_evidence_the_version_and_the_entries(reader: Api) -> None:
+    w = build.unit(build.definition("shipped"), refs={"pr": ["acme/api#7"]})
+    body = reader.get(f"/api/v1/work-units/{w.pk}").json()
+    assert body["definition"] == "shipped"
+    assert body["definition_version"]["version"] == 1
+    assert body["evidence"][0]["type"] == "code.pr.merged"
+    assert body["evidence"][0]["refs"] == {"pr": ["acme/api#7"]}
+    assert [e["delta"] for e in body["entries"]] == ["1.000000"]
+
+
+def test_spend_sharing_a_pr_key_is_tied_exactly(reader: Api) -> None:
+    w = build.unit(build.definition(), refs={"pr": ["acme/api#7"]})
+    build.usage(cost="2.50", refs={"pr": ["acme/api#7"]})
+    build.usage(cost="9.00", refs={"pr": ["acme/api#8"]})
+    tied = reader.get(f"/api/v1/work-units/{w.pk}").json()["spend_tied"]
+    assert (tied["method"], tied["token_cost_usd"], tied["usage_records"]) == (
+        "exact",
+        "2.500000000",
+        1,
+    )
+
+
+def test_spend_of_a_session_that_committed_to_the_pr_is_tied(reader: Api) -> None:
+    w = build.unit(build.definition(), refs={"commit": ["9f1c2e7"]})
+    build.event("x.session.commit", refs={"session": ["cc-1"], "commit": ["9f1c2e7"]})
+    build.usage(cost="4.00", refs={"session": ["cc-1"]})
+    tied = reader.get(f"/api/v1/work-units/{w.pk}").json()["spend_tied"]
+    assert tied["token_cost_usd"] == "4.000000000"
+
+
+def test_a_unit_no_spend_reaches_says_method_none(reader: Api) -> None:
+    w = build.unit(build.definition(), refs={"ticket": ["SUP-1"]})
+    tied = reader.get(f"/api/v1/work-units/{w.pk}").json()["spend_tied"]
+    assert (tied["method"], tied["token_cost_usd"]) == ("none", "0.000000000")
+
+
+def test_unknown_unit_is_a_404_in_the_error_shape(reader: Api) -> None:
+    response = reader.get("/api/v1/work-units/999999")
+    assert response.status_code == 404
+    assert response.json()["type"] == "not_found"
+
+
+def test_bad_cursor_is_a_400(reader: Api) -> None:
+    assert reader.get("/api/v1/work-units", {"cursor": "nope"}).status_code == 400
