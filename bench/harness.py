@@ -151,6 +151,20 @@ def post_load(
     return LoadResult(len(bodies), elapsed, latencies, statuses)
 
 
+def merge(parts: list[LoadResult]) -> LoadResult:
+    """Several runs of the same load as one result (rates over the summed time)."""
+    statuses: dict[int, int] = {}
+    for part in parts:
+        for status, n in part.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    return LoadResult(
+        requests=sum(p.requests for p in parts),
+        seconds=sum(p.seconds for p in parts),
+        latencies=[lat for p in parts for lat in p.latencies],
+        statuses=statuses,
+    )
+
+
 def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from pydantic import BaseModel, ValidationError
 
 from ledger import outbox, prices, sources
@@ -207,7 +207,7 @@ def _store(
     id_column: str,
     now: datetime,
 ) -> int:
-    """Run one batch insert statement for ``rows`` in a transaction and settle results.
+    """Run one batch insert statement for ``rows`` and settle their results.
 
     The statement reads the rows from ``%(rows)s``, a JSON array of objects with
     ``idx``, ``source_id``, ``external_id``, ``digest`` (hex) and each row's
@@ -226,11 +226,13 @@ def _store(
         ],
         default=str,  # Decimal money as exact text
     ).decode()
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, {"rows": document, "received_at": now})
-            claimed = {(s, e): i for s, e, i in cursor.fetchall()}
-        _settle(rows, claimed, key_table, id_column)
+    # One statement is one transaction: the keys, the records and the outbox rows
+    # commit together or not at all, with no BEGIN/COMMIT round trips around it.
+    # Inside a caller's transaction (a webhook delivery) it joins that one instead.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"rows": document, "received_at": now})
+        claimed = {(s, e): i for s, e, i in cursor.fetchall()}
+    _settle(rows, claimed, key_table, id_column)
     return len(claimed)
 
 

@@ -117,7 +117,8 @@ class WorkEvent(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    # Indexed by (source, external_id) below; no separate index on source alone.
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+", db_index=False)
     external_id = models.CharField(max_length=200)
     type = models.CharField(max_length=100)
     occurred_at = models.DateTimeField()
@@ -160,7 +161,7 @@ class TokenUsage(models.Model):
         UNPRICED = "unpriced"
 
     id = models.BigAutoField(primary_key=True)
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+", db_index=False)
     external_id = models.CharField(max_length=200)
     occurred_at = models.DateTimeField(help_text="Request time, or the bucket's start.")
     period_end = models.DateTimeField(null=True, blank=True)
@@ -205,34 +206,32 @@ class TokenUsage(models.Model):
 
 
 class EventKey(models.Model):
-    """The idempotency key of a WorkEvent, and the digest of its canonical body."""
+    """The idempotency key of a WorkEvent, and the digest of its canonical body.
 
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    Keyed by (source, external_id) alone: one index to maintain on the hot path.
+    """
+
+    pk = models.CompositePrimaryKey("source", "external_id")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+", db_index=False)
     external_id = models.CharField(max_length=200)
     digest = models.BinaryField(max_length=32)
-    event_id = models.BigIntegerField(unique=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["source", "external_id"], name="eventkey_unique"),
-        ]
+    event_id = models.BigIntegerField()
 
     def __str__(self) -> str:
         return f"{self.source_id}/{self.external_id} -> event {self.event_id}"
 
 
 class UsageKey(models.Model):
-    """The idempotency key of a TokenUsage record, and the digest of its canonical body."""
+    """The idempotency key of a TokenUsage record, and the digest of its canonical body.
 
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    Keyed by (source, external_id) alone: one index to maintain on the hot path.
+    """
+
+    pk = models.CompositePrimaryKey("source", "external_id")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+", db_index=False)
     external_id = models.CharField(max_length=200)
     digest = models.BinaryField(max_length=32)
-    usage_id = models.BigIntegerField(unique=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["source", "external_id"], name="usagekey_unique"),
-        ]
+    usage_id = models.BigIntegerField()
 
     def __str__(self) -> str:
         return f"{self.source_id}/{self.external_id} -> usage {self.usage_id}"

@@ -59,6 +59,13 @@ def raw(sql: str, params: list[Any]) -> Callable[[], None]:
     return run
 
 
+def _pk_where(row: models.Model) -> tuple[str, list[object]]:
+    """A WHERE clause matching ``row`` by its primary key (single or composite)."""
+    fields = row._meta.pk_fields
+    clause = " AND ".join(f"{field.column} = %s" for field in fields)
+    return clause, [getattr(row, field.attname) for field in fields]
+
+
 @pytest.mark.parametrize("model", APPEND_ONLY, ids=_ids)
 def test_raw_sql_update_is_refused(
     ledger_rows: dict[type[models.Model], models.Model], model: type[models.Model]
@@ -66,7 +73,9 @@ def test_raw_sql_update_is_refused(
     row = ledger_rows[model]
     table = model._meta.db_table
 
-    message = refused(raw(f"UPDATE {table} SET id = id WHERE id = %s", [row.pk]))  # noqa: S608
+    where, params = _pk_where(row)
+    column = where.split(" ")[0]
+    message = refused(raw(f"UPDATE {table} SET {column} = {column} WHERE {where}", params))  # noqa: S608
 
     assert "append-only" in message
 
@@ -78,7 +87,8 @@ def test_raw_sql_delete_is_refused(
     row = ledger_rows[model]
     table = model._meta.db_table
 
-    message = refused(raw(f"DELETE FROM {table} WHERE id = %s", [row.pk]))  # noqa: S608
+    where, params = _pk_where(row)
+    message = refused(raw(f"DELETE FROM {table} WHERE {where}", params))  # noqa: S608
 
     assert "append-only" in message
 
@@ -89,7 +99,11 @@ def test_orm_queryset_update_is_refused(
 ) -> None:
     row = ledger_rows[model]
 
-    message = refused(lambda: model.objects.filter(pk=row.pk).update(id=row.pk))
+    # Rewrite a column with its own value: still an UPDATE, still refused.
+    column = row._meta.pk_fields[0].attname
+    message = refused(
+        lambda: model.objects.filter(pk=row.pk).update(**{column: getattr(row, column)})
+    )
 
     assert "append-only" in message
 
