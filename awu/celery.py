@@ -8,6 +8,8 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab
 
+import awu.broker  # noqa: F401 - registers the awufs:// transport before any connection
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "awu.settings")
 
 app = Celery("awu")

@@ -62,7 +62,8 @@ def embedded_database_url(data_dir: Path) -> str:
 
 
 def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
-    """kombu's filesystem transport: a broker that is only a folder.
+    """kombu's filesystem transport (with atomic writes, awu.broker): a broker that
+    is only a folder.
 
     Fine for one machine. The broker carries wake-ups only (the outbox in PostgreSQL
     is the source of truth), so nothing is lost if this folder is.
@@ -71,10 +72,15 @@ def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
     (folder / "queue").mkdir(parents=True, exist_ok=True)
     (folder / "processed").mkdir(parents=True, exist_ok=True)
     (folder / "control").mkdir(parents=True, exist_ok=True)
-    return "filesystem://", {
+    import awu.broker  # noqa: F401 - registers the awufs:// transport
+
+    return "awufs://", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
         "control_folder": str(folder / "control"),
         "store_processed": False,
+        # A folder cannot push: workers poll it. Ten times a second keeps the
+        # ingest-to-credit latency well under a second for a negligible cost.
+        "polling_interval": 0.1,
     }
