@@ -65,7 +65,9 @@ def gunicorn(env: dict[str, str], *, port: int, workers: int = 2) -> Iterator[st
     process = subprocess.Popen(
         [
             sys.executable, "-m", "gunicorn", "awu.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--log-level", "warning", "--keep-alive", "30",
+            # gthread: the sync worker closes every connection; this one keeps them alive.
+            "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
+            "--log-level", "warning", "--keep-alive", "30",
         ],
         cwd=ROOT,
         env=env,

@@ -244,7 +244,7 @@ WITH batch AS (
         attributes jsonb)
 ), claimed AS (
     INSERT INTO ledger_eventkey (source_id, external_id, digest, event_id)
-    SELECT source_id, external_id, decode(digest, 'hex'), nextval(pg_get_serial_sequence('ledger_workevent', 'id'))
+    SELECT source_id, external_id, decode(digest, 'hex'), nextval('ledger_workevent_id_seq'::regclass)
     FROM (SELECT * FROM batch ORDER BY idx) ordered
     ON CONFLICT (source_id, external_id) DO NOTHING
     RETURNING source_id, external_id, event_id
@@ -332,7 +332,7 @@ WITH batch AS (
         cost numeric, cost_source text, price_id bigint, refs jsonb, attributes jsonb)
 ), claimed AS (
     INSERT INTO ledger_usagekey (source_id, external_id, digest, usage_id)
-    SELECT source_id, external_id, decode(digest, 'hex'), nextval(pg_get_serial_sequence('ledger_tokenusage', 'id'))
+    SELECT source_id, external_id, decode(digest, 'hex'), nextval('ledger_tokenusage_id_seq'::regclass)
     FROM (SELECT * FROM batch ORDER BY idx) ordered
     ON CONFLICT (source_id, external_id) DO NOTHING
     RETURNING source_id, external_id, usage_id

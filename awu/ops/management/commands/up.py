@@ -90,6 +90,7 @@ class Command(BaseCommand):
                 python, "-m", "gunicorn", "awu.wsgi:application",
                 "--bind", f"{options['host']}:{options['port']}",
                 "--workers", str(options["web_workers"]),
+                "--worker-class", "gthread", "--threads", "4",
                 "--access-logfile", "-", "--graceful-timeout", "10",
             ],
             "worker": [
