@@ -35,19 +35,35 @@ class RollupCursor(models.Model):
         return f"{self.table} safe to {self.safe_id}"
 
 
-class UnitFact(models.Model):
+class WorkDimensions(models.Model):
+    """The dimensions every unit and entry rollup row is grouped by."""
+
+    team_id = models.BigIntegerField(null=True)
+    definition_id = models.BigIntegerField()
+    domain = models.CharField(max_length=40)
+    ai_assisted = models.BooleanField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class PersonWorkDimensions(WorkDimensions):
+    """The same, down to the person (the daily rollups)."""
+
+    person_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class UnitFact(PersonWorkDimensions):
     """One work unit as reports see it (superseded units are absent)."""
 
     unit_id = models.BigIntegerField(primary_key=True)
     trig_day = models.DateField()
     comp_day = models.DateField()
-    person_id = models.BigIntegerField(null=True)
-    team_id = models.BigIntegerField(null=True)
-    definition_id = models.BigIntegerField()
-    domain = models.CharField(max_length=40)
     state = models.CharField(max_length=10)
     units = models.DecimalField(max_digits=20, decimal_places=6)
-    ai_assisted = models.BooleanField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["trig_day"], name="reports_unitfact_day")]
@@ -56,17 +72,12 @@ class UnitFact(models.Model):
         return f"unit {self.unit_id} {self.state}"
 
 
-class UnitRollup(models.Model):
+class UnitRollup(PersonWorkDimensions):
     """Work units by triggered day (and completion day) and every dimension."""
 
     trig_day = models.DateField()
     comp_day = models.DateField()
-    person_id = models.BigIntegerField(null=True)
-    team_id = models.BigIntegerField(null=True)
-    definition_id = models.BigIntegerField()
-    domain = models.CharField(max_length=40)
     state = models.CharField(max_length=10)
-    ai_assisted = models.BooleanField(null=True)
     unit_count = models.BigIntegerField()
     units_sum = models.DecimalField(max_digits=24, decimal_places=6)
 
@@ -80,16 +91,11 @@ class UnitRollup(models.Model):
         return f"units {self.trig_day} {self.state}"
 
 
-class EntryRollup(models.Model):
+class EntryRollup(PersonWorkDimensions):
     """AWU entries by effective day (and the unit's triggered day) and every dimension."""
 
     eff_day = models.DateField()
     trig_day = models.DateField()
-    person_id = models.BigIntegerField(null=True)
-    team_id = models.BigIntegerField(null=True)
-    definition_id = models.BigIntegerField()
-    domain = models.CharField(max_length=40)
-    ai_assisted = models.BooleanField(null=True)
     entry_count = models.BigIntegerField()
     delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
 
@@ -163,16 +169,12 @@ class UsageMonthRollup(models.Model):
         return f"usage {self.month:%Y-%m} {self.model}"
 
 
-class UnitMonthRollup(models.Model):
+class UnitMonthRollup(WorkDimensions):
     """``UnitRollup`` summed by triggered month and completion month, without the person."""
 
     trig_month = models.DateField()
     comp_month = models.DateField()
-    team_id = models.BigIntegerField(null=True)
-    definition_id = models.BigIntegerField()
-    domain = models.CharField(max_length=40)
     state = models.CharField(max_length=10)
-    ai_assisted = models.BooleanField(null=True)
     unit_count = models.BigIntegerField()
     units_sum = models.DecimalField(max_digits=24, decimal_places=6)
     people = ArrayField(models.BigIntegerField(), default=list)
@@ -184,15 +186,11 @@ class UnitMonthRollup(models.Model):
         return f"units {self.trig_month:%Y-%m} {self.state}"
 
 
-class EntryMonthRollup(models.Model):
+class EntryMonthRollup(WorkDimensions):
     """``EntryRollup`` summed by effective month and triggered month, without the person."""
 
     eff_month = models.DateField()
     trig_month = models.DateField()
-    team_id = models.BigIntegerField(null=True)
-    definition_id = models.BigIntegerField()
-    domain = models.CharField(max_length=40)
-    ai_assisted = models.BooleanField(null=True)
     entry_count = models.BigIntegerField()
     delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
     people = ArrayField(models.BigIntegerField(), default=list)
