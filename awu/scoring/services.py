@@ -402,6 +402,9 @@ ORDER BY t.version_id, t.trigger_event_id
 ON CONFLICT (version_id, trigger_event_id) DO NOTHING
 """
 
+# Both bulk writes take their rows as one JSON document (jsonb_to_recordset): the
+# driver encodes it in one call, where binding a dozen arrays of a thousand values
+# costs more than the statement itself.
 _UPDATE_UNITS = """
 UPDATE scoring_workunit AS u SET
     state = v.state, units = v.units, credited = v.credited, reason = v.reason,
@@ -411,21 +414,39 @@ UPDATE scoring_workunit AS u SET
     ref_keys = ARRAY(SELECT jsonb_array_elements_text(v.ref_keys)),
     actor = v.actor, person_id = v.person_id, team_id = v.team_id, subject = v.subject,
     ai_assisted = v.ai_assisted, ai_share = v.ai_share, updated_at = %s
-FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::text[],
-            %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::jsonb[], %s::jsonb[],
-            %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::boolean[], %s::numeric[])
-     AS v(id, state, units, credited, reason, satisfied_at, completed_at, closes_at, evidence,
-          ref_keys, actor, person_id, team_id, subject, ai_assisted, ai_share)
+FROM jsonb_to_recordset(%s::jsonb) AS v(
+    id bigint, state text, units numeric, credited numeric, reason text,
+    satisfied_at timestamptz, completed_at timestamptz, closes_at timestamptz, evidence jsonb,
+    ref_keys jsonb, actor text, person_id bigint, team_id bigint, subject text,
+    ai_assisted boolean, ai_share numeric)
 WHERE u.id = v.id
 """
+_UPDATE_COLUMNS = (
+    "id", "state", "units", "credited", "reason", "satisfied_at", "completed_at", "closes_at",
+    "evidence", "ref_keys", "actor", "person_id", "team_id", "subject", "ai_assisted", "ai_share",
+)  # fmt: skip
 
 _INSERT_ENTRIES = """
 INSERT INTO scoring_awuentry (unit_id, version_id, definition_id, domain, delta, state, reason,
     created_at, effective_at, person_id, team_id)
-SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::numeric[],
-                     %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[],
-                     %s::bigint[], %s::bigint[])
+SELECT unit_id, version_id, definition_id, domain, delta, state, reason, created_at,
+       effective_at, person_id, team_id
+FROM jsonb_to_recordset(%s::jsonb) AS v(
+    unit_id bigint, version_id bigint, definition_id bigint, domain text, delta numeric,
+    state text, reason text, created_at timestamptz, effective_at timestamptz,
+    person_id bigint, team_id bigint)
 """
+_ENTRY_COLUMNS = (
+    "unit_id", "version_id", "definition_id", "domain", "delta", "state", "reason",
+    "created_at", "effective_at", "person_id", "team_id",
+)  # fmt: skip
+
+
+def _records_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as a JSON array of objects for jsonb_to_recordset (Decimals as exact text)."""
+    return orjson.dumps(
+        [dict(zip(columns, row, strict=True)) for row in rows], default=str
+    ).decode()
 
 
 def _ai(result: UnitResult) -> tuple[bool | None, Decimal | None]:
@@ -560,8 +581,8 @@ def _settle_units(
                 (
                     row[0],
                     *values[:7],
-                    orjson.dumps(values[7]).decode(),
-                    orjson.dumps(values[8]).decode(),
+                    values[7],
+                    values[8],
                     result.actor,
                     result.person_id,
                     result.team_id,
@@ -589,9 +610,9 @@ def _settle_units(
             )
     with connection.cursor() as cursor:
         if updates:
-            cursor.execute(_UPDATE_UNITS, [now, *(list(c) for c in zip(*updates, strict=True))])
+            cursor.execute(_UPDATE_UNITS, [now, _records_json(_UPDATE_COLUMNS, updates)])
         if entries:
-            cursor.execute(_INSERT_ENTRIES, [list(c) for c in zip(*entries, strict=True)])
+            cursor.execute(_INSERT_ENTRIES, [_records_json(_ENTRY_COLUMNS, entries)])
     stats.entries = len(entries)
     return stats
 
