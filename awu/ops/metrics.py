@@ -1,0 +1,107 @@
+"""``GET /metrics``: Prometheus metrics, read from the database at scrape time.
+
+Every number comes from PostgreSQL, so any number of web processes answer alike
+(no per-process counters to merge). Totals of the large tables are the planner's
+estimates (``pg_class.reltuples``), which cost nothing; what an operator alerts on
+— the scoring backlog and its age, dead letters, unpriced usage — is exact.
+Needs an API key with ``reports:read`` (Prometheus: ``authorization: credentials``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+from django.db import connection
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from ledger.models import ApiKey
+from ledger.openapi import errors
+
+_ESTIMATED_TABLES = {
+    "ledger_workevent": "work_events",
+    "ledger_tokenusage": "token_usage_records",
+    "scoring_awuentry": "awu_entries",
+}
+
+
+class _LedgerCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = ANY(%s)",
+                [list(_ESTIMATED_TABLES)],
+            )
+            estimated = GaugeMetricFamily(
+                "awu_rows_estimated",
+                "Rows in the ledger's large tables (planner estimate).",
+                labels=["table"],
+            )
+            for table, rows in cursor.fetchall():
+                estimated.add_metric([_ESTIMATED_TABLES[table]], rows)
+            yield estimated
+
+            cursor.execute(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)"
+                " FROM ledger_eventoutbox"
+            )
+            backlog, age = cursor.fetchone()
+            yield GaugeMetricFamily(
+                "awu_scoring_backlog_events", "Events stored but not yet scored.", value=backlog
+            )
+            yield GaugeMetricFamily(
+                "awu_scoring_backlog_age_seconds",
+                "Age of the oldest unscored event.",
+                value=float(age),
+            )
+
+            cursor.execute(
+                "SELECT state, count(*) FROM scoring_workunit WHERE superseded_at IS NULL GROUP BY state"
+            )
+            units = GaugeMetricFamily("awu_work_units", "Work units by state.", labels=["state"])
+            for state, count in cursor.fetchall():
+                units.add_metric([state], count)
+            yield units
+
+            cursor.execute("SELECT count(*) FROM integrations_deadletter WHERE replayed_at IS NULL")
+            yield GaugeMetricFamily(
+                "awu_dead_letters",
+                "Webhook deliveries that failed to map, not replayed.",
+                value=cursor.fetchone()[0],
+            )
+
+            cursor.execute("SELECT count(*) FROM ledger_tokenusage WHERE cost_source = 'unpriced'")
+            yield GaugeMetricFamily(
+                "awu_unpriced_usage_records",
+                "Token usage with no reported cost and no price.",
+                value=cursor.fetchone()[0],
+            )
+
+
+class MetricsView(APIView):
+    required_scopes: ClassVar[tuple[str, ...]] = (ApiKey.Scope.REPORTS_READ,)
+
+    @extend_schema(
+        operation_id="metrics",
+        summary="Prometheus metrics",
+        description="Scoring backlog and its age, work units by state, dead letters, unpriced "
+        "usage, table sizes. Text exposition format. Needs `reports:read`.",
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Metrics."),
+            **errors(401, 403),
+        },
+        tags=["operations"],
+    )
+    def get(self, request: Request) -> HttpResponse:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_LedgerCollector())
+        return HttpResponse(
+            generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8"
+        )

@@ -1,0 +1,42 @@
+"""``GET /metrics``: Prometheus text, behind a reports:read key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+EVENT = {
+    "source": "deploy-bot",
+    "id": "deploy-1",
+    "type": "deploy.succeeded",
+    "occurred_at": "2026-11-01T12:00:00Z",
+    "refs": {"deploy": ["1"]},
+}
+
+
+def test_metrics_need_a_key(api: Any) -> None:
+    assert api().get("/metrics").status_code == 401
+
+
+def test_metrics_need_the_reports_scope(api: Any) -> None:
+    assert api("events:write").get("/metrics").status_code == 403
+
+
+def test_metrics_report_the_scoring_backlog_in_prometheus_text(api: Any) -> None:
+    assert api("events:write").post("/api/v1/events", EVENT).status_code == 201
+
+    response = api("reports:read").get("/metrics")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert "awu_scoring_backlog_events 1.0" in text
+    for name in (
+        "awu_scoring_backlog_age_seconds",
+        "awu_dead_letters",
+        "awu_unpriced_usage_records",
+    ):
+        assert f"# TYPE {name} gauge" in text
