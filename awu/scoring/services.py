@@ -293,11 +293,29 @@ ORDER BY e.id
 """
 
 
-def events_linked(keys: Collection[str], types: Collection[str]) -> list[Event]:
-    """Events of ``types`` carrying any of ``keys`` (one query, GIN-indexed per key)."""
+_LINKED_IDS = """
+SELECT DISTINCT e.id
+FROM unnest(%s::varchar[]) AS k(key)
+JOIN ledger_workevent e ON e.ref_keys @> ARRAY[k.key]
+WHERE e.type = ANY(%s)
+"""
+
+
+def events_linked(
+    keys: Collection[str], types: Collection[str], *, known: Collection[int] = ()
+) -> list[Event]:
+    """Events of ``types`` carrying any of ``keys`` (GIN-indexed per key).
+
+    With ``known`` (ids already loaded), only the ids are looked up by key and
+    just the missing events are read and converted: within a batch most linked
+    events are already in hand, and reading them again costs more than the lookup.
+    """
     if not keys or not types:
         return []
-    return _events_from_rows(_query(_LINKED, [sorted(keys), sorted(types)]))
+    if not known:
+        return _events_from_rows(_query(_LINKED, [sorted(keys), sorted(types)]))
+    ids = {row[0] for row in _query(_LINKED_IDS, [sorted(keys), sorted(types)])}
+    return events_by_id(ids.difference(known))
 
 
 class _Pool:
@@ -323,12 +341,12 @@ class _Pool:
         if fresh_types:
             # Keys asked before were asked for other types only: ask again for these.
             if self.asked:
-                self.add(events_linked(self.asked, fresh_types))
+                self.add(events_linked(self.asked, fresh_types, known=self.by_id.keys()))
             self.asked_types |= fresh_types
         new = keys - self.asked
         if new:
             self.asked |= new
-            self.add(events_linked(new, self.asked_types))
+            self.add(events_linked(new, self.asked_types, known=self.by_id.keys()))
 
     def linked(self, keys: Iterable[str]) -> list[Event]:
         found: dict[int, Event] = {}
