@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from ledger.models import Identity, Membership, Person, Team
+from ledger.models import Identity, Membership, Person
 
 
 def persons_for_actors(actors: Iterable[str]) -> dict[str, int]:
@@ -80,7 +80,3 @@ def identity_map(*, value: str, person: Person) -> Identity:
     """Map an alias to a person (the admin's one-click mapping). Idempotent."""
     identity, _ = Identity.objects.update_or_create(value=value, defaults={"person": person})
     return identity
-
-
-def team_by_slug(slug: str) -> Team | None:
-    return Team.objects.filter(slug=slug).first()
