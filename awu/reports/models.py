@@ -109,15 +109,9 @@ class EntryRollup(PersonWorkDimensions):
         return f"entries {self.eff_day}"
 
 
-class UsageRollup(models.Model):
-    """Counted token spend by day, person, team, provider, model, source and tie state.
+class UsageMeasures(models.Model):
+    """The dimensions and sums every usage rollup row carries."""
 
-    ``tied`` is the best state among the work units the records' refs reach
-    (completed, voided, pending, expired) or ``none``.
-    """
-
-    day = models.DateField()
-    person_id = models.BigIntegerField(null=True)
     team_id = models.BigIntegerField(null=True)
     provider = models.CharField(max_length=60)
     model = models.CharField(max_length=200)
@@ -132,6 +126,20 @@ class UsageRollup(models.Model):
     cache_read_input_tokens = models.BigIntegerField()
 
     class Meta:
+        abstract = True
+
+
+class UsageRollup(UsageMeasures):
+    """Counted token spend by day, person, team, provider, model, source and tie state.
+
+    ``tied`` is the best state among the work units the records' refs reach
+    (completed, voided, pending, expired) or ``none``.
+    """
+
+    day = models.DateField()
+    person_id = models.BigIntegerField(null=True)
+
+    class Meta:
         indexes = [models.Index(fields=["day"], name="reports_usageroll_day")]
 
     def __str__(self) -> str:
@@ -144,22 +152,10 @@ class UsageRollup(models.Model):
 # above whenever a day of their month is recomputed.
 
 
-class UsageMonthRollup(models.Model):
+class UsageMonthRollup(UsageMeasures):
     """``UsageRollup`` summed by UTC month, without the person (kept as a set)."""
 
     month = models.DateField()
-    team_id = models.BigIntegerField(null=True)
-    provider = models.CharField(max_length=60)
-    model = models.CharField(max_length=200)
-    source_id = models.BigIntegerField()
-    tied = models.CharField(max_length=10)
-    records = models.BigIntegerField()
-    unpriced = models.BigIntegerField()
-    cost_usd = models.DecimalField(max_digits=24, decimal_places=9)
-    input_tokens = models.BigIntegerField()
-    output_tokens = models.BigIntegerField()
-    cache_creation_input_tokens = models.BigIntegerField()
-    cache_read_input_tokens = models.BigIntegerField()
     people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
