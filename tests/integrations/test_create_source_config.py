@@ -1,4 +1,4 @@
-"""``manage.py create_source KIND SLUG --config JSON``."""
+"""``manage.py create_source KIND SLUG [--secret S | --secret-stdin] [--config JSON]``."""
 
 from __future__ import annotations
 
@@ -6,16 +6,44 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from ledger import secrets
 from ledger.models import Source
 
 pytestmark = pytest.mark.django_db
 
 
-def create(*args: str) -> str:
+def create(*args: str, stdin: str | None = None) -> str:
     out = StringIO()
-    call_command("create_source", *args, stdout=out, stderr=StringIO())
+    extra = {"stdin": StringIO(stdin)} if stdin is not None else {}
+    call_command("create_source", *args, stdout=out, stderr=StringIO(), **extra)
     return out.getvalue()
+
+
+def live_secrets(slug: str) -> list[str]:
+    return secrets.live_secrets(Source.objects.get(slug=slug), now=timezone.now())
+
+
+def test_a_secret_that_starts_with_a_dash_is_taken_in_the_equals_form() -> None:
+    create("github", "acme", "--secret=-starts-with-a-dash")
+    assert live_secrets("acme") == ["-starts-with-a-dash"]
+
+
+def test_the_secret_can_come_from_standard_input() -> None:
+    create("github", "acme", "--secret-stdin", stdin="from stdin\nignored\n")
+    assert live_secrets("acme") == ["from stdin"]
+
+
+def test_empty_standard_input_is_refused_and_sets_nothing() -> None:
+    with pytest.raises(CommandError, match="standard input held no secret"):
+        create("github", "acme", "--secret-stdin", stdin="")
+    assert not Source.objects.filter(slug="acme").exists()
+
+
+def test_secret_and_secret_stdin_together_are_refused() -> None:
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        create("github", "acme", "--secret", "s", "--secret-stdin", stdin="t\n")
 
 
 def test_config_is_stored_on_a_new_source() -> None:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -12,6 +13,7 @@ from ledger.models import Source
 
 
 class Command(BaseCommand):
+    stealth_options = ("stdin",)
     help = (
         "Register a webhook source (KIND is the vendor, e.g. github) and set its signing "
         "secret. Running it again for the same source rotates the secret."
@@ -20,7 +22,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kind", help="Vendor slug: github, gitlab, pagerduty, ...")
         parser.add_argument("slug", help="This instance's name, used in the webhook URL.")
-        parser.add_argument("--secret", help="The signing secret configured at the vendor.")
+        given = parser.add_mutually_exclusive_group()
+        given.add_argument(
+            "--secret",
+            help=(
+                "The signing secret configured at the vendor. Write --secret=VALUE when "
+                "it starts with '-'; prefer --secret-stdin on shared machines."
+            ),
+        )
+        given.add_argument(
+            "--secret-stdin",
+            action="store_true",
+            help=(
+                "Read the signing secret from the first line of standard input, so it "
+                "stays out of shell history and the process list."
+            ),
+        )
         parser.add_argument(
             "--config",
             help=(
@@ -46,17 +63,19 @@ class Command(BaseCommand):
         if slug != slugify(slug):
             raise CommandError(f"use a slug (lower-case letters, digits, -): {slugify(slug)!r}")
         config = _parse_config(options["config"]) if options["config"] else None
+        stdin: TextIO = options.get("stdin") or sys.stdin
+        secret = _read_secret(stdin) if options["secret_stdin"] else options["secret"]
         source, created = Source.objects.get_or_create(
             kind=kind, slug=slug, defaults={"name": slug}
         )
         if config:
             source.config = {**(source.config or {}), **config}
             source.save(update_fields=["config"])
-        if options["secret"]:
+        if secret:
             keep = options["keep_previous_hours"]
             secrets.source_set_secret(
                 source=source,
-                secret=options["secret"],
+                secret=secret,
                 keep_previous_for=timedelta(hours=keep) if keep else None,
             )
         elif created:
@@ -67,6 +86,14 @@ class Command(BaseCommand):
             f"{'Created' if created else 'Updated'} source {source}: "
             f"POST /api/v1/hooks/{kind}/{slug}"
         )
+
+
+def _read_secret(stream: TextIO) -> str:
+    """The first line of ``stream``, without its line break; CommandError when empty."""
+    secret = stream.readline().rstrip("\r\n")
+    if not secret:
+        raise CommandError("--secret-stdin: standard input held no secret")
+    return secret
 
 
 # Config keys the vendor modules read, and the JSON type each must have.
