@@ -103,7 +103,7 @@ def drain(now: datetime) -> None:
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
         while True:
-            claimed = services.score_pending(now=now, batch_size=1000)
+            claimed = services.score_pending(now=now)
             if not claimed:
                 break
             batches += 1
@@ -112,7 +112,7 @@ def drain(now: datetime) -> None:
     db_time = sum(float(q["time"]) for q in queries.captured_queries)
     states = {s: WorkUnit.objects.filter(state=s).count() for s in WorkUnit.State.values}
     print(
-        f"score_pending drained {events:,} events in {batches} batches, {elapsed:.1f} s: "
+        f"score_pending drained {events:,} events in {batches} batches of up to {services.BATCH_SIZE:,}, {elapsed:.1f} s: "
         f"{events / elapsed:,.0f} events/s (goal >= 3,000/s)"
     )
     print(

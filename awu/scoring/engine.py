@@ -532,6 +532,20 @@ def evaluate_unit(
     return _score(scope, scope.by_id[trigger.id], now, warnings)
 
 
+def trigger_holds(compiled: CompiledDefinition, trigger: Event) -> bool:
+    """Whether ``trigger`` starts a unit of ``compiled``: its type, then its condition.
+
+    The same test :func:`evaluate_unit` starts with, without scoring the unit; the
+    condition reads the trigger alone, so no linked events are needed.
+    """
+    if trigger.type != compiled.spec.trigger_type:
+        return False
+    if compiled.trigger_condition is None:
+        return True
+    scope = _Scope(compiled, (trigger,))
+    return scope.holds(compiled.trigger_condition, trigger, trigger, [])
+
+
 def gather_unit_events(
     compiled: CompiledDefinition,
     trigger: Event,

@@ -27,7 +27,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +36,13 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Min, Q
 
 from awu.definitions.models import BEGINNING_OF_TIME, Definition, DefinitionVersion
-from awu.scoring.engine import CompiledDefinition, compile_definition, entry_delta, evaluate_unit
+from awu.scoring.engine import (
+    CompiledDefinition,
+    compile_definition,
+    entry_delta,
+    evaluate_unit,
+    trigger_holds,
+)
 from awu.scoring.model import Event, UnitResult, UnitState
 from awu.scoring.models import WorkUnit
 from ledger.identities import persons_for_actors
@@ -56,8 +62,8 @@ def _key(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
-def event_keys(event: Event) -> set[str]:
-    return {_key(kind, value) for kind, values in event.refs.items() for value in values}
+def event_keys(event: Event) -> frozenset[str]:
+    return frozenset(_key(kind, value) for kind, values in event.refs.items() for value in values)
 
 
 # --- Published versions -----------------------------------------------------------
@@ -174,8 +180,24 @@ def load_catalog() -> Catalog:
 
 # --- Ledger rows as engine events -------------------------------------------------
 
+# Timestamps are read as integer microseconds since the epoch (exact) and turned
+# into datetimes here: a pass reads tens of thousands of them, and the driver's
+# text parser for timestamptz (used through Django's time-zone loader) costs
+# several times more than the integer loader plus a timedelta.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _at(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else _at(micros)
+
+
 _EVENT_SELECT = (
-    "SELECT id, type, occurred_at, actor, team, subject, refs, ai, attributes "
+    "SELECT id, type, (extract(epoch FROM occurred_at) * 1000000)::bigint, actor, team, subject,"
+    " refs, ai, attributes "
     "FROM ledger_workevent "
 )
 
@@ -225,7 +247,8 @@ def _attribution(rows: Sequence[tuple[Any, ...]]) -> _Attribution:
 def _events_from_rows(rows: Sequence[tuple[Any, ...]]) -> list[Event]:
     attribution = _attribution(rows)
     out = []
-    for event_id, event_type, occurred_at, actor, team, subject, refs, ai, attributes in rows:
+    for event_id, event_type, micros, actor, team, subject, refs, ai, attributes in rows:
+        occurred_at = _at(micros)
         person_id, team_id = attribution.person_team(actor, team, occurred_at)
         refs_map = _json(refs) or {}
         out.append(
@@ -259,6 +282,20 @@ def _prefer_indexes() -> None:
         cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL jit = off")
 
 
+def _commit_without_flush() -> None:
+    """Let this transaction's commit return before its WAL reaches the disk.
+
+    Only for passes whose work is found again if lost: an outbox pass (its units,
+    entries and the outbox rows it deletes commit or vanish together, so a commit
+    lost in a server crash leaves its events in the outbox) and a window sweep
+    (the windows are still closed at the next sweep). Any later durable commit
+    flushes the WAL past it anyway. Saves a disk sync per batch. Not for rescore,
+    whose batches nothing would replay.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def _query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -271,34 +308,38 @@ def events_by_id(ids: Collection[int]) -> list[Event]:
     return _events_from_rows(_query(_EVENT_SELECT + "WHERE id = ANY(%s)", [list(ids)]))
 
 
+def _key_list(keys: Collection[str]) -> str:
+    # Thousands of keys go as one JSON array: the driver's text-array encoder
+    # checks every element for quoting, which costs more than the lookup.
+    return orjson.dumps(list(keys)).decode()
+
+
 # Events carrying any of a list of keys: one GIN probe per key (``@> ARRAY[key]``)
 # rather than one ``ref_keys && <all keys>``, which checks every candidate row
-# against the whole list (about 5x slower with thousands of keys). The rows are
-# selected in the join itself: the planner overestimates rows per key, and given
-# an outer ``WHERE id IN (...)`` it scans the whole table instead.
-_LINKED = """
-SELECT DISTINCT ON (e.id) e.id, e.type, e.occurred_at, e.actor, e.team, e.subject, e.refs,
-       e.ai, e.attributes
-FROM unnest(%s::varchar[]) AS k(key)
-JOIN ledger_workevent e ON e.ref_keys @> ARRAY[k.key]
-WHERE e.type = ANY(%s)
-ORDER BY e.id
-"""
-_WALK = """
-SELECT DISTINCT ON (e.id) e.id, e.type, e.occurred_at, e.ref_keys
-FROM unnest(%s::varchar[]) AS k(key)
-JOIN ledger_workevent e ON e.ref_keys @> ARRAY[k.key]
-WHERE e.type = ANY(%s)
-ORDER BY e.id
-"""
-
-
-_LINKED_IDS = """
-SELECT DISTINCT e.id
-FROM unnest(%s::varchar[]) AS k(key)
-JOIN ledger_workevent e ON e.ref_keys @> ARRAY[k.key]
+# against the whole list (about 5x slower with thousands of keys). Each probe is a
+# LATERAL subquery fenced with OFFSET 0, so the planner cannot fold the type filter
+# into it: without statistics (a new install, a bulk load before autoanalyze) it
+# otherwise reads every event of the wanted types through the type index and tests
+# each against every key, 500x slower. The rows are selected in the join itself:
+# given an outer ``WHERE id IN (...)`` the planner scans the whole table instead.
+_BY_KEY = """
+FROM jsonb_array_elements_text(%s::jsonb) AS k(key)
+CROSS JOIN LATERAL (
+    SELECT * FROM ledger_workevent x WHERE x.ref_keys @> ARRAY[k.key::varchar] OFFSET 0
+) e
 WHERE e.type = ANY(%s)
 """
+# Constant SQL pieces of this module, joined once at import.
+_LINKED = (
+    "SELECT DISTINCT ON (e.id) e.id, e.type,"  # noqa: S608
+    " (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.actor, e.team, e.subject,"
+    " e.refs, e.ai, e.attributes" + _BY_KEY + "ORDER BY e.id"
+)
+_WALK = (
+    "SELECT DISTINCT ON (e.id) e.id, e.type,"  # noqa: S608
+    " (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.ref_keys" + _BY_KEY + "ORDER BY e.id"
+)
+_LINKED_IDS = "SELECT DISTINCT e.id" + _BY_KEY
 
 
 def events_linked(
@@ -313,8 +354,8 @@ def events_linked(
     if not keys or not types:
         return []
     if not known:
-        return _events_from_rows(_query(_LINKED, [sorted(keys), sorted(types)]))
-    ids = {row[0] for row in _query(_LINKED_IDS, [sorted(keys), sorted(types)])}
+        return _events_from_rows(_query(_LINKED, [_key_list(keys), sorted(types)]))
+    ids = {row[0] for row in _query(_LINKED_IDS, [_key_list(keys), sorted(types)])}
     return events_by_id(ids.difference(known))
 
 
@@ -323,6 +364,7 @@ class _Pool:
 
     def __init__(self) -> None:
         self.by_id: dict[int, Event] = {}
+        self.keys: dict[int, frozenset[str]] = {}
         self.by_key: defaultdict[str, list[Event]] = defaultdict(list)
         self.asked: set[str] = set()
         self.asked_types: set[str] = set()
@@ -332,7 +374,9 @@ class _Pool:
             if event.id in self.by_id:
                 continue
             self.by_id[event.id] = event
-            for key in event_keys(event):
+            # Kept per event: a pass asks for the same event's keys several times.
+            keys = self.keys[event.id] = event_keys(event)
+            for key in keys:
                 self.by_key[key].append(event)
 
     def fetch(self, keys: set[str], types: set[str]) -> None:
@@ -366,8 +410,9 @@ class _Job:
 
     compiled: CompiledDefinition
     trigger: Event
-    keys: set[str]
+    keys: frozenset[str]
     result: UnitResult | None = None
+    given: frozenset[int] = frozenset()
 
 
 def _evaluate_jobs(jobs: Sequence[_Job], pool: _Pool, now: datetime) -> None:
@@ -375,8 +420,10 @@ def _evaluate_jobs(jobs: Sequence[_Job], pool: _Pool, now: datetime) -> None:
 
     Round one loads the events of all jobs' keys in one query; a later round
     runs only for keys that met requirements carried in, and re-evaluates only
-    the jobs that gained keys. The engine's contract (every event sharing a key
-    with the unit's refs is given) holds when no job gains keys.
+    the jobs that gained keys and, through them, events. The engine's contract
+    (every event sharing a key with the unit's refs is given) holds when no job
+    gains keys; a job whose new keys link no event it was not given already has
+    its result, since a result is a function of the events given.
     """
     types = set().union(*(j.compiled.types for j in jobs)) if jobs else set()
     todo = list(jobs)
@@ -384,7 +431,12 @@ def _evaluate_jobs(jobs: Sequence[_Job], pool: _Pool, now: datetime) -> None:
         pool.fetch(set().union(*(j.keys for j in todo)), types)
         again = []
         for job in todo:
-            job.result = evaluate_unit(job.compiled, job.trigger, pool.linked(job.keys), now)
+            linked = pool.linked(job.keys)
+            given = frozenset(e.id for e in linked)
+            if job.result is not None and given == job.given:
+                continue
+            job.given = given
+            job.result = evaluate_unit(job.compiled, job.trigger, linked, now)
             if job.result is None:
                 continue
             gained = _result_keys(job.result) - job.keys
@@ -398,8 +450,10 @@ def _evaluate_jobs(jobs: Sequence[_Job], pool: _Pool, now: datetime) -> None:
 
 _LOCK_UNITS = """
 SELECT u.id, u.version_id, u.trigger_event_id, u.state, u.units, u.credited, u.reason,
-       u.satisfied_at, u.completed_at, u.closes_at, u.evidence, u.ref_keys, u.person_id,
-       u.team_id, u.ai_assisted, u.ai_share
+       (extract(epoch FROM u.satisfied_at) * 1000000)::bigint,
+       (extract(epoch FROM u.completed_at) * 1000000)::bigint,
+       (extract(epoch FROM u.closes_at) * 1000000)::bigint,
+       u.evidence, u.ref_keys, u.person_id, u.team_id, u.ai_assisted, u.ai_share
 FROM scoring_workunit u
 JOIN unnest(%s::bigint[], %s::bigint[]) AS t(version_id, trigger_event_id)
   ON u.version_id = t.version_id AND u.trigger_event_id = t.trigger_event_id
@@ -408,19 +462,7 @@ ORDER BY u.id
 FOR UPDATE OF u
 """
 
-_INSERT_UNITS = """
-INSERT INTO scoring_workunit (version_id, trigger_event_id, state, units, credited,
-    triggered_at, evidence, ref_keys, actor, subject, created_at, updated_at)
-SELECT t.version_id, t.trigger_event_id, 'pending', 0, 0, t.triggered_at,
-       ARRAY[t.trigger_event_id], ARRAY(SELECT jsonb_array_elements_text(t.ref_keys)),
-       t.actor, t.subject, %s, %s
-FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::jsonb[], %s::text[], %s::text[])
-     AS t(version_id, trigger_event_id, triggered_at, ref_keys, actor, subject)
-ORDER BY t.version_id, t.trigger_event_id
-ON CONFLICT (version_id, trigger_event_id) DO NOTHING
-"""
-
-# Both bulk writes take their rows as one JSON document (jsonb_to_recordset): the
+# The bulk writes take their rows as one JSON document (jsonb_to_recordset): the
 # driver encodes it in one call, where binding a dozen arrays of a thousand values
 # costs more than the statement itself.
 _UPDATE_UNITS = """
@@ -439,10 +481,29 @@ FROM jsonb_to_recordset(%s::jsonb) AS v(
     ai_assisted boolean, ai_share numeric)
 WHERE u.id = v.id
 """
-_UPDATE_COLUMNS = (
-    "id", "state", "units", "credited", "reason", "satisfied_at", "completed_at", "closes_at",
-    "evidence", "ref_keys", "actor", "person_id", "team_id", "subject", "ai_assisted", "ai_share",
-)  # fmt: skip
+# A unit first seen in this pass is evaluated before its row exists and inserted
+# with its final values; a row that appeared meanwhile (another worker) conflicts
+# and goes through the locked path like any existing unit.
+_INSERT_UNITS = """
+INSERT INTO scoring_workunit (version_id, trigger_event_id, triggered_at, state, units,
+    credited, reason, satisfied_at, completed_at, closes_at, evidence, ref_keys, actor,
+    person_id, team_id, subject, ai_assisted, ai_share, created_at, updated_at)
+SELECT t.version_id, t.trigger_event_id, t.triggered_at, t.state, t.units, t.credited,
+       t.reason, t.satisfied_at, t.completed_at, t.closes_at,
+       ARRAY(SELECT e::bigint FROM jsonb_array_elements_text(t.evidence)
+             WITH ORDINALITY AS x(e, n) ORDER BY n),
+       ARRAY(SELECT jsonb_array_elements_text(t.ref_keys)),
+       t.actor, t.person_id, t.team_id, t.subject, t.ai_assisted, t.ai_share, %s, %s
+FROM jsonb_to_recordset(%s::jsonb) AS t(
+    version_id bigint, trigger_event_id bigint, triggered_at timestamptz, state text,
+    units numeric, credited numeric, reason text, satisfied_at timestamptz,
+    completed_at timestamptz, closes_at timestamptz, evidence jsonb, ref_keys jsonb,
+    actor text, person_id bigint, team_id bigint, subject text, ai_assisted boolean,
+    ai_share numeric)
+ORDER BY t.version_id, t.trigger_event_id
+ON CONFLICT (version_id, trigger_event_id) DO NOTHING
+RETURNING id, version_id, trigger_event_id
+"""
 
 _INSERT_ENTRIES = """
 INSERT INTO scoring_awuentry (unit_id, version_id, definition_id, domain, delta, state, reason,
@@ -454,17 +515,11 @@ FROM jsonb_to_recordset(%s::jsonb) AS v(
     state text, reason text, created_at timestamptz, effective_at timestamptz,
     person_id bigint, team_id bigint)
 """
-_ENTRY_COLUMNS = (
-    "unit_id", "version_id", "definition_id", "domain", "delta", "state", "reason",
-    "created_at", "effective_at", "person_id", "team_id",
-)  # fmt: skip
 
 
-def _records_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def _records_json(rows: Sequence[dict[str, Any]]) -> str:
     """Rows as a JSON array of objects for jsonb_to_recordset (Decimals as exact text)."""
-    return orjson.dumps(
-        [dict(zip(columns, row, strict=True)) for row in rows], default=str
-    ).decode()
+    return orjson.dumps(rows, default=str).decode()
 
 
 def _ai(result: UnitResult) -> tuple[bool | None, Decimal | None]:
@@ -483,8 +538,40 @@ def _ai(result: UnitResult) -> tuple[bool | None, Decimal | None]:
     return None, None
 
 
-def _sorted_keys(result: UnitResult) -> list[str]:
-    return sorted(_result_keys(result))
+# The columns a unit's evaluation sets, in the order of _LOCK_UNITS (from ``state``),
+# so a locked row and a result compare as tuples.
+_EVALUATED = (
+    "state", "units", "credited", "reason", "satisfied_at", "completed_at", "closes_at",
+    "evidence", "ref_keys", "person_id", "team_id", "ai_assisted", "ai_share",
+)  # fmt: skip
+
+
+def _evaluated(result: UnitResult) -> tuple[Any, ...]:
+    ai_assisted, ai_share = _ai(result)
+    return (
+        str(result.state),
+        result.units,
+        result.credit,
+        result.reason,
+        result.satisfied_at,
+        result.completed_at,
+        result.closes_at,
+        list(result.evidence),
+        sorted(_result_keys(result)),
+        result.person_id,
+        result.team_id,
+        ai_assisted,
+        ai_share,
+    )
+
+
+def _stored(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A locked row's evaluated columns, normalised like :func:`_evaluated`."""
+    values = list(row[3:16])
+    values[4:7] = [_moment(m) for m in values[4:7]]
+    values[7] = list(values[7])
+    values[8] = sorted(values[8] or ())
+    return tuple(values)
 
 
 @dataclass
@@ -492,6 +579,82 @@ class SettleStats:
     units: int = 0
     entries: int = 0
     changed: int = 0
+
+
+@dataclass
+class _Writes:
+    """What one settling pass writes: unit rows and the entries for credit changes."""
+
+    now: datetime
+    pool: _Pool
+    stats: SettleStats
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def entry(
+        self, unit_id: int, version: LiveVersion, credited: Decimal, result: UnitResult
+    ) -> None:
+        delta = entry_delta(credited, result)
+        if delta is None:
+            return
+        self.entries.append(
+            {
+                "unit_id": unit_id,
+                "version_id": version.id,
+                "definition_id": version.definition_id,
+                "domain": version.domain,
+                "delta": delta,
+                "state": str(result.state),
+                "reason": result.reason,
+                "created_at": self.now,
+                "effective_at": _effective_at(result, delta, self.pool, self.now),
+                "person_id": result.person_id,
+                "team_id": result.team_id,
+            }
+        )
+
+    def flush(self) -> None:
+        with connection.cursor() as cursor:
+            if self.updates:
+                cursor.execute(_UPDATE_UNITS, [self.now, _records_json(self.updates)])
+            if self.entries:
+                cursor.execute(_INSERT_ENTRIES, [_records_json(self.entries)])
+        self.stats.entries += len(self.entries)
+        self.updates, self.entries = [], []
+
+
+def _unit_record(result: UnitResult, values: tuple[Any, ...]) -> dict[str, Any]:
+    record = dict(zip(_EVALUATED, values, strict=True))
+    record.update(actor=result.actor, subject=result.subject)
+    return record
+
+
+def _insert_fresh(jobs: Sequence[tuple[LiveVersion, _Job]], writes: _Writes) -> set[UnitKey]:
+    """Insert the units first seen in this pass with their results; returns those inserted."""
+    rows = []
+    results = {}
+    for version, job in jobs:
+        if job.result is None:
+            continue
+        results[(version.id, job.trigger.id)] = (version, job.result)
+        record = _unit_record(job.result, _evaluated(job.result))
+        record.update(
+            version_id=version.id,
+            trigger_event_id=job.trigger.id,
+            triggered_at=job.trigger.occurred_at,
+        )
+        rows.append(record)
+    if not rows:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_UNITS, [writes.now, writes.now, _records_json(rows)])
+        inserted = cursor.fetchall()
+    for unit_id, version_id, trigger_id in inserted:
+        version, result = results[(version_id, trigger_id)]
+        writes.stats.units += 1
+        writes.stats.changed += 1
+        writes.entry(unit_id, version, Decimal(0), result)
+    return {(v, t) for _, v, t in inserted}
 
 
 def _settle_units(
@@ -514,124 +677,42 @@ def _settle_units(
         return stats
     _prefer_indexes()
     pool.add(events_by_id({t for _, t in targets} - pool.by_id.keys()))
+    writes = _Writes(now=now, pool=pool, stats=stats)
 
     known = set(existing)
-    inserts = []
+    fresh: list[tuple[LiveVersion, _Job]] = []
     for version_id, trigger_id in targets:
         trigger = pool.by_id.get(trigger_id)
         if trigger is None or (version_id, trigger_id) in known:
             continue
-        compiled = catalog.by_id[version_id].compiled
-        # The trigger condition reads the trigger alone, so no linked events are needed.
-        if evaluate_unit(compiled, trigger, (), now) is not None:
-            inserts.append((version_id, trigger))
-    with connection.cursor() as cursor:
-        if inserts:
-            cursor.execute(
-                _INSERT_UNITS,
-                [
-                    now,
-                    now,
-                    [v for v, _ in inserts],
-                    [t.id for _, t in inserts],
-                    [t.occurred_at for _, t in inserts],
-                    [orjson.dumps(sorted(event_keys(t))).decode() for _, t in inserts],
-                    [t.actor for _, t in inserts],
-                    [t.subject for _, t in inserts],
-                ],
-            )
-        cursor.execute(_LOCK_UNITS, [[v for v, _ in targets], [t for _, t in targets]])
-        locked = cursor.fetchall()
-    if not locked:
-        return stats
+        version = catalog.by_id[version_id]
+        if trigger_holds(version.compiled, trigger):
+            fresh.append((version, _Job(version.compiled, trigger, pool.keys[trigger_id])))
+    _evaluate_jobs([j for _, j in fresh], pool, now)
+    inserted = _insert_fresh(fresh, writes)
 
+    rest = [t for t in targets if t not in inserted]
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_UNITS, [[v for v, _ in rest], [t for _, t in rest]])
+        locked = cursor.fetchall()
     jobs: list[tuple[tuple[Any, ...], _Job]] = []
     for row in locked:
-        version = catalog.by_id[row[1]]
         trigger = pool.by_id[row[2]]
-        keys = event_keys(trigger) | set(row[11] or ())
-        jobs.append((row, _Job(version.compiled, trigger, keys)))
+        keys = pool.keys[trigger.id] | set(row[11] or ())
+        jobs.append((row, _Job(catalog.by_id[row[1]].compiled, trigger, keys)))
     _evaluate_jobs([j for _, j in jobs], pool, now)
 
-    updates: list[tuple[Any, ...]] = []
-    entries: list[tuple[Any, ...]] = []
     for row, job in jobs:
         result = job.result
         if result is None:
             continue  # cannot happen for an immutable version; keep the row as it is
         stats.units += 1
-        version = catalog.by_id[row[1]]
-        credited = row[5]
-        ai_assisted, ai_share = _ai(result)
-        values = (
-            str(result.state),
-            result.units,
-            result.credit,
-            result.reason,
-            result.satisfied_at,
-            result.completed_at,
-            result.closes_at,
-            list(result.evidence),
-            _sorted_keys(result),
-            result.person_id,
-            result.team_id,
-            ai_assisted,
-            ai_share,
-        )
-        stored = (
-            row[3],
-            row[4],
-            row[5],
-            row[6],
-            row[7],
-            row[8],
-            row[9],
-            list(row[10]),
-            sorted(row[11] or ()),
-            row[12],
-            row[13],
-            row[14],
-            row[15],
-        )
-        if values != stored:
+        values = _evaluated(result)
+        if values != _stored(row):
             stats.changed += 1
-            updates.append(
-                (
-                    row[0],
-                    *values[:7],
-                    values[7],
-                    values[8],
-                    result.actor,
-                    result.person_id,
-                    result.team_id,
-                    result.subject,
-                    ai_assisted,
-                    ai_share,
-                )
-            )
-        delta = entry_delta(credited, result)
-        if delta is not None:
-            entries.append(
-                (
-                    row[0],
-                    version.id,
-                    version.definition_id,
-                    version.domain,
-                    delta,
-                    str(result.state),
-                    result.reason,
-                    now,
-                    _effective_at(result, delta, pool, now),
-                    result.person_id,
-                    result.team_id,
-                )
-            )
-    with connection.cursor() as cursor:
-        if updates:
-            cursor.execute(_UPDATE_UNITS, [now, _records_json(_UPDATE_COLUMNS, updates)])
-        if entries:
-            cursor.execute(_INSERT_ENTRIES, [_records_json(_ENTRY_COLUMNS, entries)])
-    stats.entries = len(entries)
+            writes.updates.append({"id": row[0], **_unit_record(result, values)})
+        writes.entry(row[0], catalog.by_id[row[1]], row[5], result)
+    writes.flush()
     return stats
 
 
@@ -649,7 +730,9 @@ def _effective_at(result: UnitResult, delta: Decimal, pool: _Pool, now: datetime
 # --- Finding the units a batch of events can change --------------------------------
 
 
-def _affected(batch: Sequence[Event], catalog: Catalog) -> tuple[set[UnitKey], set[UnitKey]]:
+def _affected(
+    batch: Sequence[Event], catalog: Catalog, pool: _Pool
+) -> tuple[set[UnitKey], set[UnitKey]]:
     """The units (version, trigger) the batch can change, and those known to exist."""
     # Each event's keys, tagged with the definitions for which its type matters.
     frontier: defaultdict[str, set[int]] = defaultdict(set)
@@ -658,7 +741,7 @@ def _affected(batch: Sequence[Event], catalog: Catalog) -> tuple[set[UnitKey], s
         definitions = catalog.type_definitions.get(event.type)
         if not definitions:
             continue
-        for key in event_keys(event):
+        for key in pool.keys[event.id]:
             frontier[key] |= definitions
         for definition_id in catalog.trigger_definitions.get(event.type, ()):
             triggers[(definition_id, event.id)] = event.occurred_at
@@ -675,9 +758,9 @@ def _affected(batch: Sequence[Event], catalog: Catalog) -> tuple[set[UnitKey], s
         types = set(catalog.trigger_types)
         if depth < catalog.carry_depth:
             types |= catalog.carrying_types
-        rows = _query(_WALK, [sorted(keys), sorted(types)])
+        rows = _query(_WALK, [_key_list(keys), sorted(types)])
         following: defaultdict[str, set[int]] = defaultdict(set)
-        for event_id, event_type, occurred_at, row_keys in rows:
+        for event_id, event_type, micros, row_keys in rows:
             shared = [k for k in row_keys if k in keys]
             definitions = set().union(*(frontier[k] for k in shared))
             for definition_id in definitions:
@@ -685,7 +768,7 @@ def _affected(batch: Sequence[Event], catalog: Catalog) -> tuple[set[UnitKey], s
                     event_type in catalog.trigger_definitions
                     and definition_id in (catalog.trigger_definitions[event_type])
                 ):
-                    triggers[(definition_id, event_id)] = occurred_at
+                    triggers[(definition_id, event_id)] = _at(micros)
                 carried = catalog.carries.get(definition_id, {}).get(event_type)
                 if carried and any(k.split(":", 1)[0] in carried for k in shared):
                     for k in row_keys:
@@ -700,18 +783,20 @@ def _affected(batch: Sequence[Event], catalog: Catalog) -> tuple[set[UnitKey], s
         WHERE superseded_at IS NULL AND trigger_event_id = ANY(%s)
         UNION
         SELECT u.id, u.version_id, u.trigger_event_id, u.ref_keys
-        FROM unnest(%s::varchar[]) AS k(key)
-        JOIN scoring_workunit u ON u.ref_keys @> ARRAY[k.key]
+        FROM jsonb_array_elements_text(%s::jsonb) AS k(key)
+        CROSS JOIN LATERAL (
+            SELECT * FROM scoring_workunit x WHERE x.ref_keys @> ARRAY[k.key::varchar] OFFSET 0
+        ) u
         WHERE u.superseded_at IS NULL
         """,
-        [trigger_ids, sorted(batch_keys)],
+        [trigger_ids, _key_list(batch_keys)],
     )
     targets: set[UnitKey] = set()
     existing: set[UnitKey] = set()
     has_unit: set[tuple[int, int]] = set()
     batch_types_by_key: defaultdict[str, set[str]] = defaultdict(set)
     for event in batch:
-        for key in event_keys(event):
+        for key in pool.keys[event.id]:
             batch_types_by_key[key].add(event.type)
     batch_ids = {e.id for e in batch}
     for _, version_id, trigger_id, unit_keys in rows:
@@ -737,12 +822,18 @@ def _affected(batch: Sequence[Event], catalog: Catalog) -> tuple[set[UnitKey], s
 # --- Services -------------------------------------------------------------------------
 
 
+# Events claimed per outbox pass. A pass has a fixed cost (the catalog, the
+# attribution lookups, the ref walk's rounds, the commit) besides its per-event
+# work: 2,000 drains ~28% faster than 1,000 on the benchmark's history, and a
+# trickle still makes small passes.
+BATCH_SIZE = 2000
+
 _CLAIM = """
 SELECT event_id FROM ledger_eventoutbox ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED
 """
 
 
-def score_pending(*, now: datetime, batch_size: int = 1000) -> int:
+def score_pending(*, now: datetime, batch_size: int = BATCH_SIZE) -> int:
     """Score one batch of unscored events from the outbox; returns how many were claimed.
 
     One transaction: claim up to ``batch_size`` outbox rows (SKIP LOCKED, so any
@@ -752,6 +843,7 @@ def score_pending(*, now: datetime, batch_size: int = 1000) -> int:
     """
     with transaction.atomic():
         _prefer_indexes()
+        _commit_without_flush()
         claimed = [r[0] for r in _query(_CLAIM, [batch_size])]
         if not claimed:
             return 0
@@ -759,7 +851,7 @@ def score_pending(*, now: datetime, batch_size: int = 1000) -> int:
         pool = _Pool()
         batch = events_by_id(claimed)
         pool.add(batch)
-        targets, existing = _affected(batch, catalog)
+        targets, existing = _affected(batch, catalog, pool)
         _settle_units(targets, catalog=catalog, now=now, pool=pool, existing=existing)
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM ledger_eventoutbox WHERE event_id = ANY(%s)", [claimed])
@@ -781,7 +873,7 @@ class DrainResult:
 def outbox_drain(
     *,
     clock: Callable[[], datetime],
-    batch_size: int = 1000,
+    batch_size: int = BATCH_SIZE,
     budget_seconds: float | None = None,
     retries: int = 5,
 ) -> DrainResult:
@@ -820,6 +912,7 @@ def sweep(*, now: datetime, batch_size: int = 1000) -> int:
     last_id = 0
     while True:
         with transaction.atomic():
+            _commit_without_flush()
             rows = list(
                 WorkUnit.objects.filter(
                     closes_at__lte=now, superseded_at__isnull=True, id__gt=last_id
@@ -837,7 +930,7 @@ def sweep(*, now: datetime, batch_size: int = 1000) -> int:
             swept += stats.units
         if len(rows) < batch_size:
             break
-    outbox_drain(clock=lambda: now, batch_size=batch_size)
+    outbox_drain(clock=lambda: now)  # outbox passes keep their own size (BATCH_SIZE)
     return swept
 
 

@@ -9,6 +9,7 @@ uncommitted batch is rolled back and claimed again.
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from awu import clock
 from awu.scoring import services
@@ -23,6 +24,15 @@ DRAIN_BUDGET_SECONDS = 10.0
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
+    # A dropped database connection (restart, failover, terminated backend) rolls
+    # the batch back and fails the task, which consumes its wake-up: retry soon
+    # instead of leaving the outbox to the next sweep. Celery closes the broken
+    # connection before the retry runs.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=10,
 )
 def score_pending() -> int:
     result = services.outbox_drain(clock=clock.now, budget_seconds=DRAIN_BUDGET_SECONDS)
