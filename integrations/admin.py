@@ -18,6 +18,7 @@ from integrations.models import DeadLetter, IgnoredDeliveries, MetricSeries, Unm
 from integrations.registry import load_vendors
 from integrations.selectors import unmapped_actors
 from integrations.services import dead_letter_replay, unmapped_actor_map
+from ledger.admin import ReadOnlyAdmin
 from ledger.models import Identity
 
 
@@ -90,7 +91,7 @@ class MetricSeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(UnmappedActor)
-class UnmappedActorAdmin(admin.ModelAdmin):
+class UnmappedActorAdmin(ReadOnlyAdmin):
     """Actors seen on events and usage that no Identity maps to a person, with one-click mapping.
 
     The list is not a table: it is computed by ``integrations.selectors.unmapped_actors``
@@ -101,15 +102,6 @@ class UnmappedActorAdmin(admin.ModelAdmin):
 
     WINDOW_DAYS = 90
     LIMIT = 200
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         own = [

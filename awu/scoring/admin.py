@@ -12,18 +12,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from awu.scoring.models import AwuEntry, WorkUnit
+from ledger.admin import ReadOnlyAdmin
 from ledger.models import WorkEvent
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _event_url(event_id: int) -> str | None:
@@ -46,7 +36,7 @@ class EntryInline(admin.TabularInline):
 
 
 @admin.register(WorkUnit)
-class WorkUnitAdmin(_ReadOnly):
+class WorkUnitAdmin(ReadOnlyAdmin):
     list_display = [
         "id", "definition", "state", "units", "credited", "actor", "team", "triggered_at",
         "completed_at", "superseded_at",
@@ -85,7 +75,7 @@ class WorkUnitAdmin(_ReadOnly):
 
 
 @admin.register(AwuEntry)
-class AwuEntryAdmin(_ReadOnly):
+class AwuEntryAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "unit_link",
