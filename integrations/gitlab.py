@@ -15,8 +15,20 @@ What becomes what:
   Deployment Hook already says what reached an environment.
 * Everything else is ignored.
 
-Authentication: GitLab sends the webhook's secret token verbatim in
-``X-Gitlab-Token``; it is compared in constant time with each live secret.
+Authentication, two schemes:
+
+* a **signing token** (the source's secret is GitLab's ``whsec_<base64 key>``):
+  GitLab signs ``<webhook-id>.<webhook-timestamp>.<body>`` with HMAC-SHA256 under the
+  decoded key and sends ``webhook-signature: v1,<base64>`` (the Standard Webhooks
+  form; several space-separated signatures may come during a key change). The
+  signature must match and ``webhook-timestamp`` (epoch seconds) must lie within
+  ``TOLERANCE`` of now, so a captured delivery cannot be replayed later. Once a
+  source's secret is a signing token, a delivery without a valid signature is
+  refused, whatever ``X-Gitlab-Token`` says.
+* a **secret token** (any other secret): GitLab sends it verbatim in
+  ``X-Gitlab-Token``; it is compared in constant time with each live secret. It
+  proves who sent the request but not that the body is unchanged, so prefer the
+  signing token where the GitLab version offers it.
 Idempotency key, in order of preference: ``Idempotency-Key`` (unchanged across
 retries), ``webhook-id``, ``X-Gitlab-Event-UUID``.
 
@@ -28,9 +40,13 @@ mapping can resolve, so the unit is credited to the author rather than the merge
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from integrations import payload
@@ -46,9 +62,26 @@ from integrations.base import (
     register,
 )
 from integrations.github import ai_assistance, revert_events
-from integrations.payload import dig, list_at, opt_str, req_str, unique, without_nulls
+from integrations.payload import (
+    any_signature_matches,
+    dig,
+    epoch_header,
+    from_epoch,
+    list_at,
+    opt_str,
+    refuse_replay,
+    req_str,
+    required_header,
+    unique,
+    without_nulls,
+)
 
 TOKEN_HEADER = "X-Gitlab-Token"  # noqa: S105 (a header name, not a secret)
+SIGNATURE_HEADER = "webhook-signature"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNING_TOKEN_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+TOLERANCE = timedelta(minutes=5)
 EVENT_HEADER = "X-Gitlab-Event"
 # Most stable first: Idempotency-Key survives retries and manual resends.
 DELIVERY_HEADERS = ("Idempotency-Key", "webhook-id", "X-Gitlab-Event-UUID")
@@ -83,8 +116,40 @@ def _user_actor(user: Any) -> str | None:
     return f"gitlab:{username}" if username else None
 
 
+def _signing_key(secret: str) -> bytes | None:
+    """The HMAC key of a ``whsec_`` signing token; None for a plain secret token."""
+    if not secret.startswith(SIGNING_TOKEN_PREFIX):
+        return None
+    try:
+        return base64.b64decode(secret[len(SIGNING_TOKEN_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _check_signature(delivery: Delivery, keys: Sequence[bytes], now: datetime) -> None:
+    signatures = required_header(delivery.headers, SIGNATURE_HEADER).split()
+    delivery_id = required_header(delivery.headers, ID_HEADER)
+    timestamp = epoch_header(delivery.headers, TIMESTAMP_HEADER, unit="seconds")
+    refuse_replay(
+        from_epoch(int(timestamp), unit="seconds"), now=now, tolerance=TOLERANCE,
+        what=TIMESTAMP_HEADER,
+    )  # fmt: skip
+    message = f"{delivery_id}.{timestamp}.".encode() + delivery.body
+    received = [s.removeprefix("v1,") for s in signatures if s.startswith("v1,")]
+    expected = [
+        base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode() for key in keys
+    ]
+    if not any_signature_matches(expected, lambda signature: signature, received):
+        raise SignatureError(f"{SIGNATURE_HEADER} does not match a live signing token")
+
+
 def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
-    """Pass when ``X-Gitlab-Token`` equals one of the live secrets (constant time)."""
+    """Pass on a valid ``webhook-signature`` when the source holds a signing token,
+    else when ``X-Gitlab-Token`` equals one of the live secrets (constant time)."""
+    keys = [key for key in map(_signing_key, secrets) if key is not None]
+    if keys:
+        _check_signature(delivery, keys, now)
+        return
     token = delivery.headers.get(TOKEN_HEADER)
     if not token:
         raise SignatureError(f"{TOKEN_HEADER} header missing")

@@ -8,7 +8,12 @@ encoding, with ``partial_success`` when some records were rejected.
 Status codes follow the OTLP/HTTP specification: a request the server can never
 accept (undecodable 400, too large 413, unsupported type or encoding 415, no or
 wrong key 401/403) is not retried by exporters; an unavailable database is a 503
-with ``Retry-After``, which they retry. Error bodies use the API's one error shape.
+with ``Retry-After``, which they retry.
+
+Error bodies are what the specification asks for: a ``google.rpc.Status`` in the
+request's encoding (protobuf for a protobuf request, its JSON form otherwise), so an
+exporter can log why it was refused. The JSON form also carries the API's error
+fields (``type``, ``detail``, ``errors``).
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import orjson
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from google.rpc import code_pb2, status_pb2
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from awu import clock
@@ -45,13 +53,54 @@ _DESCRIPTION = (
     "(at most 20 MiB decompressed). Authenticate with `Authorization: Bearer <key>` "
     "holding `usage:write` (Claude Code: `OTEL_EXPORTER_OTLP_HEADERS`). Answers the "
     "export response in the request's encoding; `partialSuccess` counts the records "
-    "rejected and says why. A retried export stores nothing new. See "
-    "docs/integrations/claude-code.md."
+    "rejected and says why. A retried export stores nothing new. A refusal answers a "
+    "`google.rpc.Status` in the request's encoding (its JSON form also carries the "
+    "API's error fields). See docs/integrations/claude-code.md."
 )
+
+
+# HTTP status -> the google.rpc.Code an OTLP client expects in Status.code.
+_GRPC_CODES = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.NOT_FOUND,
+    405: code_pb2.UNIMPLEMENTED,
+    413: code_pb2.RESOURCE_EXHAUSTED,
+    415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    503: code_pb2.UNAVAILABLE,
+}
+# Headers of an error answer that the Status body does not replace.
+_KEPT_HEADERS = ("Retry-After", "WWW-Authenticate")
+
+
+def status_response(response: Response, content_type: str | None) -> HttpResponse:
+    """An error answer of the API as an OTLP ``google.rpc.Status`` answer."""
+    problem = response.data if isinstance(response.data, dict) else {}
+    message = str(problem.get("detail") or "request refused")
+    code = _GRPC_CODES.get(response.status_code, code_pb2.INTERNAL)
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind == otlp.PROTOBUF:
+        body = status_pb2.Status(code=code, message=message).SerializeToString()
+        answer = HttpResponse(body, status=response.status_code, content_type=otlp.PROTOBUF)
+    else:
+        body = orjson.dumps({"code": code, "message": message, "details": [], **problem})
+        answer = HttpResponse(body, status=response.status_code, content_type=otlp.JSON)
+    for header in _KEPT_HEADERS:
+        if header in response:
+            answer[header] = response[header]
+    return answer
 
 
 class _OtlpView(APIView):
     required_scopes: ClassVar[tuple[str, ...]] = (ApiKey.Scope.USAGE_WRITE,)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        content_type = self.request.META.get("CONTENT_TYPE")
+        # DRF finalizes whatever the view returns; an HttpResponse passes through.
+        return status_response(response, content_type)  # type: ignore[return-value]
 
     def export(
         self,

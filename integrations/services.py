@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -19,7 +20,27 @@ from ledger.models import Identity, Person, Source
 logger = logging.getLogger(__name__)
 
 # Headers never kept with a dead letter (credentials, not needed to replay).
+# Signature headers are kept: an HMAC does not reveal the secret, and it shows
+# what the vendor signed.
 _REDACTED = {"authorization", "cookie", "x-gitlab-token", "x-api-key"}
+# Query parameters that carry a credential (Salesforce's ?token= is the secret).
+_REDACTED_QUERY = {"token", "key", "secret", "signature", "sig", "api_key", "access_token"}
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text and jsonb refuse NUL; a vendor payload may quote one back
+    # into an error or a reason, which must not turn the delivery into a 500.
+    return text.replace("\x00", "\\x00")
+
+
+def _url_without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    query = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if name.lower() not in _REDACTED_QUERY
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @dataclass
@@ -103,7 +124,7 @@ def _dead_letter(
     source: Source, vendor: Vendor, delivery: Delivery, now: datetime, error: str
 ) -> Outcome:
     headers = {
-        name: value
+        _storable(str(name)): _storable(str(value))
         for name, value in dict(delivery.headers.items()).items()  # type: ignore[attr-defined]
         if name.lower() not in _REDACTED
     }
@@ -111,12 +132,12 @@ def _dead_letter(
         source=source,
         vendor=vendor.slug,
         received_at=now,
-        url=delivery.url[:2000],
+        url=_storable(_url_without_credentials(delivery.url))[:2000],
         headers=headers,
         body=delivery.body,
-        error=error[:10_000],
+        error=_storable(error)[:10_000],
     )
-    return Outcome(dead_letter=letter, error=error)
+    return Outcome(dead_letter=letter, error=_storable(error))
 
 
 def _count_ignored(source: Source, reason: str, now: datetime) -> None:
@@ -132,7 +153,7 @@ def _count_ignored(source: Source, reason: str, now: datetime) -> None:
                 last_seen_at = GREATEST(integrations_ignoreddeliveries.last_seen_at,
                                         EXCLUDED.last_seen_at)
             """,
-            [source.pk, reason[:200], now],
+            [source.pk, _storable(reason)[:200], now],
         )
 
 
@@ -163,9 +184,9 @@ def dead_letter_replay(*, letter: DeadLetter, vendor: Vendor, now: datetime) -> 
         if outcome.dead_letter is not None:
             # Still failing: keep the original, drop the new copy.
             outcome.dead_letter.delete()
-            letter.replay_result = f"still failing: {outcome.error}"[:10_000]
+            letter.replay_result = _storable(f"still failing: {outcome.error}")[:10_000]
         else:
-            letter.replay_result = str(outcome.as_dict())[:10_000]
+            letter.replay_result = _storable(str(outcome.as_dict()))[:10_000]
         letter.replayed_at = now
         letter.save(update_fields=["replayed_at", "replay_result"])
     return outcome

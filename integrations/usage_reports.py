@@ -121,9 +121,8 @@ class ReportClient:
                 if status < 300:
                     return _json_object(response, path)
                 if status not in RETRYABLE_STATUS:
-                    raise UsageApiError(
-                        f"GET {path} answered {status}: {_error_text(response)}", status=status
-                    )
+                    text = self._without_credentials(_error_text(response))
+                    raise UsageApiError(f"GET {path} answered {status}: {text}", status=status)
                 if attempt == self._max_attempts:
                     break
                 delay = retry_after_seconds(response.headers.get("retry-after"))
@@ -132,8 +131,23 @@ class ReportClient:
             f"GET {path} still failing after {self._max_attempts} attempts", status=status
         )
 
+    def _without_credentials(self, text: str) -> str:
+        # Some vendors quote the key they refused in the error message; the message
+        # ends up in logs and command output, the key must not.
+        for name, value in self._headers.items():
+            if name.lower() not in _CREDENTIAL_HEADERS:
+                continue
+            for secret in (value, value.partition(" ")[2]):
+                if len(secret) >= 8:
+                    text = text.replace(secret, "[redacted]")
+        return text
+
     def _backoff(self, attempt: int) -> float:
         return float(min(self._base_delay * 2 ** (attempt - 1), self._max_delay))
+
+
+# Request headers that carry the admin key (Anthropic, OpenAI).
+_CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization"})
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -32,7 +32,10 @@ def parse_bound(value: str, *, field: str, end: bool) -> datetime:
         raise PeriodError(field, "give a date (YYYY-MM-DD) or an RFC 3339 timestamp") from exc
     if moment.tzinfo is None:
         raise PeriodError(field, "a timestamp needs a UTC offset, e.g. 2026-11-01T00:00:00Z")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+14:00
+        raise PeriodError(field, "is outside the years 1-9999 in UTC") from exc
 
 
 def parse_period(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -75,3 +79,76 @@ def test_authentic_garbage_becomes_a_dead_letter_without_the_token(
     # The token is the credential itself: it is not kept with the letter.
     assert not any(name.lower() == "x-gitlab-token" for name in letter.headers)
     assert nothing_stored(source)
+
+
+# --- Signing tokens (webhook-signature, the Standard Webhooks form) ------------------
+
+SIGNING_KEY = bytes(range(32))
+SIGNING_TOKEN = "whsec_" + base64.b64encode(SIGNING_KEY).decode()
+OLD_SIGNING_TOKEN = "whsec_" + base64.b64encode(bytes(range(32, 64))).decode()
+
+
+def signed_headers(
+    event: str, body: bytes, *, key: bytes = SIGNING_KEY, age: timedelta = timedelta(0)
+) -> dict[str, str]:
+    timestamp = str(int((datetime.now(UTC) - age).timestamp()))
+    digest = hmac.new(key, f"{KEY}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "X-Gitlab-Event": event,
+        "Idempotency-Key": KEY,
+        "webhook-id": KEY,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+@pytest.fixture
+def signed_source() -> Any:
+    return make_source("gitlab", SLUG, SIGNING_TOKEN, previous=OLD_SIGNING_TOKEN)
+
+
+def test_a_delivery_signed_with_the_signing_token_is_stored(
+    client: Client, signed_source: Any
+) -> None:
+    body = fixture("gitlab", "merge_request.merge.json")
+    response = post_hook(client, "gitlab", SLUG, body, signed_headers("Merge Request Hook", body))
+    assert response.status_code == 200, response.content
+    assert stored(signed_source) == [(KEY, "code.pr.merged")]
+
+
+def test_the_previous_signing_token_still_verifies_during_rotation(
+    client: Client, signed_source: Any
+) -> None:
+    body = fixture("gitlab", "merge_request.merge.json")
+    headers = signed_headers("Merge Request Hook", body, key=bytes(range(32, 64)))
+    assert post_hook(client, "gitlab", SLUG, body, headers).status_code == 200
+
+
+def test_a_changed_body_fails_the_signature(client: Client, signed_source: Any) -> None:
+    body = fixture("gitlab", "merge_request.merge.json")
+    headers = signed_headers("Merge Request Hook", body)
+    response = post_hook(client, "gitlab", SLUG, body.replace(b"merge", b"merga", 1), headers)
+    assert response.status_code == 401
+    assert nothing_stored(signed_source)
+
+
+def test_a_signed_delivery_older_than_the_tolerance_is_refused_as_a_replay(
+    client: Client, signed_source: Any
+) -> None:
+    body = fixture("gitlab", "merge_request.merge.json")
+    headers = signed_headers("Merge Request Hook", body, age=timedelta(minutes=6))
+    response = post_hook(client, "gitlab", SLUG, body, headers)
+    assert response.status_code == 401
+    assert b"replay" in response.content
+    assert nothing_stored(signed_source)
+
+
+def test_with_a_signing_token_the_plain_token_header_is_not_enough(
+    client: Client, signed_source: Any
+) -> None:
+    body = fixture("gitlab", "merge_request.merge.json")
+    response = post_hook(
+        client, "gitlab", SLUG, body, headers("Merge Request Hook", token=SIGNING_TOKEN)
+    )
+    assert response.status_code == 401
+    assert nothing_stored(signed_source)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from django.db import OperationalError, connection
 from django.test import Client
+from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
@@ -178,6 +179,35 @@ def test_garbage_is_refused_with_400(exporter: Exporter, body: bytes, content_ty
 
 
 @pytest.mark.django_db
+def test_a_refused_protobuf_export_is_answered_with_a_protobuf_status(exporter: Exporter) -> None:
+    response = exporter.post("/v1/logs", b"\xff\xfe\x00garbage\x12\x99", PROTOBUF)
+    assert response.status_code == 400
+    assert response["Content-Type"] == PROTOBUF
+    status = status_pb2.Status.FromString(response.content)
+    assert status.code == code_pb2.INVALID_ARGUMENT
+    assert status.message
+
+
+@pytest.mark.django_db
+def test_a_refused_json_export_is_answered_with_a_json_status_and_the_error_fields(
+    exporter: Exporter,
+) -> None:
+    response = exporter.post("/v1/metrics", b"{not json", JSON)
+    body = orjson.loads(response.content)
+    assert (response.status_code, body["code"]) == (400, code_pb2.INVALID_ARGUMENT)
+    assert body["message"] == body["detail"]
+    assert body["type"] == "invalid_otlp"
+
+
+@pytest.mark.django_db
+def test_an_export_without_a_key_gets_an_unauthenticated_status(client: Client) -> None:
+    response = Exporter(client, None).post("/v1/logs", b"\x0a\x00", PROTOBUF)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"]
+    assert status_pb2.Status.FromString(response.content).code == code_pb2.UNAUTHENTICATED
+
+
+@pytest.mark.django_db
 def test_gzip_bomb_is_refused_with_413(exporter: Exporter) -> None:
     bomb = gzip.compress(b"\x00" * (21 * 1024 * 1024), compresslevel=9)
     response = exporter.post("/v1/logs", bomb, PROTOBUF, **{"Content-Encoding": "gzip"})
@@ -220,6 +250,7 @@ def test_database_unavailable_is_a_retryable_503(
     response = exporter.logs("logs_claude_code.json")
     assert response.status_code == 503
     assert response["Retry-After"]
+    assert orjson.loads(response.content)["code"] == code_pb2.UNAVAILABLE
 
 
 @pytest.mark.django_db
