@@ -139,11 +139,13 @@ class ModelPriceAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         prices.forget_cached_book()
         if change:
+            until = obj.effective_to or timezone.now()
             messages.info(
                 request,
                 "Stored costs are never rewritten. To correct usage already priced with "
                 "this entry, run: python manage.py reprice --provider "
-                f"{obj.provider} --model {obj.model} (dry run), then with --apply.",
+                f"{obj.provider} --model {obj.model} --from {obj.effective_from:%Y-%m-%d} "
+                f"--to {until:%Y-%m-%d} (dry run), then with --apply.",
             )
 
 

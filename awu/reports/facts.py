@@ -67,6 +67,7 @@ def usage_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
     cache_creation_input_tokens, cache_read_input_tokens, tied.
     """
     adj_seen = "AND a.created_at <= %(as_of)s" if as_of else ""
+    priced_seen = "AND pa.created_at <= %(as_of)s" if as_of else ""
     usage_seen = "AND u.received_at <= %(as_of)s" if as_of else ""
     state = _unit_state_sql("w", as_of)
     live = _unit_live_sql("w", as_of)
@@ -81,7 +82,10 @@ def usage_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
         COALESCE(u.cost_usd, 0) + COALESCE(
             (SELECT sum(a.delta_usd) FROM ledger_costadjustment a
              WHERE a.usage_id = u.id {adj_seen}), 0) AS cost,
-        (u.cost_source = 'unpriced') AS unpriced,
+        -- Unpriced until a reprice appends an adjustment carrying a price.
+        (u.cost_source = 'unpriced' AND NOT EXISTS (
+            SELECT 1 FROM ledger_costadjustment pa
+            WHERE pa.usage_id = u.id AND pa.price_id IS NOT NULL {priced_seen})) AS unpriced,
         u.input_tokens, u.output_tokens,
         u.cache_creation_input_tokens, u.cache_read_input_tokens,
         CASE WHEN cardinality(u.ref_keys) = 0 THEN 'none' ELSE COALESCE((
