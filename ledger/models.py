@@ -1,7 +1,9 @@
 """The append-only record: sources, people, events, token usage, prices, API keys.
 
 WorkEvent, TokenUsage and CostAdjustment are append-only, enforced by triggers in
-the database (migration 0002), not only by the absence of an update view.
+the database (migrations 0002 and 0005), not only by the absence of an update view.
+The one exception is the audited erasure of a person's identity (awu.ops.erasure),
+which may replace actor strings with a pseudonym and nothing else.
 
 Idempotency lives in the database too. The (source, external_id) guarantee is kept
 in small key tables (EventKey, UsageKey) rather than as a unique index on the

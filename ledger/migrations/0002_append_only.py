@@ -6,7 +6,9 @@ application connects as a role that does not own the tables and has no TRUNCATE
 privilege (docs/operations.md).
 
 Erasure of a person's identity data is an explicit, audited procedure
-(docs/operations.md) that works on Person and Identity, never on these tables.
+(docs/operations.md, awu.ops.erasure) that may rewrite ``actor`` and
+``attributes`` of WorkEvent and TokenUsage through a guarded path (migration
+0005), never any other column, never a DELETE.
 """
 
 from django.db import migrations
