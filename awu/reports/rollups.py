@@ -67,6 +67,7 @@ class RefreshStats:
     entry_days: set[date] = field(default_factory=set)
     unit_days: set[date] = field(default_factory=set)
     units: int = 0
+    skipped: bool = False
 
 
 def _fetch(sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -322,20 +323,38 @@ def _new_entry_days(after: int) -> set[date]:
     return {row[0] for row in rows}
 
 
-def _changed_units(horizon: int, xmax: int) -> list[int]:
+def _changed(table: str, column: str, horizon: int, xmax: int) -> list[Any]:
+    """``column`` of the rows of ``table`` written by transactions from ``horizon`` on."""
     # xmin is 32 bits; widen it against a 64-bit reference just above the
     # snapshot's xmax (rows of the caller's own open transaction can sit at or
     # above xmax). Rows are never 2^31 transactions old unfrozen, and a frozen
     # row only looks old.
     rows = _fetch(
-        """
-        SELECT id FROM scoring_workunit
-        WHERE %(xmax)s - ((%(xmax)s %% %(wrap)s - xmin::text::bigint + %(wrap)s) %% %(wrap)s)
-              >= %(horizon)s
-        """,
+        f"SELECT {column} FROM {table}"  # noqa: S608 - fixed names from this module
+        " WHERE %(xmax)s - ((%(xmax)s %% %(wrap)s - xmin::text::bigint + %(wrap)s) %% %(wrap)s)"
+        " >= %(horizon)s",
         {"xmax": xmax + _XID_MARGIN, "wrap": _XID_WRAP, "horizon": horizon},
     )
     return [row[0] for row in rows]
+
+
+def _changed_units(horizon: int, xmax: int) -> list[int]:
+    return [int(i) for i in _changed("scoring_workunit", "id", horizon, xmax)]
+
+
+def _remapped_actors(horizon: int, xmax: int) -> set[str]:
+    """Actor strings whose person or team may have changed since ``horizon``.
+
+    An identity mapped (or re-pointed) later, or a membership added or edited,
+    changes who past usage belongs to; its days are recomputed. (A deleted
+    identity leaves no row to see: ``rollups_refresh(full=True)`` after bulk
+    unmapping.)
+    """
+    actors = {str(v) for v in _changed("ledger_identity", "value", horizon, xmax)}
+    people = set(_changed("ledger_membership", "person_id", horizon, xmax))
+    if people:
+        actors.update(Identity.objects.filter(person_id__in=people).values_list("value", flat=True))
+    return actors
 
 
 def _sequence_values() -> dict[str, int]:
@@ -415,19 +434,25 @@ def _cursors() -> dict[str, tuple[int, int | None, int | None]]:
     return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
-def rollups_refresh(*, full: bool = False) -> RefreshStats:
+def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
     """Bring the rollups up to date with everything committed so far.
 
     Idempotent and safe to run from any number of processes (they take turns on
     an advisory lock). ``full`` (or a first run) rebuilds every rollup from the
-    raw tables. Returns what was recomputed.
+    raw tables. With ``wait=False`` a refresh already running elsewhere is not
+    waited for: this one is skipped (``stats.skipped``). Returns what was
+    recomputed.
     """
     stats = RefreshStats()
     with transaction.atomic():
-        _run("SELECT pg_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})
+        if wait:
+            _run("SELECT pg_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})
+        elif not _fetch("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})[0][0]:
+            stats.skipped = True
+            return stats
+        cursors = _cursors()
         xmin, xmax, idle = _snapshot()
         sequences = _sequence_values()
-        cursors = _cursors()
         if full or UNITS not in cursors:
             _full_rebuild()
             stats.full = True
@@ -449,6 +474,7 @@ def rollups_refresh(*, full: bool = False) -> RefreshStats:
             | _new_event_usage_days(safe["events"])
             | _new_adjustment_days(safe["adjustments"])
             | _days_of_usage_reached_by_units(unit_ids)
+            | _usage_days_of(_remapped_actors(int(cursors[UNITS][2] or 0), xmax))
         )
         stats.entry_days = _new_entry_days(safe["entries"])
         if unit_ids:
@@ -496,31 +522,43 @@ def rollups_behind(*, max_age_seconds: float | None = None) -> bool:
 
 
 def rollups_ensure_fresh() -> None:
-    """Refresh first when behind (what a report calls before reading rollups)."""
+    """Refresh first when behind (what a report calls before reading rollups).
+
+    A report never queues behind a refresh that is already running (under a
+    steady stream of reports and writes they would pile up, each waiting for the
+    one before): it reads the rollups as they stand, at most that one refresh
+    behind. With no refresh running it refreshes first, so a client that wrote
+    and then asks, alone, always reads its own writes.
+    """
     if rollups_behind():
-        rollups_refresh()
+        rollups_refresh(wait=False)
+
+
+def _usage_days_of(actors: Iterable[str]) -> set[date]:
+    wanted = sorted({a for a in actors if a})
+    if not wanted:
+        return set()
+    rows = _fetch(
+        "SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage"
+        " WHERE actor = ANY(%(actors)s)",
+        {"actors": wanted},
+    )
+    return {row[0] for row in rows}
 
 
 def rollups_rebuild_actors(*, actors: Iterable[str]) -> set[date]:
-    """Recompute the usage days of ``actors``: call after mapping an identity or
-    changing a membership (the person and team of past usage change with them).
+    """Recompute the usage days of ``actors`` now (the person and team of past
+    usage change with an identity mapping or a membership). The periodic refresh
+    finds such changes by itself; this is for callers that cannot wait for it.
 
     Work units keep the person and team resolved when they were scored; a
     rescore re-attributes them. Returns the days recomputed.
     """
-    wanted = sorted({a for a in actors if a})
-    if not wanted:
+    if not any(actors):
         return set()
     with transaction.atomic():
         _run("SELECT pg_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})
-        days = {
-            row[0]
-            for row in _fetch(
-                "SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage"
-                " WHERE actor = ANY(%(actors)s)",
-                {"actors": wanted},
-            )
-        }
+        days = _usage_days_of(actors)
         _usage_days_rebuild(days)
         _months_rebuild("usage", days)
     return days

@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import CharField, Count, F, Func, Max, Q, Sum, Value
+from django.db.models.functions import Coalesce
 
 from awu.definitions.models import Definition, DefinitionVersion
 from awu.reports import rollups
@@ -361,3 +362,45 @@ def definition_detail(*, definition_id: int) -> dict[str, Any] | None:
     )
     versions = DefinitionVersion.objects.filter(definition=definition).order_by("-version")
     return {**_definition_row(definition, owner), "versions": [version_row(v) for v in versions]}
+
+
+# --- Voided reasons ---------------------------------------------------------------------
+
+# A voided unit's reason reads "voided by <event type> (event <id>)" (awu.scoring.engine);
+# the event type is what the units have in common.
+_VOIDED_BY = r"^voided by (\S+)"
+
+
+def voided_reasons_report(*, query: ReportQuery, limit: int = 5) -> list[dict[str, Any]]:
+    """The disqualifying event types that voided the most units in the period.
+
+    Units as ``work_units_list`` selects them (not superseded, period over the
+    triggered time, the same filters) in state voided, grouped by the event type
+    that voided them; a reason of another shape is its own group. Each row:
+    ``reason``, ``units`` (count), ``awus_voided`` (their units summed, as the
+    efficiency report's awus_voided) and ``latest_unit`` (the highest unit id,
+    for its evidence). Most units first, at most ``limit`` rows.
+    """
+    reason = Coalesce(
+        Func(F("reason"), Value(_VOIDED_BY), function="substring"),
+        F("reason"),
+        Value("(no reason)"),
+        output_field=CharField(),
+    )
+    rows = (
+        _unit_queryset(query, WorkUnit.State.VOIDED)
+        .select_related(None)
+        .annotate(cause=reason)
+        .values("cause")
+        .annotate(count=Count("id"), voided=Sum("units"), latest=Max("id"))
+        .order_by("-count", "cause")[:limit]
+    )
+    return [
+        {
+            "reason": row["cause"],
+            "units": row["count"],
+            "awus_voided": amount(row["voided"]),
+            "latest_unit": row["latest"],
+        }
+        for row in rows
+    ]

@@ -6,18 +6,19 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from awu.reports.aggregate import monthly_applies
 from awu.reports.measures import rows_from_sides, sides_for
 from awu.reports.query import ReportQuery
-from awu.reports.rollups import rollups_rebuild_actors, rollups_refresh
+from awu.reports.rollups import LOCK_KEY, rollups_rebuild_actors, rollups_refresh
 from awu.reports.selectors import efficiency_report
 from awu.reports.selectors_naive import efficiency_report_naive
-from ledger.models import Identity, Person
+from ledger.models import Identity, Membership, Person
 from tests.awu.reports import build
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,48 @@ def test_an_identity_mapped_later_moves_past_spend_once_rebuilt() -> None:
     rollups_rebuild_actors(actors=["alice-laptop"])
     [row] = from_rollups(replace(MARCH, group_by=("team",)))
     assert row["team"] == "payments"
+
+
+def test_an_identity_mapped_later_moves_past_spend_at_the_next_refresh() -> None:
+    alice = build.person("alice", team_slug="payments")
+    build.usage(actor="alice-laptop", cost="1.00")
+    rollups_refresh()
+    Identity.objects.create(value="alice-laptop", person=alice)
+    rollups_refresh()
+    [row] = from_rollups(replace(MARCH, group_by=("team",)))
+    assert (row["team"], row["token_cost_usd"]) == ("payments", "1.000000000")
+
+
+def test_a_membership_added_later_moves_past_spend_at_the_next_refresh() -> None:
+    bob = build.person("bob")
+    build.usage(actor="bob@example.com", cost="2.00")
+    rollups_refresh()
+    Membership.objects.create(person=bob, team=build.team("growth"), valid_from=build.at(1))
+    rollups_refresh()
+    [row] = from_rollups(replace(MARCH, group_by=("team",)))
+    assert (row["team"], row["token_cost_usd"]) == ("growth", "2.000000000")
+
+
+# Committed, so the first refresh's lock ends with its own transaction, as in a server.
+@pytest.mark.django_db(transaction=True)
+def test_a_report_does_not_wait_for_a_refresh_running_elsewhere() -> None:
+    build.usage(cost="1.00")
+    rollups_refresh()
+    build.usage(cost="2.00", occurred_at=build.at(9))
+    db = connection.settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"] or None, port=db["PORT"] or None,
+        password=db["PASSWORD"] or None, autocommit=True,
+    ) as other:  # fmt: skip
+        other.execute("SET lock_timeout = '10s'")  # a lock held here would fail, not hang
+        other.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+        assert rollups_refresh(wait=False).skipped
+        [row] = from_rollups(MARCH)
+        assert row["token_cost_usd"] == "1.000000000"  # as the last refresh left it
+    stats = rollups_refresh(wait=False)
+    assert not stats.skipped
+    [row] = from_rollups(MARCH)
+    assert row["token_cost_usd"] == "3.000000000"
 
 
 def test_a_session_commit_arriving_later_ties_earlier_spend() -> None:
