@@ -74,7 +74,8 @@ def filesystem_broker(data_dir: Path) -> tuple[str, dict[str, Any]]:
     (folder / "control").mkdir(parents=True, exist_ok=True)
     import awu.broker  # noqa: F401 - registers the awufs:// transport
 
-    return "awufs://", {
+    # "localhost" only names the machine (kombu warns when a URL has no host).
+    return "awufs://localhost/", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),

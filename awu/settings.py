@@ -40,6 +40,9 @@ if DEVELOPMENT:
 else:
     SECRET_KEY = env.str("SECRET_KEY")  # required: raises ImproperlyConfigured when unset
 
+# Key material for webhook secrets at rest (ledger.secrets); SECRET_KEY when unset.
+AWU_SECRETS_KEY = env.str("AWU_SECRETS_KEY", default="")
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -60,7 +63,12 @@ INSTALLED_APPS = [
     "awu.reports",
     "integrations",
     "awu.ops",
+    "awu.dashboard",
 ]
+
+# The dashboard's log-in (Django auth; the admin keeps its own).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -193,6 +201,8 @@ SPECTACULAR_SETTINGS = {
     # 3.1 is JSON Schema 2020-12, which the pydantic-generated schemas use.
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs are open: a stale key sent there is not checked.
+    "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},

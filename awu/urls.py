@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from awu.dashboard import urls as dashboard_urls
 from awu.ops.metrics import MetricsView
 from awu.reports import urls as reports_urls
 from integrations import otlp_views
@@ -33,4 +34,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
+    # The leadership dashboard at /, with /login/ and /logout/.
+    *dashboard_urls.urlpatterns,
 ]

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from awu import clock
@@ -220,12 +221,8 @@ def _drop_queue(url: str, queue: str) -> None:
         pass
 
 
-@pytest.fixture
-def stack(transactional_db: None, broker: str | None, tmp_path: Path) -> Iterator[Stack]:
-    """Web + one worker on the test database, with the shipped definitions and a key."""
-    definitions_install_defaults(now=clock.now())
-    _, key = auth.api_key_create(name="e2e", scopes=["events:write"])
-    queue = f"e2e-{uuid.uuid4().hex[:10]}"
+def stack_environment(tmp_path: Path, *, queue: str, broker: str | None) -> dict[str, str]:
+    """The environment of the stack's processes: this test database, this queue."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -237,11 +234,24 @@ def stack(transactional_db: None, broker: str | None, tmp_path: Path) -> Iterato
         AWU_DATA_DIR=str(tmp_path / "data"),
         AWU_QUEUE=queue,
         DB_CONN_MAX_AGE="0",
+        # The test process's own key: webhook secrets it stores (Fernet-encrypted
+        # with a key derived from it) must be readable by the stack.
+        SECRET_KEY=settings.SECRET_KEY,
         PYTHONPATH=str(ROOT),
         DJANGO_SETTINGS_MODULE="awu.settings",
     )
     if broker:
         env["CELERY_BROKER_URL"] = broker
+    return env
+
+
+@pytest.fixture
+def stack(transactional_db: None, broker: str | None, tmp_path: Path) -> Iterator[Stack]:
+    """Web + one worker on the test database, with the shipped definitions and a key."""
+    definitions_install_defaults(now=clock.now())
+    _, key = auth.api_key_create(name="e2e", scopes=["events:write"])
+    queue = f"e2e-{uuid.uuid4().hex[:10]}"
+    env = stack_environment(tmp_path, queue=queue, broker=broker)
     logs = tmp_path / "logs"
     logs.mkdir()
     running = Stack(env=env, logs=logs, queue=queue, broker_url=broker, key=key)

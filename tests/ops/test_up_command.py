@@ -69,7 +69,13 @@ def test_up_starts_web_worker_and_beat_and_ctrl_c_stops_them(
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
     }
-    env.update(AWU_ENV="development", AWU_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
+    # AWU_DEMO=0: this test is about the services; seed_demo has its own tests.
+    env.update(
+        AWU_ENV="development",
+        AWU_DATA_DIR=str(tmp_path / "data"),
+        PYTHONUNBUFFERED="1",
+        AWU_DEMO="0",
+    )
     if fresh_database_url:
         env["DATABASE_URL"] = fresh_database_url
     process = subprocess.Popen(
@@ -93,6 +99,10 @@ def test_up_starts_web_worker_and_beat_and_ctrl_c_stops_them(
         key = re.search(r"admin API key\s+(awu_\S+)", banner)
         assert key, banner
         assert f"http://127.0.0.1:{port}/admin/" in banner
+        urls = [line for line in banner.splitlines() if "http://" in line]
+        assert urls[0].split() == ["Dashboard", f"http://127.0.0.1:{port}/"], banner
+        assert re.search(r"dashboard user\s+demo / \S+", banner), banner
+        assert "Seeding the demo" not in banner
 
         for _ in range(100):
             try:

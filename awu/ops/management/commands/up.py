@@ -1,9 +1,12 @@
 """``manage.py up``: the whole service on one machine, in the foreground.
 
 Starts (or attaches to) the database, migrates, installs the shipped price book
-and AWU definitions, creates an admin user and an admin API key on first run
-(printed once), then runs the web server (gunicorn), a Celery worker and Celery
-beat as child processes until Ctrl-C, which stops all of them cleanly.
+and AWU definitions, creates an admin user, an admin API key and a read-only
+dashboard user on first run (printed once), seeds the demo company into an empty
+embedded ledger (``seed_demo``; ``--no-demo`` or ``AWU_DEMO=0`` skips it; a
+DATABASE_URL database gets it only with ``--demo`` or ``AWU_DEMO=1``), then runs the
+web server (gunicorn), a Celery worker and Celery beat as child processes until
+Ctrl-C, which stops all of them cleanly.
 """
 
 from __future__ import annotations
@@ -23,7 +26,22 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger import auth, prices
-from ledger.models import ApiKey
+from ledger.models import ApiKey, WorkEvent
+
+DEMO_USER = "demo"
+
+
+def demo_wanted(*, force: bool, skip: bool, environ: dict[str, str], ledger_empty: bool) -> bool:
+    """Whether ``up`` seeds the demo: forced by --demo; else only into an empty
+    ledger, and not with --no-demo or AWU_DEMO=0 (false/no/off). A database named
+    by DATABASE_URL is somebody's real ledger: it gets the demo only when asked
+    for (--demo, or AWU_DEMO=1); the embedded one gets it by default."""
+    if force:
+        return True
+    choice = environ.get("AWU_DEMO", "").strip().lower()
+    if skip or not ledger_empty or choice in {"0", "false", "no", "off"}:
+        return False
+    return choice in {"1", "true", "yes", "on"} or not environ.get("DATABASE_URL")
 
 
 class Command(BaseCommand):
@@ -39,6 +57,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Prepare the database and first-run credentials, then exit.",
         )
+        demo = parser.add_mutually_exclusive_group()
+        demo.add_argument(
+            "--demo",
+            action="store_true",
+            help="Seed the demo company even when the ledger holds events (idempotent).",
+        )
+        demo.add_argument(
+            "--no-demo",
+            action="store_true",
+            help="Do not seed the demo company into an empty ledger (also: AWU_DEMO=0).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
@@ -50,6 +79,19 @@ class Command(BaseCommand):
             self.stdout.write(f"Installed {created} published model prices.")
         call_command("install_default_definitions", verbosity=0)
         credentials = self._first_run_credentials()
+        if demo_wanted(
+            force=options["demo"],
+            skip=options["no_demo"],
+            environ=dict(os.environ),
+            ledger_empty=not WorkEvent.objects.exists(),
+        ):
+            # Before the services start: the worker then scores it as its first job.
+            self.stdout.write("Seeding the demo company (seed_demo; --no-demo skips it) ...")
+            try:
+                call_command("seed_demo", stdout=self.stdout, stderr=self.stderr)
+            except CommandError as exc:
+                # A demo that did not fully arrive must not keep the service down.
+                self.stderr.write(f"The demo company was not fully seeded: {exc}")
         if options["no_services"]:
             self._print_banner(options, credentials, started)
             return
@@ -70,16 +112,23 @@ class Command(BaseCommand):
         return env
 
     def _first_run_credentials(self) -> dict[str, str]:
-        """An admin user and an admin API key, made once; returned to print once."""
+        """An admin user, an admin API key and a dashboard user, made once; returned
+        to print once. The dashboard user is not staff: it can read the dashboard
+        and nothing in the admin."""
         out: dict[str, str] = {}
         user_model = get_user_model()
         if not user_model.objects.filter(is_superuser=True).exists():
             password = secrets.token_urlsafe(12)
             user_model.objects.create_superuser("admin", "admin@localhost", password)
             out["admin user"] = f"admin / {password}"
-        if not ApiKey.objects.exists():
+        # Revoked keys do not count: seed_demo revokes the key it used.
+        if not ApiKey.objects.filter(revoked_at__isnull=True).exists():
             _, key = auth.api_key_create(name="first-run admin", scopes=[ApiKey.Scope.ADMIN])
             out["admin API key"] = key
+        if not user_model.objects.filter(username=DEMO_USER).exists():
+            password = secrets.token_urlsafe(12)
+            user_model.objects.create_user(DEMO_USER, password=password, is_staff=False)
+            out["dashboard user"] = f"{DEMO_USER} / {password}"
         return out
 
     def _start(self, env: dict[str, str], options: dict[str, Any]) -> list[subprocess.Popen[bytes]]:
@@ -120,6 +169,7 @@ class Command(BaseCommand):
         lines = [
             "",
             "AWU Ledger is running." if not options["no_services"] else "AWU Ledger is ready.",
+            f"  Dashboard      {base}/",
             f"  Admin          {base}/admin/",
             f"  API docs       {base}/api/docs/",
             f"  OpenAPI schema {base}/api/schema/",

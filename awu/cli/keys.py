@@ -1,0 +1,88 @@
+"""``awu keys create|list|revoke``: API keys, through ledger.auth."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from awu.cli.base import USAGE, CliError, Parser, print_table
+
+
+def register(commands: Any) -> None:
+    keys: Parser = commands.add_parser("keys", help="Create, list and revoke API keys.")
+    actions = keys.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    actions.required = True
+
+    create: Parser = actions.add_parser(
+        "create",
+        help="Create a key; it is printed once, alone, on the last line of stdout.",
+        description="Create an API key. Only its hash is stored: the key is printed once, "
+        "alone, on the last line of stdout.",
+    )
+    create.add_argument("name", help="What the key is for, e.g. deploy-bot.")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        metavar="SCOPE",
+        help="events:write, usage:write, reports:read or admin; repeat for several.",
+    )
+    create.set_defaults(run=run_create)
+
+    listing: Parser = actions.add_parser(
+        "list", help="List keys (never the keys themselves: only their first characters)."
+    )
+    listing.add_argument("--active", action="store_true", help="Leave out revoked keys.")
+    listing.set_defaults(run=run_list)
+
+    revoke: Parser = actions.add_parser("revoke", help="Revoke a key by its id (see list).")
+    revoke.add_argument("id", type=int, help="The key's id.")
+    revoke.set_defaults(run=run_revoke)
+
+
+def run_create(args: argparse.Namespace, extra: list[str]) -> int:
+    from ledger import auth
+
+    try:
+        row, key = auth.api_key_create(name=args.name, scopes=args.scope)
+    except auth.UnknownScope as exc:
+        raise CliError(f"--scope: {exc}", USAGE) from exc
+    sys.stderr.write(
+        f"Created API key {row.pk} '{row.name}' with scopes {', '.join(row.scopes)}. "
+        "Store it now: it is not shown again.\n"
+    )
+    sys.stdout.write(key + "\n")
+    return 0
+
+
+def run_list(args: argparse.Namespace, extra: list[str]) -> int:
+    from ledger.models import ApiKey
+
+    rows = ApiKey.objects.order_by("id").values(
+        "id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"
+    )
+    if args.active:
+        rows = rows.filter(revoked_at__isnull=True)
+    print_table(
+        [{**row, "prefix": f"{row['prefix']}…"} for row in rows],
+        ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"],
+    )
+    return 0
+
+
+def run_revoke(args: argparse.Namespace, extra: list[str]) -> int:
+    from django.conf import settings
+
+    from ledger import auth
+    from ledger.models import ApiKey
+
+    try:
+        row = auth.api_key_revoke(key_id=args.id)
+    except ApiKey.DoesNotExist:
+        raise CliError(f"no API key with id {args.id} (see: awu keys list)") from None
+    sys.stdout.write(
+        f"Revoked API key {row.pk} '{row.name}' ({row.prefix}…). Running servers refuse it "
+        f"within {settings.AWU_API_KEY_CACHE_SECONDS:g} s.\n"
+    )
+    return 0

@@ -1,0 +1,65 @@
+"""``awu up`` and ``awu rescore``: the management commands, called in-process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from awu.cli.base import Parser
+
+
+def register(commands: Any) -> None:
+    up: Parser = commands.add_parser(
+        "up",
+        add_help=False,
+        help="Start web, worker and beat on this machine (as ./run up).",
+        description="Start web, worker and beat on this machine, as ./run up does: migrate, "
+        "install prices and the shipped definitions, create the first admin user and key "
+        "(printed once), run until Ctrl-C. Options go to manage.py up: --host, --port, "
+        "--web-workers, --concurrency, --no-services. AWU_ENV defaults to development.",
+    )
+    up.set_defaults(run=run_up, passthrough=True, development=True)
+
+    rescore: Parser = commands.add_parser(
+        "rescore",
+        help="Replay a definition over history into a new version.",
+        description="Publish a new version of DEFINITION covering triggers from --from "
+        "(default: the earliest event) and score history with it; the older versions' "
+        "entries stay. Shows progress.",
+    )
+    rescore.add_argument("definition", help="The definition's key, e.g. durable-change.")
+    rescore.add_argument(
+        "--from", dest="start", metavar="DATE", help="A date or an RFC 3339 timestamp."
+    )
+    rescore.add_argument("--batch-size", type=_positive, metavar="N")
+    rescore.set_defaults(run=run_rescore)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
+    return int(text)
+
+
+def run_up(args: argparse.Namespace, options: list[str]) -> int:
+    from django.core.management import call_command, get_commands, load_command_class
+
+    if {"-h", "--help"} & set(options):
+        command = load_command_class(get_commands()["up"], "up")
+        command.create_parser("awu", "up").print_help(sys.stdout)
+        return 0
+    call_command("up", *options)
+    return 0
+
+
+def run_rescore(args: argparse.Namespace, extra: list[str]) -> int:
+    from django.core.management import call_command
+
+    argv = [args.definition]
+    if args.start is not None:
+        argv += ["--from", args.start]
+    if args.batch_size is not None:
+        argv += ["--batch-size", str(args.batch_size)]
+    call_command("rescore", *argv)
+    return 0

@@ -1,0 +1,86 @@
+"""Number formats for people: money as dollars, AWUs as short decimals, ratios to
+three significant digits, shares as percents. A missing value (a ratio over an
+empty denominator) is an em dash. The API's exact values stay in data-value
+attributes; these only change how they read."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+NONE = "—"
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``value`` rounded to ``digits`` significant digits, without exponent or
+    trailing zeros, with thousands separators (0.0300 -> "0.03", 12345 -> "12,345")."""
+    if value == 0:
+        return "0"
+    places = digits - 1 - math.floor(math.log10(abs(value)))
+    if places <= 0:
+        return f"{round(value):,}"
+    text = f"{value:,.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register.filter
+def usd(value: Any) -> str:
+    """A decimal-string amount as dollars: "1234.5" -> "$1,234.50", cents below $1,000,
+    whole dollars above; amounts under a cent keep two significant digits."""
+    number = _decimal(value)
+    if number is None:
+        return NONE
+    sign = "-" if number < 0 else ""
+    number = abs(number)
+    if 0 < number < Decimal("0.01"):
+        return f"{sign}${significant(float(number), 2)}"
+    step = Decimal(1) if number >= 1000 else Decimal("0.01")
+    return f"{sign}${number.quantize(step, rounding=ROUND_HALF_UP):,f}"
+
+
+@register.filter
+def ratio(value: Any) -> str:
+    """A rate to three significant digits: 0.033320 -> "0.0333"."""
+    number = _decimal(value)
+    return NONE if number is None else significant(float(number))
+
+
+@register.filter
+def percent(value: Any) -> str:
+    """A share in [0, 1] as a percent with at most one decimal: 0.933333 -> "93.3%"."""
+    number = _decimal(value)
+    if number is None:
+        return NONE
+    text = f"{float(number) * 100:.1f}"
+    return (text[:-2] if text.endswith(".0") else text) + "%"
+
+
+@register.filter
+def awus(value: Any) -> str:
+    """An AWU amount, at most two decimals: "3.000000" -> "3", "2.500000" -> "2.5"."""
+    number = _decimal(value)
+    if number is None:
+        return NONE
+    text = f"{number.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register.filter
+def raw(value: Any) -> str:
+    """The value exactly as the API answers it, for data-value attributes ("" for null)."""
+    return "" if value is None else str(value)

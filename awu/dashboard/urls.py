@@ -1,0 +1,21 @@
+"""Routes of the dashboard (included by awu.urls): the page, a unit's evidence, log in/out."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from awu.dashboard import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("units/<int:unit_id>/", views.work_unit, name="dashboard-unit"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="dashboard/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+]

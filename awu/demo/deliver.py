@@ -1,0 +1,282 @@
+"""Sending the demo company through the product's own front door.
+
+People, teams, memberships and identities have no ingest API, so they are made
+with the ledger's models and ``identities.identity_map``. Everything else goes
+over HTTP, in process, through Django's test ``Client`` (URL routing, middleware,
+authentication and the real views, no server): work events and token usage in
+batches to ``POST /api/v1/events`` and ``POST /api/v1/token-usage`` with a demo
+API key, and vendor deliveries to ``POST /api/v1/hooks/<vendor>/<source>`` signed
+as each vendor signs them. A second run is answered ``duplicate`` throughout.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import connections, transaction
+from django.test import Client
+from tqdm import tqdm
+
+from awu import clock
+from awu.demo.company import Company, Hook, anchor_for
+from ledger import auth, identities
+from ledger import secrets as source_secrets
+from ledger.models import ApiKey, Membership, Person, Source, Team
+
+SOURCE_SLUG = "acme"
+WEBHOOK_VENDORS = ("github", "pagerduty", "docusign", "hubspot", "zendesk")
+# The GitHub demo source remembers when the demo history ends, so a re-run on a
+# later day regenerates the same records (and is answered duplicate).
+ANCHOR_KEY = "demo_anchor"
+
+
+@dataclass
+class Tally:
+    """What the ingest answered, per record kind and status."""
+
+    requests: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def count(self, kind: str, status: str, n: int = 1) -> None:
+        self.statuses[f"{kind} {status}"] += n
+
+
+def demo_anchor(*, now: datetime) -> datetime:
+    """Where the demo history ends: remembered from a previous run, else today 00:00 UTC."""
+    source = Source.objects.filter(kind="github", slug=SOURCE_SLUG).first()
+    stored = (source.config or {}).get(ANCHOR_KEY) if source is not None else None
+    if isinstance(stored, str):
+        return datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(UTC)
+    return anchor_for(now)
+
+
+@transaction.atomic
+def organisation_install(*, company: Company) -> dict[str, int]:
+    """Teams, people, memberships and identity aliases. Idempotent: returns what was new."""
+    made: Counter[str] = Counter()
+    teams = {}
+    for team_spec in company.teams:
+        team, created = Team.objects.get_or_create(
+            slug=team_spec.slug, defaults={"name": team_spec.name, "domain": team_spec.domain}
+        )
+        teams[team_spec.slug] = team
+        made["teams"] += created
+    # Everyone joined before the history starts, so every record has a team.
+    joined = company.start - timedelta(days=30)
+    for spec in company.people:
+        person, created = Person.objects.get_or_create(
+            email=spec.email, defaults={"name": spec.name}
+        )
+        made["people"] += created
+        if not Membership.objects.filter(person=person, team=teams[spec.team]).exists():
+            Membership.objects.create(person=person, team=teams[spec.team], valid_from=joined)
+            made["memberships"] += 1
+        for alias in spec.aliases():
+            if not person.identities.filter(value=alias).exists():
+                identities.identity_map(value=alias, person=person)
+                made["identities"] += 1
+    return dict(made)
+
+
+def webhook_sources_install(*, anchor: datetime) -> dict[str, str]:
+    """The demo's vendor sources, each with a signing secret; vendor -> live secret.
+
+    An existing source keeps its secret (the demo signs with it) so a re-run
+    rotates nothing.
+    """
+    now = clock.now()
+    live: dict[str, str] = {}
+    for vendor in WEBHOOK_VENDORS:
+        source, _ = Source.objects.get_or_create(
+            kind=vendor, slug=SOURCE_SLUG, defaults={"name": f"Acme {vendor} (demo)"}
+        )
+        found = source_secrets.live_secrets(source, now=now)
+        if not found:
+            source_secrets.source_set_secret(source=source, secret=secrets.token_urlsafe(32))
+            found = source_secrets.live_secrets(source, now=now)
+        live[vendor] = found[0]
+        if vendor == "github" and ANCHOR_KEY not in (source.config or {}):
+            source.config = {**(source.config or {}), ANCHOR_KEY: anchor.isoformat()}
+            source.save(update_fields=["config"])
+    return live
+
+
+class _Sender:
+    """Posts over Django's in-process client, as a tool on localhost would."""
+
+    def __init__(self, key: str, secrets_by_vendor: dict[str, str]) -> None:
+        self.host = next(
+            (h for h in settings.ALLOWED_HOSTS if h and "*" not in h and not h.startswith(".")),
+            "localhost",
+        )
+        self.secure = bool(settings.SECURE_SSL_REDIRECT)
+        self.key = key
+        self.secrets = secrets_by_vendor
+        self._local = threading.local()
+
+    def _post(self, path: str, body: bytes, headers: dict[str, str]) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = Client(HTTP_HOST=self.host)
+        return client.post(
+            path, data=body, content_type="application/json", secure=self.secure, headers=headers
+        )
+
+    def batch(self, path: str, items: Sequence[dict[str, Any]], kind: str, tally: Tally) -> None:
+        response = self._post(
+            path, orjson.dumps(list(items)), {"Authorization": f"Bearer {self.key}"}
+        )
+        tally.requests += 1
+        if response.status_code not in (200, 201):
+            tally.count(kind, "refused", len(items))
+            tally.problems.append(f"{path}: {response.status_code} {response.content[:300]!r}")
+            return
+        answer = orjson.loads(response.content)
+        for status, n in answer["counts"].items():
+            tally.count(kind, status, n)
+        for result in answer["results"]:
+            if result["status"] in ("invalid", "conflict") and len(tally.problems) < 20:
+                tally.problems.append(f"{kind} {items[result['index']]['id']}: {result}")
+
+    def hook(self, hook: Hook, tally: Tally) -> None:
+        body = orjson.dumps(hook.body)
+        path = f"/api/v1/hooks/{hook.vendor}/{SOURCE_SLUG}"
+        url = f"{'https' if self.secure else 'http'}://{self.host}{path}"
+        headers = _SIGNERS[hook.vendor](self.secrets[hook.vendor], body, url)
+        if hook.kind:
+            headers["X-GitHub-Event"] = hook.kind
+            headers["X-GitHub-Delivery"] = hook.delivery_id
+        response = self._post(path, body, headers)
+        tally.requests += 1
+        answer = orjson.loads(response.content) if response.content else {}
+        if response.status_code != 200 or answer.get("status") == "dead_letter":
+            tally.count("delivery", "refused")
+            tally.problems.append(f"{path}: {response.status_code} {response.content[:300]!r}")
+            return
+        if answer.get("status") == "ignored":
+            tally.count("delivery", "ignored")
+            return
+        for result in answer.get("events", []):
+            tally.count("event", result["status"])
+
+
+def _hmac(secret: str, message: bytes) -> bytes:
+    return hmac.new(secret.encode(), message, hashlib.sha256).digest()
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+# How each vendor signs a delivery (the other side of integrations/<vendor>.py verify()).
+_SIGNERS: dict[str, Callable[[str, bytes, str], dict[str, str]]] = {
+    "github": lambda secret, body, url: {
+        "X-Hub-Signature-256": "sha256=" + _hmac(secret, body).hex()
+    },
+    "pagerduty": lambda secret, body, url: {
+        "X-PagerDuty-Signature": "v1=" + _hmac(secret, body).hex()
+    },
+    "docusign": lambda secret, body, url: {"X-DocuSign-Signature-1": _b64(_hmac(secret, body))},
+    "hubspot": lambda secret, body, url: _hubspot_headers(secret, body, url),
+    "zendesk": lambda secret, body, url: _zendesk_headers(secret, body),
+}
+
+
+def _hubspot_headers(secret: str, body: bytes, url: str) -> dict[str, str]:
+    # v3: method + URI + body + timestamp (epoch ms), checked against the clock.
+    timestamp = str(int(clock.now().timestamp() * 1000))
+    message = b"POST" + url.encode() + body + timestamp.encode()
+    return {
+        "X-HubSpot-Signature-v3": _b64(_hmac(secret, message)),
+        "X-HubSpot-Request-Timestamp": timestamp,
+    }
+
+
+def _zendesk_headers(secret: str, body: bytes) -> dict[str, str]:
+    timestamp = clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {
+        "X-Zendesk-Webhook-Signature": _b64(_hmac(secret, timestamp.encode() + body)),
+        "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+    }
+
+
+def _chunks(items: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _hooks_send(
+    sender: _Sender, hooks: Sequence[Hook], tally: Tally, bar: Any, workers: int
+) -> None:
+    """One request per delivery, from ``workers`` threads (each with its own
+    database connection): a delivery waits mostly on the database, so a few in
+    flight at once keep the first run short. Arrival order does not change the
+    scores."""
+    if workers <= 1:
+        for hook in hooks:
+            sender.hook(hook, tally)
+            bar.update()
+        return
+    lock = threading.Lock()
+
+    def send(part: Sequence[Hook]) -> None:
+        try:
+            for hook in part:
+                own = Tally()
+                sender.hook(hook, own)
+                with lock:
+                    tally.requests += own.requests
+                    tally.statuses.update(own.statuses)
+                    tally.problems.extend(own.problems)
+                    bar.update()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in [pool.submit(send, hooks[n::workers]) for n in range(workers)]:
+            done.result()
+
+
+def company_deliver(*, company: Company, progress: bool = True, workers: int = 1) -> Tally:
+    """Send the company's events, usage and vendor deliveries; returns the answers.
+
+    A demo API key (events:write, usage:write) is made for the run and revoked at
+    its end, so no live credential is left behind. ``workers`` > 1 sends the
+    deliveries from that many threads, which needs the organisation and sources
+    committed first (not inside a caller's transaction).
+    """
+    batch_size = min(1000, int(settings.AWU_MAX_BATCH_ITEMS))
+    live = webhook_sources_install(anchor=company.anchor)
+    row, key = auth.api_key_create(
+        name="demo seed", scopes=[ApiKey.Scope.EVENTS_WRITE, ApiKey.Scope.USAGE_WRITE]
+    )
+    sender = _Sender(key, live)
+    tally = Tally()
+    event_batches = list(_chunks(company.events, batch_size))
+    usage_batches = list(_chunks(company.usage, batch_size))
+    total = len(event_batches) + len(usage_batches) + len(company.hooks)
+    try:
+        with tqdm(total=total, desc="Seeding the demo", unit="req", disable=not progress) as bar:
+            for items in event_batches:
+                sender.batch("/api/v1/events", items, "event", tally)
+                bar.update()
+            for items in usage_batches:
+                sender.batch("/api/v1/token-usage", items, "usage", tally)
+                bar.update()
+            _hooks_send(sender, company.hooks, tally, bar, workers)
+    finally:
+        auth.api_key_revoke(key_id=row.pk)
+    return tally

@@ -1,0 +1,247 @@
+"""Vendor webhook bodies for the demo, shaped as each vendor sends them.
+
+Only the fields the integrations read plus the ones a real delivery always
+carries; docs/integrations/<vendor>.md and tests/fixtures/<vendor>/ hold the
+full real payloads these follow.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from awu.demo.company import PersonSpec, rfc3339
+
+DEFAULT_BRANCH = "main"
+
+
+def _repository(repo: str) -> dict[str, Any]:
+    owner, name = repo.split("/")
+    return {
+        "full_name": repo,
+        "name": name,
+        "owner": {"login": owner},
+        "default_branch": DEFAULT_BRANCH,
+        "private": True,
+    }
+
+
+def github_pull_request_merged(
+    *,
+    repo: str,
+    number: int,
+    title: str,
+    author: PersonSpec,
+    merged_at: datetime,
+    merge_sha: str,
+    head_sha: str,
+    additions: int,
+    deletions: int,
+    ai_level: str | None,
+) -> dict[str, Any]:
+    """``pull_request`` ``closed`` with ``merged: true``; AI work marked as teams do:
+    a label and the agent's ``Co-authored-by`` trailer."""
+    labels = [{"name": f"ai-{ai_level}"}] if ai_level else []
+    body = "Summary of the change.\n"
+    if ai_level:
+        body += "\nCo-authored-by: Claude <noreply@anthropic.com>\n"
+    user = {"login": author.github, "type": "User"}
+    return {
+        "action": "closed",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "state": "closed",
+            "title": title,
+            "body": body,
+            "user": user,
+            "labels": labels,
+            "draft": False,
+            "merged": True,
+            "merged_at": rfc3339(merged_at),
+            "closed_at": rfc3339(merged_at),
+            "merge_commit_sha": merge_sha,
+            "merged_by": user,
+            "head": {"ref": f"{author.github}/change-{number}", "sha": head_sha},
+            "base": {"ref": DEFAULT_BRANCH},
+            "additions": additions,
+            "deletions": deletions,
+            "changed_files": max(1, (additions + deletions) // 40),
+            "commits": max(1, (additions + deletions) // 120),
+        },
+        "repository": _repository(repo),
+        "sender": user,
+    }
+
+
+def github_deployment_status(
+    *,
+    repo: str,
+    deploy_id: int,
+    sha: str,
+    at: datetime,
+    creator: PersonSpec,
+    rollback_of: int | None = None,
+) -> dict[str, Any]:
+    """``deployment_status`` ``success`` to production; a rollback names the deploy
+    it undoes in the deployment payload (the convention integrations/github.py reads)."""
+    user = {"login": creator.github, "type": "User"}
+    payload: dict[str, Any] = {}
+    if rollback_of is not None:
+        payload["rollback_of"] = str(rollback_of)
+    return {
+        "action": "created",
+        "deployment_status": {
+            "state": "success",
+            "environment": "production",
+            "created_at": rfc3339(at),
+            "creator": user,
+            "description": "Deployed",
+        },
+        "deployment": {
+            "id": deploy_id,
+            "sha": sha,
+            "ref": DEFAULT_BRANCH,
+            "task": "rollback" if rollback_of is not None else "deploy",
+            "environment": "production",
+            "payload": payload,
+            "creator": user,
+        },
+        "repository": _repository(repo),
+        "sender": user,
+    }
+
+
+def github_push_revert(
+    *, repo: str, number: int, title: str, reverted_sha: str, revert_sha: str, at: datetime,
+    author: PersonSpec,
+) -> dict[str, Any]:  # fmt: skip
+    """A ``push`` to the default branch holding a ``git revert`` of a squash-merged PR."""
+    message = f'Revert "{title} (#{number})"\n\nThis reverts commit {reverted_sha}.\n'
+    return {
+        "ref": f"refs/heads/{DEFAULT_BRANCH}",
+        "before": reverted_sha,
+        "after": revert_sha,
+        "commits": [
+            {
+                "id": revert_sha,
+                "message": message,
+                "timestamp": rfc3339(at),
+                "author": {"name": author.name, "email": author.email, "username": author.github},
+            }
+        ],
+        "repository": _repository(repo),
+        "pusher": {"name": author.github},
+    }
+
+
+def pagerduty_incident(
+    *,
+    event_id: str,
+    event_type: str,
+    incident_id: str,
+    number: int,
+    title: str,
+    service: str,
+    at: datetime,
+    agent: PersonSpec | None,
+    urgency: str,
+) -> dict[str, Any]:
+    """A V3 webhook for ``incident.triggered`` or ``incident.resolved``."""
+    event: dict[str, Any] = {
+        "id": event_id,
+        "event_type": event_type,
+        "resource_type": "incident",
+        "occurred_at": rfc3339(at),
+        "data": {
+            "id": incident_id,
+            "type": "incident",
+            "number": number,
+            "title": title,
+            "status": "triggered" if event_type == "incident.triggered" else "resolved",
+            "urgency": urgency,
+            "priority": {"summary": "P1" if urgency == "high" else "P3"},
+            "service": {"id": f"PS{service.upper()[:5]}", "summary": service},
+            "teams": [{"summary": "Engineering"}],
+        },
+    }
+    if agent is not None:
+        event["agent"] = {"id": agent.pagerduty, "type": "user_reference"}
+    return {"event": event}
+
+
+def docusign_envelope_completed(
+    *, envelope_id: str, account_id: str, sender: PersonSpec, subject: str, at: datetime,
+    signers: int,
+) -> dict[str, Any]:  # fmt: skip
+    """A Connect (JSON SIM) ``envelope-completed`` message with its envelope summary."""
+    return {
+        "event": "envelope-completed",
+        "apiVersion": "v2.1",
+        "uri": f"/restapi/v2.1/accounts/{account_id}/envelopes/{envelope_id}",
+        "retryCount": 0,
+        "configurationId": 10004321,
+        "generatedDateTime": rfc3339(at),
+        "data": {
+            "accountId": account_id,
+            "envelopeId": envelope_id,
+            "envelopeSummary": {
+                "status": "completed",
+                "emailSubject": subject,
+                "completedDateTime": rfc3339(at),
+                "sender": {"userName": sender.name, "email": sender.email},
+                "recipients": {
+                    "signers": [
+                        {"recipientId": str(n + 1), "status": "completed"} for n in range(signers)
+                    ]
+                },
+            },
+        },
+    }
+
+
+def hubspot_stage_change(
+    *, event_id: int, deal_id: str, stage: str, owner: PersonSpec, at: datetime
+) -> dict[str, Any]:
+    """One ``deal.propertyChange`` subscription event (HubSpot batches up to 100)."""
+    return {
+        "eventId": event_id,
+        "subscriptionId": 2412001,
+        "portalId": 62515,
+        "appId": 1160452,
+        "occurredAt": int(at.timestamp() * 1000),
+        "subscriptionType": "deal.propertyChange",
+        "attemptNumber": 0,
+        "objectId": int(deal_id),
+        "propertyName": "dealstage",
+        "propertyValue": stage,
+        "changeSource": "CRM_UI",
+        "sourceId": f"userId:{owner.hubspot}",
+    }
+
+
+def zendesk_status_changed(
+    *, event_id: str, ticket_id: str, agent: PersonSpec, previous: str, current: str,
+    at: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """A ``zen:event-type:ticket.status_changed`` event-subscription body."""
+    return {
+        "type": "zen:event-type:ticket.status_changed",
+        "account_id": 22_129_848,
+        "id": event_id,
+        "time": rfc3339(at),
+        "zendesk_event_version": "2022-11-06",
+        "subject": f"zen:ticket:{ticket_id}",
+        "detail": {
+            "id": ticket_id,
+            "actor_id": agent.zendesk,
+            "assignee_id": agent.zendesk,
+            "brand_id": "360001",
+            "group_id": "360002",
+            "priority": "normal",
+            "status": current.upper(),
+            "type": "question",
+            "via": {"channel": "email"},
+        },
+        "event": {"previous": previous.upper(), "current": current.upper()},
+    }
