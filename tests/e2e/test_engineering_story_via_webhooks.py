@@ -88,7 +88,7 @@ def create_sources(stack: Stack, sources: list[tuple[str, str, str]]) -> None:
         (
             f"POST /api/v1/hooks/{kind}/{slug}",
             subprocess.Popen(
-                [sys.executable, "manage.py", "create_source", kind, slug, "--secret", secret],
+                [sys.executable, "manage.py", "create_source", kind, slug, f"--secret={secret}"],
                 env=stack.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True,
             ),
