@@ -2,7 +2,7 @@
 
 Versions are immutable once published; a change is a new draft, published in turn.
 Which version scores a trigger is decided by publication (see
-:func:`awu.scoring.services.governing_version`), never by editing.
+:func:`awu.scoring.published.Catalog.governing`), never by editing.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Scoring state: WorkUnit (one candidate AWU) and AwuEntry (every change of credit).
 
 WorkUnit rows are the pipeline's working state and are updated in place under a
-row lock (awu.scoring.services). AwuEntry is append-only, enforced by the
+row lock (awu.scoring.settle). AwuEntry is append-only, enforced by the
 database (migration 0002): reports sum entries, so any past report can be
 reproduced "as of" a time.
 """

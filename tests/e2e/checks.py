@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import Sum
 
-from awu.scoring import services
+from awu.scoring import evidence, published
 from awu.scoring.engine import evaluate
 from awu.scoring.models import AwuEntry, WorkUnit
 from ledger.models import EventOutbox, WorkEvent
@@ -21,12 +21,12 @@ from ledger.models import EventOutbox, WorkEvent
 
 def all_events() -> list[Any]:
     ids = list(WorkEvent.objects.values_list("id", flat=True))
-    return services.events_by_id(ids)
+    return evidence.events_by_id(ids)
 
 
 def expected_units(now: datetime) -> dict[tuple[int, int], tuple[Any, ...]]:
     """(version id, trigger id) -> the engine's view, for every governing version."""
-    catalog = services.load_catalog()
+    catalog = published.load_catalog()
     events = all_events()
     out: dict[tuple[int, int], tuple[Any, ...]] = {}
     for version in catalog.by_id.values():

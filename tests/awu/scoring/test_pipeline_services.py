@@ -24,7 +24,7 @@ from awu.definitions.services import (
     version_draft_from,
     version_update,
 )
-from awu.scoring import services
+from awu.scoring import evidence, published, services, settle
 from awu.scoring.models import AwuEntry, WorkUnit
 from ledger.ingest import events_ingest
 from ledger.models import EventOutbox, Identity, Membership, Person, Team
@@ -319,15 +319,15 @@ def test_two_passes_settling_the_same_unit_at_once_credit_it_once() -> None:
     later = NOW + timedelta(days=30)
     first_settled = threading.Event()
 
-    def settle(first: bool) -> None:
+    def settle_once(first: bool) -> None:
         if not first:
             first_settled.wait(10)
         with transaction.atomic():
-            services._settle_units(
+            settle.settle_units(
                 [(unit.version_id, unit.trigger_event_id)],
-                catalog=services.load_catalog(),
+                catalog=published.load_catalog(),
                 now=later,
-                pool=services._Pool(),
+                pool=evidence.Pool(),
                 existing=[(unit.version_id, unit.trigger_event_id)],
             )
             if first:
@@ -341,7 +341,7 @@ def test_two_passes_settling_the_same_unit_at_once_credit_it_once() -> None:
     def work() -> None:
         with lock:
             first = next(turn)
-        settle(first)
+        settle_once(first)
 
     _in_threads(2, work)
     unit.refresh_from_db()

@@ -1,0 +1,283 @@
+"""Ledger rows as engine events, and the events linked to a unit (its evidence).
+
+The scoring engine works on plain :class:`awu.scoring.model.Event` values; this
+module reads them from the ledger in batch, with the identity and team
+attribution at each event's time, and finds the events that share a ref key with
+a unit. :class:`Pool` keeps what one pass has loaded so each event is read and
+converted once; :func:`evaluate_jobs` evaluates units against it.
+"""
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from django.db import connection
+
+from awu.scoring.engine import CompiledDefinition, evaluate_unit
+from awu.scoring.model import Event, UnitResult
+from ledger.identities import persons_for_actors
+from ledger.models import Membership, Team
+
+
+def _key(kind: str, value: str) -> str:
+    # The same "kind:value" encoding as ledger WorkEvent.ref_keys.
+    return f"{kind}:{value}"
+
+
+def event_keys(event: Event) -> frozenset[str]:
+    return frozenset(_key(kind, value) for kind, values in event.refs.items() for value in values)
+
+
+# Timestamps are read as integer microseconds since the epoch (exact) and turned
+# into datetimes here: a pass reads tens of thousands of them, and the driver's
+# text parser for timestamptz (used through Django's time-zone loader) costs
+# several times more than the integer loader plus a timedelta.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def from_micros_or_none(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
+
+
+EVENT_SELECT = (
+    "SELECT id, type, (extract(epoch FROM occurred_at) * 1000000)::bigint, actor, team, subject,"
+    " refs, ai, attributes "
+    "FROM ledger_workevent "
+)
+
+
+def _json(value: Any) -> Any:
+    # Django loads jsonb as text on raw cursors (psycopg 3).
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class _Attribution:
+    persons: dict[str, int]
+    teams: dict[str, int]
+    memberships: dict[int, list[tuple[datetime, datetime | None, int]]]
+
+    def person_team(
+        self, actor: str | None, team: str | None, at: datetime
+    ) -> tuple[int | None, int | None]:
+        person = self.persons.get(actor) if actor else None
+        if team and team in self.teams:
+            return person, self.teams[team]
+        if person is None:
+            return None, None
+        # The latest membership started by ``at`` and not ended by then.
+        for start, end, team_id in self.memberships.get(person, ()):
+            if start <= at and (end is None or end > at):
+                return person, team_id
+        return person, None
+
+
+def _attribution(rows: Sequence[tuple[Any, ...]]) -> _Attribution:
+    """Identity, team and membership lookups for a batch of rows: three queries at most."""
+    persons = persons_for_actors(r[3] for r in rows if r[3])
+    slugs = {r[4] for r in rows if r[4]}
+    teams = dict(Team.objects.filter(slug__in=slugs).values_list("slug", "id")) if slugs else {}
+    memberships: defaultdict[int, list[tuple[datetime, datetime | None, int]]] = defaultdict(list)
+    if persons:
+        for person_id, team_id, start, end in (
+            Membership.objects.filter(person_id__in=set(persons.values()))
+            .order_by("person_id", "-valid_from")
+            .values_list("person_id", "team_id", "valid_from", "valid_to")
+        ):
+            memberships[person_id].append((start, end, team_id))
+    return _Attribution(persons, teams, dict(memberships))
+
+
+def events_from_rows(rows: Sequence[tuple[Any, ...]]) -> list[Event]:
+    attribution = _attribution(rows)
+    out = []
+    for event_id, event_type, micros, actor, team, subject, refs, ai, attributes in rows:
+        occurred_at = from_micros(micros)
+        person_id, team_id = attribution.person_team(actor, team, occurred_at)
+        refs_map = _json(refs) or {}
+        out.append(
+            Event(
+                id=event_id,
+                type=event_type,
+                occurred_at=occurred_at,
+                refs={k: tuple(v) for k, v in refs_map.items()},
+                attributes=_json(attributes) or {},
+                actor=actor,
+                person_id=person_id,
+                team_id=team_id,
+                subject=subject,
+                ai=_json(ai),
+            )
+        )
+    return out
+
+
+def prefer_indexes() -> None:
+    """Steer this transaction's plans to the indexes.
+
+    Every statement of a scoring pass is an indexed lookup. A table that has not
+    been analyzed yet (a new install filling up between autovacuum runs) looks
+    empty to the planner, which then joins thousands of ref keys against it by
+    sequential scan: seconds per batch instead of milliseconds. The same inflated
+    estimates switch JIT compilation on, which costs more than these queries.
+    SET LOCAL ends with the transaction.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL jit = off")
+
+
+def query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def events_by_id(ids: Collection[int]) -> list[Event]:
+    if not ids:
+        return []
+    return events_from_rows(query(EVENT_SELECT + "WHERE id = ANY(%s)", [list(ids)]))
+
+
+def key_list(keys: Collection[str]) -> str:
+    # Thousands of keys go as one JSON array: the driver's text-array encoder
+    # checks every element for quoting, which costs more than the lookup.
+    return orjson.dumps(list(keys)).decode()
+
+
+# Events carrying any of a list of keys: one GIN probe per key (``@> ARRAY[key]``)
+# rather than one ``ref_keys && <all keys>``, which checks every candidate row
+# against the whole list (about 5x slower with thousands of keys). Each probe is a
+# LATERAL subquery fenced with OFFSET 0, so the planner cannot fold the type filter
+# into it: without statistics (a new install, a bulk load before autoanalyze) it
+# otherwise reads every event of the wanted types through the type index and tests
+# each against every key, 500x slower. The rows are selected in the join itself:
+# given an outer ``WHERE id IN (...)`` the planner scans the whole table instead.
+_BY_KEY = """
+FROM jsonb_array_elements_text(%s::jsonb) AS k(key)
+CROSS JOIN LATERAL (
+    SELECT * FROM ledger_workevent x WHERE x.ref_keys @> ARRAY[k.key::varchar] OFFSET 0
+) e
+WHERE e.type = ANY(%s)
+"""
+# Constant SQL pieces of this module, joined once at import.
+_LINKED = (
+    "SELECT DISTINCT ON (e.id) e.id, e.type,"  # noqa: S608
+    " (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.actor, e.team, e.subject,"
+    " e.refs, e.ai, e.attributes" + _BY_KEY + "ORDER BY e.id"
+)
+WALK = (
+    "SELECT DISTINCT ON (e.id) e.id, e.type,"  # noqa: S608
+    " (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.ref_keys" + _BY_KEY + "ORDER BY e.id"
+)
+_LINKED_IDS = "SELECT DISTINCT e.id" + _BY_KEY
+
+
+def events_linked(
+    keys: Collection[str], types: Collection[str], *, known: Collection[int] = ()
+) -> list[Event]:
+    """Events of ``types`` carrying any of ``keys`` (GIN-indexed per key).
+
+    With ``known`` (ids already loaded), only the ids are looked up by key and
+    just the missing events are read and converted: within a batch most linked
+    events are already in hand, and reading them again costs more than the lookup.
+    """
+    if not keys or not types:
+        return []
+    if not known:
+        return events_from_rows(query(_LINKED, [key_list(keys), sorted(types)]))
+    ids = {row[0] for row in query(_LINKED_IDS, [key_list(keys), sorted(types)])}
+    return events_by_id(ids.difference(known))
+
+
+class Pool:
+    """Events loaded so far in one pass, indexed by ref key; each converted once."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Event] = {}
+        self.keys: dict[int, frozenset[str]] = {}
+        self.by_key: defaultdict[str, list[Event]] = defaultdict(list)
+        self.asked: set[str] = set()
+        self.asked_types: set[str] = set()
+
+    def add(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if event.id in self.by_id:
+                continue
+            self.by_id[event.id] = event
+            # Kept per event: a pass asks for the same event's keys several times.
+            keys = self.keys[event.id] = event_keys(event)
+            for key in keys:
+                self.by_key[key].append(event)
+
+    def fetch(self, keys: set[str], types: set[str]) -> None:
+        """Load the events of ``types`` carrying ``keys`` that were not asked for yet."""
+        fresh_types = types - self.asked_types
+        if fresh_types:
+            # Keys asked before were asked for other types only: ask again for these.
+            if self.asked:
+                self.add(events_linked(self.asked, fresh_types, known=self.by_id.keys()))
+            self.asked_types |= fresh_types
+        new = keys - self.asked
+        if new:
+            self.asked |= new
+            self.add(events_linked(new, self.asked_types, known=self.by_id.keys()))
+
+    def linked(self, keys: Iterable[str]) -> list[Event]:
+        found: dict[int, Event] = {}
+        for key in keys:
+            for event in self.by_key.get(key, ()):
+                found[event.id] = event
+        return list(found.values())
+
+
+def result_keys(result: UnitResult) -> set[str]:
+    return {_key(kind, value) for kind, values in result.refs.items() for value in values}
+
+
+@dataclass
+class Job:
+    """One unit to evaluate: its compiled version, trigger and the keys to load events for."""
+
+    compiled: CompiledDefinition
+    trigger: Event
+    keys: frozenset[str]
+    result: UnitResult | None = None
+    given: frozenset[int] = frozenset()
+
+
+def evaluate_jobs(jobs: Sequence[Job], pool: Pool, now: datetime) -> None:
+    """Evaluate every job against the events linked to it, loaded in batch.
+
+    Round one loads the events of all jobs' keys in one query; a later round
+    runs only for keys that met requirements carried in, and re-evaluates only
+    the jobs that gained keys and, through them, events. The engine's contract
+    (every event sharing a key with the unit's refs is given) holds when no job
+    gains keys; a job whose new keys link no event it was not given already has
+    its result, since a result is a function of the events given.
+    """
+    types = set().union(*(j.compiled.types for j in jobs)) if jobs else set()
+    todo = list(jobs)
+    while todo:
+        pool.fetch(set().union(*(j.keys for j in todo)), types)
+        again = []
+        for job in todo:
+            linked = pool.linked(job.keys)
+            given = frozenset(e.id for e in linked)
+            if job.result is not None and given == job.given:
+                continue
+            job.given = given
+            job.result = evaluate_unit(job.compiled, job.trigger, linked, now)
+            if job.result is None:
+                continue
+            gained = result_keys(job.result) - job.keys
+            if gained:
+                job.keys |= gained
+                again.append(job)
+        todo = again
