@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +23,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
@@ -69,6 +70,27 @@ class OrjsonRenderer(BaseRenderer):
             # orjson refuses integers beyond 64 bits, which jsonb can hold (a client
             # sent 1e30 as an integer literal): the standard library encodes them.
             return json.dumps(data, default=_default, separators=(",", ":")).encode()
+
+
+class ContentNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, except that a ``?format=`` the endpoint does not offer is a
+    400 naming the formats it does (DRF answers a bare 404, as if the path were wrong).
+    """
+
+    def filter_renderers(
+        self, renderers: Iterable[BaseRenderer], format: str
+    ) -> list[BaseRenderer]:
+        renderers = list(renderers)
+        offered = [renderer for renderer in renderers if renderer.format == format]
+        if not offered:
+            names = ", ".join(dict.fromkeys(str(renderer.format) for renderer in renderers))
+            raise ApiError(
+                400,
+                "validation_error",
+                "A query parameter is not valid.",
+                {"format": [f"one of {names}"]},
+            )
+        return offered
 
 
 def _default(value: Any) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -110,13 +109,6 @@ _EXAMPLE_ROW = {
 class _ReportView(APIView):
     required_scopes = (ApiKey.Scope.REPORTS_READ,)
     renderer_classes = [OrjsonRenderer, CsvRenderer]
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        # DRF answers an unknown ?format= with a bare 404; it is a bad parameter.
-        try:
-            return super().perform_content_negotiation(request, force)
-        except Http404 as exc:
-            raise invalid("format", "one of json, csv") from exc
 
 
 class EfficiencyView(_ReportView):

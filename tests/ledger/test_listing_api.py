@@ -333,3 +333,15 @@ def test_bucketed_usage_lists_its_period(usage_writer: Any, reader: Any) -> None
 
     assert datetime.fromisoformat(row["occurred_at"]) == datetime(2026, 11, 1, tzinfo=UTC)
     assert datetime.fromisoformat(row["period_end"]) == datetime(2026, 11, 2, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("url", [EVENTS, USAGE])
+def test_a_format_the_endpoint_does_not_offer_is_refused_naming_the_ones_it_does(
+    reader: Any, url: str
+) -> None:
+    response = reader.get(url, {"format": "csv"})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "validation_error"
+    assert body["errors"] == {"format": ["one of json"]}

@@ -238,3 +238,10 @@ def test_rollups_and_raw_answer_the_same(reader: Api) -> None:
     assert from_raw["source"] == "raw"
     assert from_rollups["results"] == from_raw["results"]
     assert Decimal(from_rollups["results"][0]["token_cost_usd"]) == Decimal("1.5")
+
+
+def test_an_unknown_format_is_refused_naming_json_and_csv(reader: Api) -> None:
+    response = reader.get(URL, {**MARCH, "format": "xlsx"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"format": ["one of json, csv"]}
