@@ -236,16 +236,23 @@ def _store(
     return len(claimed)
 
 
+# Both statements number the records in request order (ids follow the batch) but
+# claim the keys in key order: concurrent batches that share keys then take them
+# in one order and wait for each other instead of deadlocking. (``numbered`` calls
+# nextval, a volatile function, so PostgreSQL materialises it in its own order.)
 _EVENT_INSERT = """
 WITH batch AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS b(
         idx int, source_id bigint, external_id text, digest text, type text,
         occurred_at timestamptz, actor text, team text, subject text, refs jsonb, ai jsonb,
         attributes jsonb)
+), numbered AS (
+    SELECT source_id, external_id, digest, nextval('ledger_workevent_id_seq'::regclass) AS new_id
+    FROM (SELECT * FROM batch ORDER BY idx) ordered
 ), claimed AS (
     INSERT INTO ledger_eventkey (source_id, external_id, digest, event_id)
-    SELECT source_id, external_id, decode(digest, 'hex'), nextval('ledger_workevent_id_seq'::regclass)
-    FROM (SELECT * FROM batch ORDER BY idx) ordered
+    SELECT source_id, external_id, decode(digest, 'hex'), new_id
+    FROM numbered ORDER BY source_id, external_id
     ON CONFLICT (source_id, external_id) DO NOTHING
     RETURNING source_id, external_id, event_id
 ), stored AS (
@@ -330,10 +337,13 @@ WITH batch AS (
         period_end timestamptz, actor text, team text, provider text, model text, input bigint,
         output bigint, cache_write bigint, cache_write_1h bigint, cache_read bigint,
         cost numeric, cost_source text, price_id bigint, refs jsonb, attributes jsonb)
+), numbered AS (
+    SELECT source_id, external_id, digest, nextval('ledger_tokenusage_id_seq'::regclass) AS new_id
+    FROM (SELECT * FROM batch ORDER BY idx) ordered
 ), claimed AS (
     INSERT INTO ledger_usagekey (source_id, external_id, digest, usage_id)
-    SELECT source_id, external_id, decode(digest, 'hex'), nextval('ledger_tokenusage_id_seq'::regclass)
-    FROM (SELECT * FROM batch ORDER BY idx) ordered
+    SELECT source_id, external_id, decode(digest, 'hex'), new_id
+    FROM numbered ORDER BY source_id, external_id
     ON CONFLICT (source_id, external_id) DO NOTHING
     RETURNING source_id, external_id, usage_id
 ), stored AS (

@@ -64,7 +64,9 @@ def test_concurrent_duplicated_reordered_deliveries_create_each_event_once(
     accepted = {e["id"] for e in events}
     assert created == dict.fromkeys(accepted, 1), {k: n for k, n in created.items() if n != 1}
     record_property("statuses", client.statuses())
-    assert set(client.statuses()) <= {200, 201, 503}, client.statuses()
+    # Shared keys are claimed in one order by every batch, so differently shuffled
+    # copies wait for each other and never deadlock (a deadlock would answer 503).
+    assert set(client.statuses()) <= {200, 201}, client.statuses()
 
     wait_for(lambda: not EventOutbox.objects.exists(), timeout=60, what="the outbox to drain")
     assert_exactly_once_and_equals_rescore(accepted, now=datetime.now(UTC))
