@@ -13,10 +13,28 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
+class UsageQueue(models.Model):
+    """Token-usage records stored but not yet folded into the rollups.
+
+    A statement trigger on ledger_tokenusage (migration 0003) writes one row per
+    record in the same transaction as the records, whoever writes them (the API,
+    OTLP, usage imports, a bulk COPY). The refresh deletes the rows it takes and
+    adds those records' facts to the rollups; until then a recomputed day leaves
+    them out. So each record is folded in exactly once, and a day that only
+    gained records is updated by their sums instead of being recomputed whole.
+    """
+
+    usage_id = models.BigIntegerField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"usage {self.usage_id} not yet rolled up"
+
+
 class RollupCursor(models.Model):
     """How far the incremental job has read one source table.
 
-    For the append-only tables (usage, entries, events, adjustments): every row
+    For the append-only tables (entries, events, adjustments; usage comes through
+    :class:`UsageQueue`): every row
     with ``id <= safe_id`` has been committed (or rolled back) and folded in;
     ``candidate_id`` and ``candidate_xmax`` are the sequence value and snapshot
     xmax seen on the previous run, promoted to ``safe_id`` once every

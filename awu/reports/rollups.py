@@ -3,11 +3,17 @@
 ``rollups_refresh`` is the incremental job (Celery beat runs it; reports run it
 first when the rollups are behind). It finds what changed since its last run,
 works out which UTC days that touches, and recomputes those days whole from the
-raw tables. Recomputing a day is idempotent, so seeing a row twice is harmless;
-the care goes into never missing one:
+raw tables, except where new token usage is all that changed: then the new
+records' sums are added to the rows of their day and month.
 
-* Append-only tables (token usage, AWU entries, events, cost adjustments) are
-  read by id. Ids are allocated before commit, so a row with a small id can
+* New token usage comes through ``reports_usagequeue``, written by a trigger in
+  the same transaction as the records (migration 0003). The refresh deletes the
+  queue rows it takes; a day recomputed meanwhile leaves out every record whose
+  queue row is still there. So each record is folded in exactly once: by the
+  recompute of its day, or by the sums added for the records taken.
+* The other append-only tables (AWU entries, events, cost adjustments) are
+  read by id; recomputing a day is idempotent, so seeing a row twice is
+  harmless and the care goes into never missing one. Ids are allocated before commit, so a row with a small id can
   become visible after rows with larger ids: "id > last id seen" would skip it.
   Each run therefore remembers the sequence's last value and its snapshot's
   xmax as a *candidate*; the next run promotes the candidate to ``safe_id``
@@ -23,12 +29,13 @@ the care goes into never missing one:
   are tens of millions a year at most, not billions.)
 
 The monthly rollups (no person; a people set per row) are re-derived from the
-daily ones, in the same transaction, for each month with a recomputed day, so
-they are exactly as fresh as the daily rollups and need no cursor of their own.
+daily ones, in the same transaction, for each month with a recomputed day, and
+take the same added sums otherwise, so they are exactly as fresh as the daily
+rollups and need no cursor of their own.
 
-What a change touches: a usage record its day (and, for a log-derived record,
-the days of the metrics-derived records of the same session that stop counting
-as spend); an entry its effective day; a unit its triggered day, its entries'
+What a change touches: a usage record its day's sums (and, for a log-derived
+record, the days of the metrics-derived records of the same session, which stop
+counting as spend: recomputed); an entry its effective day; a unit its triggered day, its entries'
 days, and the days of the usage its refs reach (their tie state may change); a
 new ``x.session.commit`` event the days of its session's usage; an adjustment
 the day of its usage.
@@ -50,7 +57,6 @@ from ledger.models import Identity
 # pg_advisory_xact_lock key: one refresh at a time.
 LOCK_KEY = 0x4157_5552  # "AWUR"
 APPEND_ONLY = {
-    "usage": "ledger_tokenusage",
     "entries": "scoring_awuentry",
     "events": "ledger_workevent",
     "adjustments": "ledger_costadjustment",
@@ -63,7 +69,8 @@ _XID_MARGIN = 1 << 30
 @dataclass
 class RefreshStats:
     full: bool = False
-    usage_days: set[date] = field(default_factory=set)
+    usage_days: set[date] = field(default_factory=set)  # recomputed whole
+    usage_added: int = 0  # new usage records whose sums were added to their day
     entry_days: set[date] = field(default_factory=set)
     unit_days: set[date] = field(default_factory=set)
     units: int = 0
@@ -125,11 +132,15 @@ GROUP BY trig_day, comp_day, person_id, team_id, definition_id, domain, state, a
 """
 
 
+# Records still queued are not folded in yet: the refresh that takes them adds them.
+_NOT_QUEUED = "NOT EXISTS (SELECT 1 FROM reports_usagequeue q WHERE q.usage_id = u.id)"
+
+
 def _usage_days_rebuild(days: Iterable[date]) -> None:
     for day in sorted(set(days)):
         start, stop = _day_bounds(day)
         _run("DELETE FROM reports_usagerollup WHERE day = %(day)s", {"day": day})
-        where = "u.occurred_at >= %(start)s AND u.occurred_at < %(stop)s"
+        where = f"u.occurred_at >= %(start)s AND u.occurred_at < %(stop)s AND {_NOT_QUEUED}"
         _run(
             _USAGE_INSERT.format(facts=facts.usage_facts_sql(where=where)),
             {"start": start, "stop": stop},
@@ -245,6 +256,110 @@ def _months_rebuild(side: str, days: Iterable[date]) -> None:
     _run(insert.format(where=where), {"months": months, "first": months[0], "after": after})
 
 
+# --- Adding new usage -----------------------------------------------------------------
+
+# The measures of a usage rollup row, summed when rows are combined.
+_USAGE_SUMS = (
+    "records", "unpriced", "cost_usd", "input_tokens", "output_tokens",
+    "cache_creation_input_tokens", "cache_read_input_tokens",
+)  # fmt: skip
+_USAGE_KEYS = ("team_id", "provider", "model", "source_id", "tied")
+_NULLABLE_KEYS = {"person_id", "team_id"}
+
+
+def _usage_merge_sql(table: str, keys: Iterable[str], *, people: bool = False) -> str:
+    """MERGE the rows of ``source`` (a subquery named in the statement) into ``table``:
+    matching rows (same keys, NULL matching NULL) get the sums added, the others are
+    inserted. With ``people`` the people sets are united as well."""
+    keys = list(keys)
+    match = " AND ".join(
+        f"r.{k} IS NOT DISTINCT FROM d.{k}" if k in _NULLABLE_KEYS else f"r.{k} = d.{k}"
+        for k in keys
+    )
+    added = [f"{m} = r.{m} + d.{m}" for m in _USAGE_SUMS]
+    if people:
+        added.append(
+            "people = ARRAY(SELECT DISTINCT p FROM unnest(r.people || d.people) p ORDER BY p)"
+        )
+    columns = [*keys, *_USAGE_SUMS, *(["people"] if people else [])]
+    return (
+        f"MERGE INTO {table} r USING ({{source}}) d ON {match}"  # noqa: S608 - constant names
+        f" WHEN MATCHED THEN UPDATE SET {', '.join(added)}"
+        f" WHEN NOT MATCHED THEN INSERT ({', '.join(columns)})"
+        f" VALUES ({', '.join(f'd.{c}' for c in columns)})"
+    )
+
+
+_USAGE_DAY_MERGE = _usage_merge_sql("reports_usagerollup", ["day", "person_id", *_USAGE_KEYS])
+_USAGE_MONTH_MERGE = _usage_merge_sql(
+    "reports_usagemonthrollup", ["month", *_USAGE_KEYS], people=True
+)
+
+_USAGE_ADDED = """
+CREATE TEMP TABLE usage_added ON COMMIT DROP AS
+SELECT day, person_id, team_id, provider, model, source_id, tied,
+    count(*) AS records, count(*) FILTER (WHERE unpriced) AS unpriced, sum(cost) AS cost_usd,
+    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+    sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
+    sum(cache_read_input_tokens) AS cache_read_input_tokens
+FROM ({facts}) f
+GROUP BY day, person_id, team_id, provider, model, source_id, tied
+"""
+
+_USAGE_ADDED_BY_MONTH = """
+SELECT date_trunc('month', day)::date AS month, team_id, provider, model, source_id, tied,
+    sum(records) AS records, sum(unpriced) AS unpriced, sum(cost_usd) AS cost_usd,
+    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+    sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
+    sum(cache_read_input_tokens) AS cache_read_input_tokens,
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{}') AS people
+FROM usage_added
+WHERE NOT (date_trunc('month', day)::date = ANY(%(rebuilt)s::date[]))
+GROUP BY 1, team_id, provider, model, source_id, tied
+"""
+
+
+def _usage_queue_take() -> int:
+    """Delete the queued usage ids into the temporary table ``usage_taken``; returns how many.
+
+    The taken records are committed (a queue row commits with its record), and
+    from here on no recompute leaves them out: each is folded in by its day's
+    recompute or by :func:`_usage_add`, in this transaction.
+    """
+    _run("DROP TABLE IF EXISTS pg_temp.usage_taken, pg_temp.usage_added")
+    _run("CREATE TEMP TABLE usage_taken (usage_id bigint PRIMARY KEY) ON COMMIT DROP")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH taken AS (DELETE FROM reports_usagequeue RETURNING usage_id)"
+            " INSERT INTO usage_taken SELECT usage_id FROM taken"
+        )
+        taken = cursor.rowcount
+        cursor.execute("ANALYZE usage_taken")
+    return taken
+
+
+def _usage_add(recomputed: set[date]) -> int:
+    """Add the facts of the taken records outside the ``recomputed`` days to their
+    daily and monthly rollup rows; returns how many records that was."""
+    where = (
+        "u.id IN (SELECT usage_id FROM usage_taken)"
+        " AND NOT ((u.occurred_at AT TIME ZONE 'UTC')::date = ANY(%(recomputed)s::date[]))"
+    )
+    params = {"recomputed": sorted(recomputed)}
+    _run(_USAGE_ADDED.format(facts=facts.usage_facts_sql(where=where)), params)
+    added = int(_fetch("SELECT COALESCE(sum(records), 0) FROM usage_added")[0][0])
+    if not added:
+        return 0
+    _run(_USAGE_DAY_MERGE.format(source="SELECT * FROM usage_added"))
+    # Months with a recomputed day are re-derived from the daily rows (which now
+    # include these sums); the others take the sums.
+    _run(
+        _USAGE_MONTH_MERGE.format(source=_USAGE_ADDED_BY_MONTH),
+        {"rebuilt": _months(recomputed)},
+    )
+    return added
+
+
 # --- Finding what changed ------------------------------------------------------------
 
 
@@ -271,21 +386,21 @@ def _days_of_usage_reached_by_units(unit_ids: list[int]) -> set[date]:
     return {row[0] for row in rows}
 
 
-def _new_usage_days(after: int) -> set[date]:
+def _displaced_usage_days() -> set[date]:
+    """Days of the metrics-derived records that the taken log-derived records stop
+    counting (the same session's spend, reported twice)."""
     rows = _fetch(
         """
-        WITH fresh AS (SELECT * FROM ledger_tokenusage WHERE id > %(after)s)
-        SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date FROM fresh
-        UNION
-        -- A log-derived record can stop metrics-derived ones of its source counting.
+        WITH fresh AS (
+            SELECT u.* FROM ledger_tokenusage u JOIN usage_taken t ON t.usage_id = u.id
+        )
         SELECT DISTINCT (m.occurred_at AT TIME ZONE 'UTC')::date
         FROM fresh f JOIN ledger_tokenusage m ON m.source_id = f.source_id
         WHERE f.attributes->>'derived_from' = 'logs'
           AND m.attributes->>'derived_from' = 'metrics'
           AND (m.ref_keys && ARRAY(SELECT k FROM unnest(f.ref_keys) k WHERE k LIKE 'session:%%')::varchar[]
                OR NOT EXISTS (SELECT 1 FROM unnest(m.ref_keys) k WHERE k LIKE 'session:%%'))
-        """,
-        {"after": after},
+        """
     )
     return {row[0] for row in rows}
 
@@ -357,13 +472,15 @@ def _remapped_actors(horizon: int, xmax: int) -> set[str]:
     return actors
 
 
+_SEQUENCES_SQL = ", ".join(
+    f"(SELECT COALESCE(last_value, 0) FROM pg_sequences WHERE schemaname = current_schema()"  # noqa: S608 - constant names
+    f" AND sequencename = '{table}_id_seq') AS {name}"
+    for name, table in APPEND_ONLY.items()
+)
+
+
 def _sequence_values() -> dict[str, int]:
-    parts = [
-        f"(SELECT COALESCE(last_value, 0) FROM pg_sequences WHERE schemaname = current_schema()"  # noqa: S608 - constant names
-        f" AND sequencename = '{table}_id_seq') AS {name}"
-        for name, table in APPEND_ONLY.items()
-    ]
-    row = _fetch("SELECT " + ", ".join(parts))[0]
+    row = _fetch("SELECT " + _SEQUENCES_SQL)[0]
     return {name: int(value or 0) for name, value in zip(APPEND_ONLY, row, strict=True)}
 
 
@@ -390,7 +507,10 @@ def _full_rebuild() -> None:
         "TRUNCATE reports_usagerollup, reports_entryrollup, reports_unitrollup, reports_unitfact,"
         " reports_usagemonthrollup, reports_entrymonthrollup, reports_unitmonthrollup"
     )
-    _run(_USAGE_INSERT.format(facts=facts.usage_facts_sql()))
+    # Queued records committed by now are folded in by the rebuild; any queued
+    # later are left out of it and added by the next refresh.
+    _run("DELETE FROM reports_usagequeue")
+    _run(_USAGE_INSERT.format(facts=facts.usage_facts_sql(where=_NOT_QUEUED)))
     _run(_ENTRY_INSERT.format(facts=facts.entry_facts_sql()))
     _run(_UNIT_FACT_INSERT.format(facts=facts.unit_facts_sql()))
     _run(_UNIT_ROLLUP_INSERT.format(where="TRUE"))
@@ -451,8 +571,12 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
             stats.skipped = True
             return stats
         cursors = _cursors()
-        xmin, xmax, idle = _snapshot()
+        # The sequences before the snapshot: a transaction holding an id up to
+        # the value read has then either an xid below the snapshot's xmax (waited
+        # for before the id range is promoted) or none yet, which takes it
+        # allocating an id and then writing nothing for this whole gap.
         sequences = _sequence_values()
+        xmin, xmax, idle = _snapshot()
         if full or UNITS not in cursors:
             _full_rebuild()
             stats.full = True
@@ -466,11 +590,12 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
             _save_cursors(fresh, sequences, xmin, xmax)
             return stats
         safe = {name: cursors.get(name, (0, None, None))[0] for name in APPEND_ONLY}
+        taken = _usage_queue_take()
         unit_ids = _changed_units(int(cursors[UNITS][2] or 0), xmax)
         stats.units = len(unit_ids)
         stats.unit_days = _units_refresh(unit_ids)
         stats.usage_days = (
-            _new_usage_days(safe["usage"])
+            (_displaced_usage_days() if taken else set())
             | _new_event_usage_days(safe["events"])
             | _new_adjustment_days(safe["adjustments"])
             | _days_of_usage_reached_by_units(unit_ids)
@@ -489,6 +614,7 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
         _unit_days_rebuild(stats.unit_days)
         _entry_days_rebuild(stats.entry_days)
         _usage_days_rebuild(stats.usage_days)
+        stats.usage_added = _usage_add(stats.usage_days) if taken else 0
         _months_rebuild("units", stats.unit_days)
         _months_rebuild("entries", stats.entry_days)
         _months_rebuild("usage", stats.usage_days)
@@ -508,17 +634,21 @@ def rollups_behind(*, max_age_seconds: float | None = None) -> bool:
     cursors = _cursors()
     if UNITS not in cursors:
         return True
-    sequences = _sequence_values()
-    for name in APPEND_ONLY:
-        candidate = cursors.get(name, (0, None, None))[1]
-        if candidate is None or sequences[name] > candidate:
-            return True
-    row = _fetch(
-        "SELECT now() - refreshed_at > make_interval(secs => %(age)s) FROM reports_rollupcursor"
-        ' WHERE "table" = %(t)s',
+    # One round trip: the sequences, whether usage is queued, the last refresh's age.
+    *values, queued, stale = _fetch(
+        f"SELECT {_SEQUENCES_SQL}, EXISTS (SELECT 1 FROM reports_usagequeue),"  # noqa: S608 - constant SQL
+        " (SELECT now() - refreshed_at > make_interval(secs => %(age)s)"
+        ' FROM reports_rollupcursor WHERE "table" = %(t)s)',
         {"age": age, "t": UNITS},
+    )[0]
+    if queued or stale:
+        return True
+    sequences = dict(zip(APPEND_ONLY, values, strict=True))
+    return any(
+        (candidate := cursors.get(name, (0, None, None))[1]) is None
+        or int(sequences[name] or 0) > candidate
+        for name in APPEND_ONLY
     )
-    return bool(row and row[0][0])
 
 
 def rollups_ensure_fresh() -> None:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from awu.reports import rollups
 from awu.reports.aggregate import monthly_applies
 from awu.reports.measures import rows_from_sides, sides_for
+from awu.reports.models import UsageQueue
 from awu.reports.query import ReportQuery
 from awu.reports.rollups import LOCK_KEY, rollups_rebuild_actors, rollups_refresh
 from awu.reports.selectors import efficiency_report
 from awu.reports.selectors_naive import efficiency_report_naive
-from ledger.models import Identity, Membership, Person
+from ledger.models import CostAdjustment, Identity, Membership, Person
 from tests.awu.reports import build
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +41,82 @@ def test_usage_stored_after_a_refresh_reaches_the_report() -> None:
     build.usage(cost="2.00", occurred_at=build.at(9))
     [row] = efficiency_report(query=MARCH)
     assert row["token_cost_usd"] == "3.000000000"
+
+
+def test_every_stored_usage_record_is_queued_for_the_rollups_until_a_refresh_takes_it() -> None:
+    made = [build.usage(cost="1.00"), build.usage(cost="2.00")]
+    assert set(UsageQueue.objects.values_list("usage_id", flat=True)) == {u.pk for u in made}
+    rollups_refresh()
+    assert not UsageQueue.objects.exists()
+
+
+# Committed: within one transaction every row written looks changed to the refresh.
+@pytest.mark.django_db(transaction=True)
+def test_days_that_only_gained_usage_take_its_sums_without_a_recompute() -> None:
+    build.person("ann", team_slug="payments", actor="ann@example.com")
+    build.usage(actor="ann@example.com", cost="1.00")
+    rollups_refresh()
+    build.usage(actor="ann@example.com", cost="2.00", occurred_at=build.at(2, hour=15))
+    build.usage(actor="ben@example.com", cost="0.50", occurred_at=build.at(20), model="m2")
+
+    stats = rollups_refresh()
+
+    assert (stats.usage_days, stats.usage_added) == (set(), 2)
+    for query in [MARCH, replace(MARCH, group_by=("team",)), replace(MARCH, group_by=("model",))]:
+        naive = efficiency_report_naive(query=query)
+        assert from_rollups(query, monthly=False) == naive
+        assert from_rollups(query, monthly=True) == naive
+    [row] = from_rollups(replace(MARCH, group_by=("team",)), monthly=True)[:1]
+    assert row["denominators"]["people"] == 1  # type: ignore[index]
+
+
+def _store_usage_elsewhere(cost: str) -> None:
+    """Store a usage record from another connection, committed at once."""
+
+    def store() -> None:
+        try:
+            build.usage(cost=cost, occurred_at=build.at(2, hour=18))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=store)
+    thread.start()
+    thread.join(30)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("day_recomputed", [False, True], ids=["sums-added", "day-recomputed"])
+def test_usage_committed_while_a_refresh_runs_is_folded_in_exactly_once(
+    monkeypatch: pytest.MonkeyPatch, day_recomputed: bool
+) -> None:
+    first = build.usage(cost="1.00")
+    rollups_refresh()
+    build.usage(cost="2.00")  # taken by the next refresh
+    if day_recomputed:
+        # A price correction makes the refresh recompute the whole day.
+        CostAdjustment.objects.create(usage=first, delta_usd=Decimal("0.25"), reason="reprice")
+    take = rollups._usage_queue_take
+
+    def take_then_another_arrives() -> int:
+        taken = take()
+        # Committed after the queue was taken, before the day is recomputed or
+        # the taken sums are added: this refresh must leave it for the next.
+        _store_usage_elsewhere("4.00")
+        return taken
+
+    monkeypatch.setattr(rollups, "_usage_queue_take", take_then_another_arrives)
+    stats = rollups_refresh()
+    monkeypatch.undo()
+
+    assert (stats.usage_days != set()) is day_recomputed
+    [row] = from_rollups(MARCH, monthly=False)
+    assert row["token_cost_usd"] == ("3.250000000" if day_recomputed else "3.000000000")
+    assert UsageQueue.objects.count() == 1
+    rollups_refresh()
+    naive = efficiency_report_naive(query=MARCH)
+    assert naive[0]["token_cost_usd"] == ("7.250000000" if day_recomputed else "7.000000000")
+    assert from_rollups(MARCH, monthly=False) == naive
+    assert from_rollups(MARCH, monthly=True) == naive
 
 
 def test_a_unit_settled_after_a_refresh_is_rolled_up_again() -> None:
@@ -94,6 +175,9 @@ def test_a_report_does_not_wait_for_a_refresh_running_elsewhere() -> None:
         assert rollups_refresh(wait=False).skipped
         [row] = from_rollups(MARCH)
         assert row["token_cost_usd"] == "1.000000000"  # as the last refresh left it
+        # Released here: a closed connection's locks go only when its server
+        # process has exited, which may be after the next statement.
+        other.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
     stats = rollups_refresh(wait=False)
     assert not stats.skipped
     [row] = from_rollups(MARCH)
@@ -259,11 +343,13 @@ class _Rollback(Exception):
 @given(
     first=st.lists(usage_strategy, max_size=12),
     second=st.lists(usage_strategy, max_size=12),
+    third=st.lists(usage_strategy, max_size=8),
     units=st.lists(unit_strategy, max_size=10),
 )
 def test_reports_from_rollups_equal_reports_from_raw_tables(
     first: list[dict[str, object]],
     second: list[dict[str, object]],
+    third: list[dict[str, object]],
     units: list[dict[str, object]],
 ) -> None:
     try:
@@ -277,6 +363,7 @@ def test_reports_from_rollups_equal_reports_from_raw_tables(
             made = _load(second, units)
             rollups_refresh()
             _settle(made, units)
+            _load(third, [])  # new usage alongside settled units: sums added or days recomputed
             rollups_refresh()
             for query in QUERIES:
                 naive = efficiency_report_naive(query=query)
@@ -286,3 +373,20 @@ def test_reports_from_rollups_equal_reports_from_raw_tables(
             raise _Rollback
     except _Rollback:
         pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_refresh_command_says_what_it_did() -> None:
+    out = StringIO()
+    call_command("refresh_rollups", stdout=out)
+    assert out.getvalue().startswith("rebuilt every rollup from the raw tables in ")
+    build.usage(cost="1.00")
+
+    out = StringIO()
+    call_command("refresh_rollups", stdout=out)
+    assert out.getvalue().startswith("added 1 usage records; recomputed 0 usage days")
+    out = StringIO()
+    call_command("refresh_rollups", "--full", stdout=out)
+    assert out.getvalue().startswith("rebuilt every rollup")
+    [row] = from_rollups(MARCH)
+    assert row["token_cost_usd"] == "1.000000000"

@@ -1,0 +1,37 @@
+"""``manage.py refresh_rollups [--full]``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from awu.reports.rollups import rollups_refresh
+
+
+class Command(BaseCommand):
+    help = (
+        "Bring the report rollups up to date now (what beat runs every AWU_SWEEP_SECONDS). "
+        "--full rebuilds every rollup from the raw tables."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Rebuild from the raw tables (after removing identities in bulk, say).",
+        )
+
+    def handle(self, *args: Any, full: bool, **options: Any) -> None:
+        started = time.monotonic()
+        stats = rollups_refresh(full=full)
+        seconds = time.monotonic() - started
+        if stats.full:
+            self.stdout.write(f"rebuilt every rollup from the raw tables in {seconds:.1f} s")
+            return
+        self.stdout.write(
+            f"added {stats.usage_added} usage records; recomputed {len(stats.usage_days)} "
+            f"usage days, {len(stats.entry_days)} entry days and {len(stats.unit_days)} unit "
+            f"days ({stats.units} units changed) in {seconds:.1f} s"
+        )
