@@ -13,14 +13,14 @@ records' sums are added to the rows of their day and month.
   recompute of its day, or by the sums added for the records taken.
 * The other append-only tables (AWU entries, events, cost adjustments) are
   read by id; recomputing a day is idempotent, so seeing a row twice is
-  harmless and the care goes into never missing one. Ids are allocated before commit, so a row with a small id can
-  become visible after rows with larger ids: "id > last id seen" would skip it.
-  Each run therefore remembers the sequence's last value and its snapshot's
-  xmax as a *candidate*; the next run promotes the candidate to ``safe_id``
-  only once ``pg_snapshot_xmin`` of its own snapshot has passed that xmax, i.e.
-  once every transaction that could hold one of those ids has ended. Rows with
-  ``id > safe_id`` are read again on every run until then (a short, indexed
-  range).
+  harmless and the care goes into never missing one. Ids are allocated before
+  commit, so a row with a small id can become visible after rows with larger
+  ids: "id > last id seen" would skip it. Each run therefore remembers the
+  sequence's last value and its snapshot's xmax as a *candidate*; the next run
+  promotes the candidate to ``safe_id`` only once ``pg_snapshot_xmin`` of its
+  own snapshot has passed that xmax, i.e. once every transaction that could
+  hold one of those ids has ended. Rows with ``id > safe_id`` are read again on
+  every run until then (a short, indexed range).
 * Work units are updated in place, so they are found by the transaction that
   last wrote them: the row's ``xmin``, widened to 64 bits against the current
   snapshot, compared with the snapshot xmin of the previous scan. Any
@@ -35,10 +35,10 @@ rollups and need no cursor of their own.
 
 What a change touches: a usage record its day's sums (and, for a log-derived
 record, the days of the metrics-derived records of the same session, which stop
-counting as spend: recomputed); an entry its effective day; a unit its triggered day, its entries'
-days, and the days of the usage its refs reach (their tie state may change); a
-new ``x.session.commit`` event the days of its session's usage; an adjustment
-the day of its usage.
+counting as spend: recomputed); an entry its effective day; a unit its
+triggered day, its entries' days, and the days of the usage its refs reach
+(their tie state may change); a new ``x.session.commit`` event the days of its
+session's usage; an adjustment the day of its usage.
 """
 
 from __future__ import annotations
@@ -571,10 +571,11 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
             stats.skipped = True
             return stats
         cursors = _cursors()
-        # The sequences before the snapshot: a transaction holding an id up to
-        # the value read has then either an xid below the snapshot's xmax (waited
-        # for before the id range is promoted) or none yet, which takes it
-        # allocating an id and then writing nothing for this whole gap.
+        # The sequences are read before the snapshot is taken. A transaction
+        # holding an id up to a value read then has an xid below the snapshot's
+        # xmax (so the id range is promoted only after it ends), unless it sat
+        # between allocating the id and writing its first row for the whole gap
+        # between these two statements.
         sequences = _sequence_values()
         xmin, xmax, idle = _snapshot()
         if full or UNITS not in cursors:
