@@ -171,8 +171,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, OperationalError | InterfaceError):
-        # The database went away (restart, failover, terminated backend). Nothing
-        # was committed; the client may retry the same request safely.
+        # The database went away (restart, failover, terminated backend). The
+        # request's statement committed whole or not at all (if the connection
+        # broke just after a commit, a retry answers those items "duplicate"),
+        # so the client may retry the same request safely.
         logger.warning("database unavailable: %s", exc.__class__.__name__)
         return Response(
             problem_body("service_unavailable", "The database is unavailable; retry shortly."),
