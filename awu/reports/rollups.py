@@ -627,29 +627,35 @@ def rollups_behind(*, max_age_seconds: float | None = None) -> bool:
     """True when rows arrived since the last refresh, or it is older than the
     allowed lag (``AWU_REPORTS_MAX_LAG_SECONDS``, default 60: the bound on how
     late a unit's in-place state change can reach the rollups)."""
+    return _probe(max_age_seconds)[0]
+
+
+def _probe(max_age_seconds: float | None = None) -> tuple[bool, bool]:
+    """(whether the rollups are behind, whether this session may write): two queries."""
     age = (
         max_age_seconds
         if max_age_seconds is not None
         else float(getattr(settings, "AWU_REPORTS_MAX_LAG_SECONDS", 60.0))
     )
     cursors = _cursors()
-    if UNITS not in cursors:
-        return True
-    # One round trip: the sequences, whether usage is queued, the last refresh's age.
-    *values, queued, stale = _fetch(
+    # One round trip: the sequences, whether usage is queued, the last refresh's
+    # age, and whether this is a read-only session (a hot standby is one).
+    *values, queued, stale, writable = _fetch(
         f"SELECT {_SEQUENCES_SQL}, EXISTS (SELECT 1 FROM reports_usagequeue),"  # noqa: S608 - constant SQL
         " (SELECT now() - refreshed_at > make_interval(secs => %(age)s)"
-        ' FROM reports_rollupcursor WHERE "table" = %(t)s)',
+        ' FROM reports_rollupcursor WHERE "table" = %(t)s),'
+        " current_setting('transaction_read_only') = 'off'",
         {"age": age, "t": UNITS},
     )[0]
-    if queued or stale:
-        return True
+    if UNITS not in cursors or queued or stale:
+        return True, bool(writable)
     sequences = dict(zip(APPEND_ONLY, values, strict=True))
-    return any(
+    behind = any(
         (candidate := cursors.get(name, (0, None, None))[1]) is None
         or int(sequences[name] or 0) > candidate
         for name in APPEND_ONLY
     )
+    return behind, bool(writable)
 
 
 def rollups_ensure_fresh() -> None:
@@ -659,9 +665,12 @@ def rollups_ensure_fresh() -> None:
     steady stream of reports and writes they would pile up, each waiting for the
     one before): it reads the rollups as they stand, at most that one refresh
     behind. With no refresh running it refreshes first, so a client that wrote
-    and then asks, alone, always reads its own writes.
+    and then asks, alone, always reads its own writes. On a read replica (or any
+    read-only session) it never refreshes: the rollups arrive by replication,
+    refreshed on the primary by beat.
     """
-    if rollups_behind():
+    behind, writable = _probe()
+    if behind and writable:
         rollups_refresh(wait=False)
 
 

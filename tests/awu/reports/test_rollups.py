@@ -184,6 +184,21 @@ def test_a_report_does_not_wait_for_a_refresh_running_elsewhere() -> None:
     assert row["token_cost_usd"] == "3.000000000"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_report_on_a_read_only_session_reads_the_rollups_as_they_stand() -> None:
+    build.usage(cost="1.00")
+    rollups_refresh()
+    build.usage(cost="2.00", occurred_at=build.at(9))
+    # As on a hot standby (a read replica), where every transaction is read-only.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+        [row] = efficiency_report(query=MARCH)
+        assert row["token_cost_usd"] == "1.000000000"
+    [row] = efficiency_report(query=MARCH)
+    assert row["token_cost_usd"] == "3.000000000"
+
+
 def test_a_session_commit_arriving_later_ties_earlier_spend() -> None:
     build.unit(build.definition(), refs={"commit": ["abc"]})
     build.usage(cost="2.00", refs={"session": ["s9"]})
