@@ -296,7 +296,7 @@ _USAGE_MONTH_MERGE = _usage_merge_sql(
 )
 
 _USAGE_ADDED = """
-CREATE TEMP TABLE usage_added ON COMMIT DROP AS
+INSERT INTO reports_usageadded
 SELECT day, person_id, team_id, provider, model, source_id, tied,
     count(*) AS records, count(*) FILTER (WHERE unpriced) AS unpriced, sum(cost) AS cost_usd,
     sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
@@ -313,44 +313,46 @@ SELECT date_trunc('month', day)::date AS month, team_id, provider, model, source
     sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
     sum(cache_read_input_tokens) AS cache_read_input_tokens,
     COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{}') AS people
-FROM usage_added
+FROM reports_usageadded
 WHERE NOT (date_trunc('month', day)::date = ANY(%(rebuilt)s::date[]))
 GROUP BY 1, team_id, provider, model, source_id, tied
 """
 
 
 def _usage_queue_take() -> int:
-    """Delete the queued usage ids into the temporary table ``usage_taken``; returns how many.
+    """Move the queued usage ids into the work table ``reports_usagetaken``; returns
+    how many.
 
     The taken records are committed (a queue row commits with its record), and
     from here on no recompute leaves them out: each is folded in by its day's
-    recompute or by :func:`_usage_add`, in this transaction.
+    recompute or by :func:`_usage_add`, in this transaction. The work tables are
+    the rollup lock holder's alone (migration 0003), cleared here first.
     """
-    _run("DROP TABLE IF EXISTS pg_temp.usage_taken, pg_temp.usage_added")
-    _run("CREATE TEMP TABLE usage_taken (usage_id bigint PRIMARY KEY) ON COMMIT DROP")
+    _run("DELETE FROM reports_usagetaken")
+    _run("DELETE FROM reports_usageadded")
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH taken AS (DELETE FROM reports_usagequeue RETURNING usage_id)"
-            " INSERT INTO usage_taken SELECT usage_id FROM taken"
+            " INSERT INTO reports_usagetaken SELECT usage_id FROM taken"
         )
-        taken = cursor.rowcount
-        cursor.execute("ANALYZE usage_taken")
-    return taken
+        return cursor.rowcount
 
 
 def _usage_add(recomputed: set[date]) -> int:
     """Add the facts of the taken records outside the ``recomputed`` days to their
     daily and monthly rollup rows; returns how many records that was."""
     where = (
-        "u.id IN (SELECT usage_id FROM usage_taken)"
+        # An array, so the plan reads the records by primary key whatever the
+        # work table's statistics say.
+        "u.id = ANY(ARRAY(SELECT usage_id FROM reports_usagetaken))"
         " AND NOT ((u.occurred_at AT TIME ZONE 'UTC')::date = ANY(%(recomputed)s::date[]))"
     )
     params = {"recomputed": sorted(recomputed)}
     _run(_USAGE_ADDED.format(facts=facts.usage_facts_sql(where=where)), params)
-    added = int(_fetch("SELECT COALESCE(sum(records), 0) FROM usage_added")[0][0])
+    added = int(_fetch("SELECT COALESCE(sum(records), 0) FROM reports_usageadded")[0][0])
     if not added:
         return 0
-    _run(_USAGE_DAY_MERGE.format(source="SELECT * FROM usage_added"))
+    _run(_USAGE_DAY_MERGE.format(source="SELECT * FROM reports_usageadded"))
     # Months with a recomputed day are re-derived from the daily rows (which now
     # include these sums); the others take the sums.
     _run(
@@ -392,7 +394,8 @@ def _displaced_usage_days() -> set[date]:
     rows = _fetch(
         """
         WITH fresh AS (
-            SELECT u.* FROM ledger_tokenusage u JOIN usage_taken t ON t.usage_id = u.id
+            SELECT * FROM ledger_tokenusage
+            WHERE id = ANY(ARRAY(SELECT usage_id FROM reports_usagetaken))
         )
         SELECT DISTINCT (m.occurred_at AT TIME ZONE 'UTC')::date
         FROM fresh f JOIN ledger_tokenusage m ON m.source_id = f.source_id

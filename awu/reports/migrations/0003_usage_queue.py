@@ -25,6 +25,22 @@ CREATE TRIGGER reports_usage_enqueue AFTER INSERT ON ledger_tokenusage
     FOR EACH STATEMENT EXECUTE FUNCTION reports_usage_enqueue();
 """
 
+# Work tables of the refresh (awu.reports.rollups): what one refresh took from the
+# queue and the sums it adds. Only the refresh holding the rollup lock uses them,
+# inside its transaction, clearing them first; unlogged, since nothing in them
+# outlives that transaction's purpose. (Temporary tables would do the same at the
+# price of catalog churn on every refresh.)
+WORK_TABLES = """
+CREATE UNLOGGED TABLE reports_usagetaken (usage_id bigint PRIMARY KEY);
+CREATE UNLOGGED TABLE reports_usageadded (
+    day date NOT NULL, person_id bigint, team_id bigint, provider varchar(60) NOT NULL,
+    model varchar(200) NOT NULL, source_id bigint NOT NULL, tied varchar(10) NOT NULL,
+    records bigint NOT NULL, unpriced bigint NOT NULL, cost_usd numeric NOT NULL,
+    input_tokens bigint NOT NULL, output_tokens bigint NOT NULL,
+    cache_creation_input_tokens bigint NOT NULL, cache_read_input_tokens bigint NOT NULL
+);
+"""
+
 DROP = """
 DROP TRIGGER IF EXISTS reports_usage_enqueue ON ledger_tokenusage;
 DROP FUNCTION IF EXISTS reports_usage_enqueue();
@@ -43,5 +59,8 @@ class Migration(migrations.Migration):
             fields=[("usage_id", models.BigIntegerField(primary_key=True, serialize=False))],
         ),
         migrations.RunSQL(ENQUEUE, DROP),
+        migrations.RunSQL(
+            WORK_TABLES, "DROP TABLE IF EXISTS reports_usagetaken, reports_usageadded;"
+        ),
         migrations.RunSQL("DELETE FROM reports_rollupcursor", migrations.RunSQL.noop),
     ]
