@@ -11,6 +11,7 @@ the rollups to the raw answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from django.db import connection
@@ -36,18 +37,80 @@ class Relation:
 MONTHLY_DIMENSIONS = frozenset({"team", "domain", "definition", "model", "month"})
 
 
-def monthly_applies(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
-    """True when the monthly rollups answer ``query`` grouped by ``dimensions``:
-    whole UTC months, no person filter, no person or week grouping."""
-    bounds_monthly = query.day_aligned and all(
-        b is None or b.day == 1 for b in (query.start, query.stop)
-    )
-    return (
-        bounds_monthly
+@dataclass(frozen=True)
+class MonthSpan:
+    """The whole UTC months inside a report's period: ``[first, after)``, either end
+    open (None) where the period is. Days of the period outside it (its edges) come
+    from the daily rollups."""
+
+    first: date | None
+    after: date | None
+    edges: bool  # whether the period has days outside the whole months
+
+
+def _month_ceil(day: date) -> date:
+    return day if day.day == 1 else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def month_span(query: ReportQuery, dimensions: tuple[str, ...]) -> MonthSpan | None:
+    """The whole months the monthly rollups can answer for ``query`` grouped by
+    ``dimensions``, or None: day-aligned bounds, no ``as_of``, no person filter, no
+    person or week grouping, and at least one whole month inside the period."""
+    if not (
+        query.day_aligned
         and query.as_of is None
         and query.person is None
         and set(dimensions) <= MONTHLY_DIMENSIONS
-    )
+    ):
+        return None
+    start = query.start.date() if query.start is not None else None
+    stop = query.stop.date() if query.stop is not None else None
+    first = _month_ceil(start) if start is not None else None
+    after = stop.replace(day=1) if stop is not None else None
+    if first is not None and after is not None and first >= after:
+        return None
+    return MonthSpan(first, after, edges=first != start or after != stop)
+
+
+def monthly_applies(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
+    """True when the monthly rollups answer ``query`` grouped by ``dimensions``, for
+    its whole months at least (the edges of a period that is not whole months come
+    from the daily rollups)."""
+    return month_span(query, dimensions) is not None
+
+
+# The columns each side's monthly and daily rollups share (besides time and people).
+_SHARED_COLUMNS: dict[str, str] = {
+    "units": "team_id, definition_id, domain, state, ai_assisted, unit_count, units_sum",
+    "entries": "team_id, definition_id, domain, ai_assisted, entry_count, delta_sum",
+    "usage": "team_id, provider, model, source_id, tied, records, unpriced, cost_usd,"
+    " input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens",
+}
+
+
+def _with_edges(
+    side: str, monthly: Relation, daily: Relation, span: MonthSpan, params: dict[str, Any]
+) -> Relation:
+    """The monthly rows of the whole months, and the daily rows of the days around
+    them, as one relation with a ``people`` set per row and the time column ``t``."""
+    columns = _SHARED_COLUMNS[side]
+    month_where, day_where = [], []
+    if span.first is not None:
+        month_where.append(f"{monthly.time_column} >= %(span_first)s")
+        day_where.append(f"{daily.time_column} < %(span_first)s")
+        params["span_first"] = span.first
+    if span.after is not None:
+        month_where.append(f"{monthly.time_column} < %(span_after)s")
+        day_where.append(f"{daily.time_column} >= %(span_after)s")
+        params["span_after"] = span.after
+    sql = f"""(SELECT {monthly.time_column} AS t, {columns}, people FROM {monthly.sql}
+        WHERE {" AND ".join(month_where) or "TRUE"}
+        UNION ALL
+        SELECT {daily.time_column} AS t, {columns},
+            CASE WHEN person_id IS NULL THEN '{{}}'::bigint[] ELSE ARRAY[person_id] END
+        FROM {daily.sql}
+        WHERE {" OR ".join(day_where) or "FALSE"})"""  # noqa: S608 - fixed names
+    return Relation(sql, "t", True)
 
 
 def _units_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> Relation:
@@ -138,21 +201,26 @@ def side_rows(
 
     ``extra_group`` may hold ``person`` and ``team`` beyond the report's own
     grouping (the spend deciles rank people). ``raw`` reads the raw facts
-    instead of the rollups. ``monthly`` picks the monthly rollups (True), the
+    instead of the rollups. ``monthly`` picks the monthly rollups (True: for the
+    period's whole months, with the daily rollups for the days around them), the
     daily ones (False) or the monthly ones whenever they can answer (None).
     """
     dimensions = (*(group_by if group_by is not None else query.group_by), *extra_group)
-    can_monthly = not raw and monthly_applies(query, dimensions)
-    if monthly and not can_monthly:
+    span = None if raw else month_span(query, dimensions)
+    if monthly and span is None:
         raise ValueError("the monthly rollups cannot answer this query")
-    use_monthly = can_monthly if monthly is None else monthly
-    relation = {
+    use_monthly = span is not None if monthly is None else monthly
+    relation_of = {
         "units": _units_relation,
         "entries": _entries_relation,
         "usage": _usage_relation,
-    }[side](query, raw=raw, monthly=use_monthly)
-    time_col = f"f.{relation.time_column}"
+    }[side]
+    relation = relation_of(query, raw=raw, monthly=use_monthly)
     params: dict[str, Any] = facts.as_of_params(query.as_of)
+    if use_monthly and span is not None and span.edges:
+        daily = relation_of(query, raw=False, monthly=False)
+        relation = _with_edges(side, relation, daily, span, params)
+    time_col = f"f.{relation.time_column}"
     where: list[str] = []
     if query.start is not None:
         where.append(f"{time_col} >= %(start)s")

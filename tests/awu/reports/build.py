@@ -27,8 +27,8 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 _ids = itertools.count(1)
 
 
-def at(day: int, hour: int = 12) -> datetime:
-    return datetime(2026, 3, day, hour, tzinfo=UTC)
+def at(day: int, hour: int = 12, month: int = 3) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
 def source(slug: str = "gateway", kind: str = "api") -> Source:

@@ -252,11 +252,15 @@ def test_monthly_people_count_each_person_once_across_rows() -> None:
 # --- Property: rollups equal the raw report ------------------------------------------
 
 DAYS = st.integers(min_value=1, max_value=31)
+# Mostly March; February and April too, so periods that are not whole months take
+# their whole months from the monthly rollups and their edges from the daily ones.
+MONTHS = st.sampled_from([2, 3, 3, 3, 4])
 usage_strategy = st.fixed_dictionaries(
     {
         "actor": st.sampled_from(["ann@example.com", "ben@example.com", "ghost", None]),
         "cost": st.sampled_from(["0.10", "1.00", "2.50", None]),
         "day": DAYS,
+        "month": MONTHS,
         "model": st.sampled_from(["m1", "m2"]),
         "team": st.sampled_from([None, None, "ops"]),
         "session": st.sampled_from([None, "s1", "s2"]),
@@ -270,12 +274,15 @@ unit_strategy = st.fixed_dictionaries(
         "state": st.sampled_from(["pending", "completed", "voided", "expired"]),
         "units": st.sampled_from(["1", "2", "0.5"]),
         "day": DAYS,
+        "month": MONTHS,
         "late": st.integers(min_value=0, max_value=40),
         "ai": st.sampled_from([True, False, None]),
         "commit": st.sampled_from([None, "c1", "c2"]),
         "settle": st.sampled_from([None, "voided", "superseded"]),
     }
 )
+FEB_10 = datetime(2026, 2, 10, tzinfo=UTC)
+APR_20 = datetime(2026, 4, 20, tzinfo=UTC)
 QUERIES = [
     ReportQuery(start=MARCH.start, stop=MARCH.stop, group_by=g, basis=b)
     for g in [(), ("team",), ("person", "week"), ("domain", "month"), ("definition",), ("model",)]
@@ -298,7 +305,23 @@ QUERIES = [
     replace(MARCH, ai="assisted", definition="shipped", group_by=("team",)),
     replace(MARCH, ai="not", group_by=("month",)),
     replace(MARCH, domain="engineering", group_by=("team", "month")),
+    # Not whole months: March from the monthly rollups, the edges from the daily ones.
+    *(
+        replace(MARCH, start=FEB_10, stop=APR_20, group_by=g, basis=b)
+        for g in [(), ("team",), ("model",), ("domain", "month"), ("definition",)]
+        for b in ("triggered", "completed")
+    ),
+    replace(MARCH, start=None, stop=APR_20, group_by=("team",)),
+    replace(MARCH, start=FEB_10, stop=None, group_by=("month",)),
+    replace(MARCH, start=FEB_10, stop=APR_20, team="payments", ai="assisted"),
+    replace(MARCH, start=datetime(2026, 3, 5, tzinfo=UTC), group_by=("team",)),  # no whole month
 ]
+
+
+def _when(plan: dict[str, object]) -> datetime:
+    month = int(plan["month"])  # type: ignore[call-overload]
+    last = {2: 28, 4: 30}.get(month, 31)
+    return build.at(min(int(plan["day"]), last), month=month)  # type: ignore[call-overload]
 
 
 def _load(usages: list[dict[str, object]], units: list[dict[str, object]]) -> list[object]:
@@ -307,7 +330,7 @@ def _load(usages: list[dict[str, object]], units: list[dict[str, object]]) -> li
         build.usage(
             actor=u["actor"],  # type: ignore[arg-type]
             cost=u["cost"],  # type: ignore[arg-type]
-            occurred_at=build.at(u["day"]),  # type: ignore[arg-type]
+            occurred_at=_when(u),
             model=u["model"],  # type: ignore[arg-type]
             team_slug=u["team"],  # type: ignore[arg-type]
             refs={"session": [u["session"]]} if u["session"] else None,  # type: ignore[list-item]
@@ -316,7 +339,7 @@ def _load(usages: list[dict[str, object]], units: list[dict[str, object]]) -> li
     people = {p.name: p for p in Person.objects.all()}
     for u in units:
         owner = people.get(u["owner"]) if u["owner"] else None  # type: ignore[call-overload]
-        triggered = build.at(u["day"])  # type: ignore[arg-type]
+        triggered = _when(u)
         completed = triggered + timedelta(days=u["late"])  # type: ignore[arg-type]
         made.append(
             build.unit(
