@@ -92,7 +92,9 @@ def _with_edges(
     side: str, monthly: Relation, daily: Relation, span: MonthSpan, params: dict[str, Any]
 ) -> Relation:
     """The monthly rows of the whole months, and the daily rows of the days around
-    them, as one relation with a ``people`` set per row and the time column ``t``."""
+    them, as one relation with the time column ``t``: a monthly row has its
+    ``people`` set (``person_id`` NULL), a daily row its ``person_id`` (``people``
+    NULL); :data:`_PEOPLE_MIXED` unites the two."""
     columns = _SHARED_COLUMNS[side]
     month_where, day_where = [], []
     if span.first is not None:
@@ -103,11 +105,11 @@ def _with_edges(
         month_where.append(f"{monthly.time_column} < %(span_after)s")
         day_where.append(f"{daily.time_column} >= %(span_after)s")
         params["span_after"] = span.after
-    sql = f"""(SELECT {monthly.time_column} AS t, {columns}, people FROM {monthly.sql}
+    sql = f"""(SELECT {monthly.time_column} AS t, {columns}, NULL::bigint AS person_id, people
+        FROM {monthly.sql}
         WHERE {" AND ".join(month_where) or "TRUE"}
         UNION ALL
-        SELECT {daily.time_column} AS t, {columns},
-            CASE WHEN person_id IS NULL THEN '{{}}'::bigint[] ELSE ARRAY[person_id] END
+        SELECT {daily.time_column} AS t, {columns}, person_id, NULL::bigint[]
         FROM {daily.sql}
         WHERE {" OR ".join(day_where) or "FALSE"})"""  # noqa: S608 - fixed names
     return Relation(sql, "t", True)
@@ -164,6 +166,15 @@ _PEOPLE_MONTHLY = (
     "(SELECT array_agg(DISTINCT p) FROM unnest(reports_array_union(f.people)) p) AS people"
 )
 
+# A period with daily edges: the monthly rows' sets united with the daily rows' people
+# (each daily row as a one-person set would make the union quadratic in the rows).
+_PEOPLE_MIXED = (
+    "(SELECT array_agg(DISTINCT p) FROM unnest("
+    "COALESCE(reports_array_union(f.people) FILTER (WHERE f.people IS NOT NULL), '{}'::bigint[])"
+    " || COALESCE(array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL),"
+    " '{}'::bigint[])) p) AS people"
+)
+
 _MEASURES: dict[Side, str] = {
     "units": """sum(f.unit_count) AS unit_count,
         COALESCE(sum(f.unit_count) FILTER (WHERE f.state = 'completed'), 0) AS completed_units,
@@ -217,7 +228,9 @@ def side_rows(
     }[side]
     relation = relation_of(query, raw=raw, monthly=use_monthly)
     params: dict[str, Any] = facts.as_of_params(query.as_of)
+    mixed = False
     if use_monthly and span is not None and span.edges:
+        mixed = True
         daily = relation_of(query, raw=False, monthly=False)
         relation = _with_edges(side, relation, daily, span, params)
     time_col = f"f.{relation.time_column}"
@@ -279,8 +292,8 @@ def side_rows(
     measures = _MEASURES[side]
     if use_monthly:
         # Monthly rows carry their people as a set: the group's people are the
-        # distinct ids of the concatenated sets.
-        measures = measures.replace(_PEOPLE, _PEOPLE_MONTHLY)
+        # distinct ids of the concatenated sets (and of the edge days' people).
+        measures = measures.replace(_PEOPLE, _PEOPLE_MIXED if mixed else _PEOPLE_MONTHLY)
     sql = f"""
         SELECT {select_keys + "," if keys else ""} {measures}
         FROM {relation.sql} f
