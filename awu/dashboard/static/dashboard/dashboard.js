@@ -44,6 +44,27 @@
     return chart;
   }
 
+  // The AWUs-per-dollar line, on its own left axis, over bars of another measure
+  // on the right (the spend-decile curve and the weekly trend).
+  function rateLine(values) {
+    return {
+      type: "line",
+      label: "AWUs per $",
+      data: values,
+      borderColor: accent,
+      backgroundColor: accent,
+      spanGaps: true,
+      tension: 0.25,
+      yAxisID: "rate",
+    };
+  }
+  function barsOn(axis, label, values) {
+    return { type: "bar", label: label, data: values, backgroundColor: accentSoft, yAxisID: axis };
+  }
+  function rateAxis() {
+    return { position: "left", beginAtZero: true, title: { display: true, text: "AWUs per $" } };
+  }
+
   var charts = [];
 
   if (data.teams.length) {
@@ -80,23 +101,8 @@
       data: {
         labels: deciles.map(function (d) { return String(d.decile); }),
         datasets: [
-          {
-            type: "line",
-            label: "AWUs per $",
-            data: deciles.map(function (d) { return d.awus_per_dollar; }),
-            borderColor: accent,
-            backgroundColor: accent,
-            spanGaps: true,
-            tension: 0.25,
-            yAxisID: "rate",
-          },
-          {
-            type: "bar",
-            label: "Spend",
-            data: deciles.map(function (d) { return d.token_cost_usd; }),
-            backgroundColor: accentSoft,
-            yAxisID: "spend",
-          },
+          rateLine(deciles.map(function (d) { return d.awus_per_dollar; })),
+          barsOn("spend", "Spend", deciles.map(function (d) { return d.token_cost_usd; })),
         ],
       },
       options: {
@@ -105,7 +111,7 @@
         } } } },
         scales: {
           x: { title: { display: true, text: "Spend decile (1 = least)" } },
-          rate: { position: "left", beginAtZero: true, title: { display: true, text: "AWUs per $" } },
+          rate: rateAxis(),
           spend: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
                    ticks: { callback: function (v) { return usd(v); } } },
         },
@@ -137,29 +143,14 @@
     data: {
       labels: data.trend.map(function (t) { return day(t.period); }),
       datasets: [
-        {
-          type: "line",
-          label: "AWUs per $",
-          data: data.trend.map(function (t) { return t.awus_per_dollar; }),
-          borderColor: accent,
-          backgroundColor: accent,
-          spanGaps: true,
-          tension: 0.25,
-          yAxisID: "rate",
-        },
-        {
-          type: "bar",
-          label: "AWUs completed",
-          data: data.trend.map(function (t) { return t.awus_completed; }),
-          backgroundColor: accentSoft,
-          yAxisID: "awus",
-        },
+        rateLine(data.trend.map(function (t) { return t.awus_per_dollar; })),
+        barsOn("awus", "AWUs completed", data.trend.map(function (t) { return t.awus_completed; })),
       ],
     },
     options: {
       scales: {
         x: { title: { display: true, text: "Week of" } },
-        rate: { position: "left", beginAtZero: true, title: { display: true, text: "AWUs per $" } },
+        rate: rateAxis(),
         awus: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
                 title: { display: true, text: "AWUs" } },
       },
