@@ -25,10 +25,13 @@ retried export and contributes nothing. The last value per series lives in the
 caller's ``SeriesStore`` (the ledger backs it with a table; store the records and
 the new series state in one transaction so a crash cannot split them).
 
-Usage records. Increments are summed per (principal, model, period) where the
+Usage records. Increments are summed per (principal, model, window end) where the
 principal is ``session.id`` (else the user's email / account / anonymous id) and the
-period is the increment's window. The id is ``cc-metrics-`` + SHA-256 of those keys,
-so a retried export yields the same record (a duplicate), never a second one.
+window end is the export's collection time, so the token and cost increments of one
+export are one record (its reported cost wins; tokens are kept by kind). The record's
+period starts at the earliest start among them. The id is ``cc-metrics-`` + SHA-256 of
+(principal, model, period start, period end), so a retried export yields the same
+record (a duplicate), never a second one.
 
 Logs plus metrics. Claude Code reports the same requests twice when both exporters
 are on: once per request as ``claude_code.api_request`` log events, once summed in
@@ -113,9 +116,13 @@ class MetricsResult(MappedExport):
     UNIT: ClassVar[str] = "data point(s)"
 
 
+# (principal, model, window end in nanoseconds)
+_BucketKey = tuple[str, str, int]
+
+
 @dataclass
 class _Bucket:
-    """One (principal, model, period) usage record being summed."""
+    """One (principal, model, window end) usage record being summed."""
 
     values: dict[str, AttributeValue]
     model: str
@@ -135,14 +142,14 @@ def usage_from_metrics(
     invalid points are counted in ``rejected``.
     """
     result = MetricsResult()
-    buckets: dict[tuple[str, str, int, int], _Bucket] = {}
+    buckets: dict[_BucketKey, _Bucket] = {}
     for resource_metrics in request.resource_metrics:
         resource = attributes(resource_metrics.resource.attributes)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 _map_metric(metric, resource, store, buckets, result)
     for key in sorted(buckets):
-        record = _usage_record(key, buckets[key])
+        record = _usage_record(key[0], buckets[key])
         if record is not None:
             result.usage.append(record)
     return result
@@ -152,7 +159,7 @@ def _map_metric(
     metric: metrics_pb2.Metric,
     resource: Mapping[str, AttributeValue],
     store: SeriesStore,
-    buckets: dict[tuple[str, str, int, int], _Bucket],
+    buckets: dict[_BucketKey, _Bucket],
     result: MetricsResult,
 ) -> None:
     name = metric.name
@@ -189,8 +196,12 @@ def _map_metric(
             result.events.append(_activity_event(name, values, point_values, amount, start, end))
             continue
         model = string_attribute(values, "model") or ""
-        principal = _principal(values)
-        key = (principal, model, start, end)
+        # Keyed by the window's end, not its start: an SDK starts each series' first
+        # window when that series first recorded, so the input, output and cost points
+        # of one export can carry three start times. Split by start, the export would
+        # be three records and its tokens priced on top of its reported cost. All
+        # points of one collection share its end time.
+        key = (_principal(values), model, end)
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = _Bucket(
@@ -200,6 +211,7 @@ def _map_metric(
                 end=end,
                 temporality="delta" if temporality == DELTA else "cumulative",
             )
+        bucket.start = min(bucket.start, start)
         if name == USAGE_METRIC:
             field_name = TOKEN_FIELDS[str(values["type"])]
             bucket.tokens[field_name] += int(amount)
@@ -295,16 +307,16 @@ def _principal(values: Mapping[str, AttributeValue]) -> str:
     return "unknown"
 
 
-def _usage_record(key: tuple[str, str, int, int], bucket: _Bucket) -> Record | None:
+def _usage_record(principal: str, bucket: _Bucket) -> Record | None:
     if not any(bucket.tokens.values()) and not bucket.cost:
         return None
-    principal, model, start, end = key
+    start, end = bucket.start, bucket.end
     record: Record = {
-        "id": record_id("cc-metrics", principal, model, str(start), str(end)),
+        "id": record_id("cc-metrics", principal, bucket.model, str(start), str(end)),
         "period_start": rfc3339(nanos_to_datetime(start)),
         "period_end": rfc3339(nanos_to_datetime(end)),
         "provider": PROVIDER,
-        "model": model,
+        "model": bucket.model,
         **bucket.tokens,
         "cost_usd": None if bucket.cost is None else usd_text(bucket.cost),
     }

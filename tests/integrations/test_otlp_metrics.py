@@ -105,6 +105,43 @@ def test_series_split_by_other_attributes_are_summed_into_one_record() -> None:
     assert usage["input_tokens"] == 3050
 
 
+def stagger_start_times(doc: dict[str, Any]) -> None:
+    """Give each usage point its own start (7 s apart), as an SDK does on a first export."""
+    points = [
+        point
+        for name in ("claude_code.token.usage", "claude_code.cost.usage")
+        for point in metric(doc, name)["sum"]["dataPoints"]
+    ]
+    for n, point in enumerate(points, start=1):
+        point["startTimeUnixNano"] = str(int(point["startTimeUnixNano"]) + n * 7 * 10**9)
+
+
+def test_one_export_is_one_record_whatever_its_points_start_times() -> None:
+    doc = document("metrics_delta.json")
+    stagger_start_times(doc)
+
+    (usage,) = mapped(doc).usage
+
+    assert tokens(usage) == (3044, 444, 40112, 2210)
+    assert usage["cost_usd"] == "0.04417"
+    assert (usage["period_start"], usage["period_end"]) == (
+        "2026-11-02T09:15:07Z",  # the earliest start among the points
+        "2026-11-02T09:16:00Z",
+    )
+
+
+def test_first_cumulative_export_is_one_record_whatever_its_points_start_times() -> None:
+    doc = document("metrics_cumulative_1.json")
+    stagger_start_times(doc)
+    store = InMemorySeriesStore()
+
+    (first,) = mapped(doc, store).usage
+    retried = mapped(doc, store)
+
+    assert (first["input_tokens"], first["output_tokens"], first["cost_usd"]) == (1000, 200, "0.02")
+    assert retried.usage == []
+
+
 def test_first_cumulative_export_counts_everything_since_start() -> None:
     (usage,) = mapped(document("metrics_cumulative_1.json")).usage
 
