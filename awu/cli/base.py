@@ -60,8 +60,8 @@ def failure(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, ImproperlyConfigured):
         return FAILED, _one_line(f"configuration: {exc}")
     if isinstance(exc, DatabaseError):
-        # A fresh database: the tables come with the first `awu up`.
-        hint = " (not migrated yet? `awu up --no-services` prepares it)"
+        # A fresh database: the tables come with `awu prepare` (or the first `awu up`).
+        hint = " (not migrated yet? `awu prepare` prepares it)"
         missing_table = isinstance(exc, ProgrammingError) and "does not exist" in str(exc)
         return FAILED, _one_line(f"database: {exc}{hint if missing_table else ''}")
     if isinstance(exc, CommandError):

@@ -1,4 +1,4 @@
-"""``awu up`` and ``awu rescore``: the management commands, called in-process."""
+"""``awu up``, ``awu prepare`` and ``awu rescore``: the management commands, called in-process."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ def register(commands: Any) -> None:
         "--web-workers, --concurrency, --no-services. AWU_ENV defaults to development.",
     )
     up.set_defaults(run=run_up, passthrough=True, development=True)
+
+    prepare: Parser = commands.add_parser(
+        "prepare",
+        help="Migrate, install the shipped prices and definitions (for deploy pipelines).",
+        description="Prepare the database a server runs on: migrate, install the shipped "
+        "price book and the default definitions. Idempotent; starts nothing, creates no user "
+        "or key and prints no secret.",
+    )
+    prepare.set_defaults(run=run_prepare)
 
     rescore: Parser = commands.add_parser(
         "rescore",
@@ -50,6 +59,13 @@ def run_up(args: argparse.Namespace, options: list[str]) -> int:
         command.create_parser("awu", "up").print_help(sys.stdout)
         return 0
     call_command("up", *options)
+    return 0
+
+
+def run_prepare(args: argparse.Namespace, extra: list[str]) -> int:
+    from django.core.management import call_command
+
+    call_command("prepare")
     return 0
 
 
