@@ -12,12 +12,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from ledger import auth, prices, secrets
+from ledger import auth, prices, secrets, teams
 from ledger.models import (
     ApiKey,
     CostAdjustment,
@@ -99,18 +100,75 @@ class PersonAdmin(admin.ModelAdmin):
     inlines = [IdentityInline, MembershipInline]
 
 
+class TeamActionForm(ActionForm):
+    into = forms.ModelChoiceField(
+        queryset=Team.objects.filter(merged_into__isnull=True),
+        required=False,
+        label="Merge into",
+        help_text="For the merge action.",
+    )
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "domain", "members"]
-    list_filter = ["domain"]
+    """Teams; those discovered from records wait here to be confirmed or merged.
+
+    A slug is what records name, so it cannot be edited once the team exists
+    (rename with ``name``; fold a misnamed team into the right one with the
+    merge action). Teams are never deleted: history points at them.
+    """
+
+    list_display = ["slug", "name", "domain", "status", "merged_into", "members"]
+    list_filter = ["status", "domain"]
     search_fields = ["slug", "name"]
+    action_form = TeamActionForm
+    actions = ["confirm", "merge"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
-        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("merged_into")
+            .annotate(member_count=Count("memberships"))
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["slug", "status", "merged_into"] if obj is not None else ["status", "merged_into"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     @admin.display(description="memberships", ordering="member_count")
     def members(self, obj: Any) -> int:
         return int(obj.member_count)
+
+    @admin.action(description="Confirm the selected discovered teams")
+    def confirm(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
+        changed = teams.teams_confirm(teams=queryset)
+        self.message_user(request, f"{changed} team(s) confirmed.", messages.SUCCESS)
+
+    @admin.action(description="Merge the selected teams into the team chosen below")
+    def merge(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
+        into = TeamActionForm(request.POST).data.get("into")
+        target = Team.objects.filter(pk=into, merged_into__isnull=True).first() if into else None
+        if target is None:
+            self.message_user(request, "Choose the team to merge into.", messages.ERROR)
+            return
+        merged = []
+        for team in queryset.exclude(pk=target.pk):
+            try:
+                teams.team_merge(team=team, into=target)
+            except teams.TeamMergeError as exc:
+                self.message_user(request, f"{team.slug}: {exc}", messages.ERROR)
+                continue
+            merged.append(team.slug)
+        if merged:
+            self.message_user(
+                request,
+                f"Merged {', '.join(merged)} into {target.slug}: reports count them as"
+                f" {target.slug}, past included.",
+                messages.SUCCESS,
+            )
 
 
 @admin.register(Identity)

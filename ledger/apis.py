@@ -95,6 +95,25 @@ class _IngestView(APIView):
         return Response(page.as_dict(request))
 
 
+# Every listing by id pages the same way (the work units too).
+PAGE_PARAMETERS = [
+    OpenApiParameter(
+        "order",
+        str,
+        enum=list(selectors.ORDERS),
+        default="newest",
+        description="newest: the latest first (default); oldest: the earliest first, in the "
+        "order stored. A cursor keeps the order it was made for.",
+    ),
+    OpenApiParameter(
+        "cursor", str, description="The next_cursor of the previous page (it carries the order)."
+    ),
+    OpenApiParameter("limit", int, description="Page size, 1-500 (default 100)."),
+]
+_LIST_DESCRIPTION = (
+    "Needs scope `reports:read`. Newest first (`order=oldest`: in ingest order); "
+    "follow next_cursor for the next page."
+)
 _LIST_PARAMETERS = [
     OpenApiParameter("source", str, description="Source slug."),
     OpenApiParameter("actor", str, description="Actor exactly as sent."),
@@ -107,8 +126,7 @@ _LIST_PARAMETERS = [
     OpenApiParameter(
         "ref", str, description="A ref as kind:value, e.g. commit:9f1c2e7.", many=True
     ),
-    OpenApiParameter("cursor", str, description="The next_cursor of the previous page."),
-    OpenApiParameter("limit", int, description="Page size, 1-500 (default 100)."),
+    *PAGE_PARAMETERS,
 ]
 
 
@@ -206,7 +224,7 @@ class EventsView(_IngestView):
     @extend_schema(
         operation_id="events_list",
         summary="List work events",
-        description="Needs scope `reports:read`. Newest last; follow next_cursor.",
+        description=_LIST_DESCRIPTION,
         parameters=[OpenApiParameter("type", str, description="Event type."), *_LIST_PARAMETERS],
         responses={200: WorkEventPage, **errors(400, 401, 403)},
         tags=["ledger"],
@@ -238,7 +256,7 @@ class TokenUsageView(_IngestView):
     @extend_schema(
         operation_id="token_usage_list",
         summary="List token usage",
-        description="Needs scope `reports:read`. Newest last; follow next_cursor.",
+        description=_LIST_DESCRIPTION,
         parameters=[
             OpenApiParameter("provider", str),
             OpenApiParameter("model", str),

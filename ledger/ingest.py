@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import connection
 from pydantic import BaseModel, ValidationError
 
-from ledger import outbox, prices, sources
+from ledger import outbox, prices, sources, teams
 from ledger.schemas import TokenUsageIn, WorkEventIn
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
@@ -296,6 +296,7 @@ def events_ingest(
     )
     if valid:
         source_ids = _source_ids({e.source for _, e in valid}, source_id)
+        teams.teams_discover(e.team for _, e in valid)
         rows: list[_Row] = []
         for index, event in valid:
             rows.append(
@@ -379,6 +380,7 @@ def usage_ingest(
     )
     if valid:
         source_ids = _source_ids({u.source for _, u in valid}, source_id)
+        teams.teams_discover(u.team for _, u in valid)
         book = prices.current_book()
         rows: list[_Row] = []
         for index, usage in valid:

@@ -47,15 +47,47 @@ class Source(models.Model):
 
 
 class Team(models.Model):
-    slug = models.SlugField(max_length=100, unique=True)
+    """A team. Records name teams by ``slug``, exactly as the tool sent it.
+
+    A slug first seen on a record makes a *discovered* team (ledger.teams), so the
+    work and spend a tool attributes to it are never reported without a team. A
+    person confirms it, or merges it into the team it really is: a merged team
+    keeps its row (records still name its slug) and reports count it as the team
+    it was merged into.
+    """
+
+    class Status(models.TextChoices):
+        CONFIRMED = "confirmed"
+        DISCOVERED = "discovered"
+
+    slug = models.CharField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     domain = models.CharField(
         max_length=40, blank=True, help_text="engineering, sales, legal, support, marketing, ..."
+    )
+    status = models.CharField(
+        max_length=12,
+        choices=Status.choices,
+        default=Status.CONFIRMED,
+        help_text="'discovered': made from a record that named it; not yet confirmed.",
+    )
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged",
+        help_text="Reports count this team as that one.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(merged_into=models.F("pk")), name="team_not_merged_into_itself"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.slug

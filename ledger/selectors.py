@@ -1,6 +1,7 @@
 """Reads of the ledger: filtered, cursor-paginated listings.
 
-Cursors are keyset cursors over the ingest sequence, so a page costs one index
+Listings are newest first unless asked for ``order=oldest``. Cursors are keyset
+cursors over the ingest sequence that carry their order, so a page costs one index
 range scan however deep it is, and records stored meanwhile never shift pages.
 """
 
@@ -21,9 +22,11 @@ from ledger.http import ApiError
 from ledger.identities import persons_for_actors
 from ledger.models import Identity, Membership, Source, TokenUsage, WorkEvent
 from ledger.periods import PeriodError, parse_period
+from ledger.teams import team_slugs_counted_as
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
+ORDERS = ("newest", "oldest")
 
 
 def _invalid(field_name: str, reason: str) -> ApiError:
@@ -32,19 +35,72 @@ def _invalid(field_name: str, reason: str) -> ApiError:
     )
 
 
-def encode_cursor(sequence: int) -> str:
-    return base64.urlsafe_b64encode(f"s:{sequence}".encode()).decode().rstrip("=")
+# A cursor is "<n|o>:<last id shown>": newest first or oldest first. Cursors made
+# when every listing was oldest first read "s:<id>" and still page that way.
+_CURSOR_ORDERS = {"n": "newest", "o": "oldest", "s": "oldest"}
 
 
-def decode_cursor(cursor: str) -> int:
+def encode_cursor(*, order: str, last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{order[0]}:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    """(order, last id shown) of a cursor this API returned; a 400 on anything else."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind != "s":
+        if kind not in _CURSOR_ORDERS or not value.isdigit():
             raise ValueError(kind)
-        return int(value)
+        return _CURSOR_ORDERS[kind], int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise _invalid("cursor", "not a cursor this API returned") from exc
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """Where a page of a listing by id starts: its order and the last id shown before."""
+
+    order: str = "newest"
+    after: int | None = None
+
+    @classmethod
+    def from_query(cls, *, order: str | None, cursor: str | None) -> Keyset:
+        """From the ``order`` and ``cursor`` parameters; a 400 naming the bad one.
+
+        A cursor carries the order it was made for: ``order`` may repeat it or be
+        left out, but may not contradict it (the pages would skip or repeat rows).
+        """
+        if order is not None and order not in ORDERS:
+            raise _invalid("order", f"one of {', '.join(ORDERS)}")
+        if cursor is None:
+            return cls(order=order or "newest")
+        cursor_order, after = decode_cursor(cursor)
+        if order is not None and order != cursor_order:
+            raise _invalid(
+                "order",
+                f"the cursor pages {cursor_order} first: give order={cursor_order} or leave it out",
+            )
+        return cls(order=cursor_order, after=after)
+
+    def apply(self, qs: QuerySet[Any]) -> QuerySet[Any]:
+        if self.order == "oldest":
+            qs = qs if self.after is None else qs.filter(id__gt=self.after)
+            return qs.order_by("id")
+        qs = qs if self.after is None else qs.filter(id__lt=self.after)
+        return qs.order_by("-id")
+
+    def next_cursor(self, last_id: int | None) -> str | None:
+        """The cursor of the page after the one whose last row is ``last_id``."""
+        return None if last_id is None else encode_cursor(order=self.order, last_id=last_id)
+
+
+def parse_refs(values: Iterable[str]) -> tuple[str, ...]:
+    """``ref`` parameters (kind:value, all must match); a 400 on a malformed one."""
+    refs = tuple(values)
+    for ref in refs:
+        if ":" not in ref or len(ref) > 300 or "\x00" in ref:
+            raise _invalid("ref", "give a ref as kind:value, e.g. commit:9f1c2e7")
+    return refs
 
 
 @dataclass(frozen=True)
@@ -60,7 +116,7 @@ class ListFilters:
     provider: str | None = None
     model: str | None = None
     cost_source: str | None = None
-    after: int | None = None
+    keyset: Keyset = field(default_factory=Keyset)
     limit: int = DEFAULT_LIMIT
 
     @classmethod
@@ -79,11 +135,7 @@ class ListFilters:
             raise _invalid(exc.field, exc.reason) from exc
         person = one("person")
         limit = one("limit")
-        refs = tuple(query.getlist("ref")) if isinstance(query, QueryDict) else ()
-        for ref in refs:
-            if ":" not in ref or len(ref) > 300 or "\x00" in ref:
-                raise _invalid("ref", "give a ref as kind:value, e.g. commit:9f1c2e7")
-        cursor = one("cursor")
+        refs = parse_refs(query.getlist("ref")) if isinstance(query, QueryDict) else ()
         cost_source = one("cost_source")
         if cost_source and cost_source not in TokenUsage.CostSource.values:
             raise _invalid("cost_source", "one of reported, computed, unpriced")
@@ -110,7 +162,7 @@ class ListFilters:
             provider=one("provider"),
             model=one("model"),
             cost_source=cost_source,
-            after=decode_cursor(cursor) if cursor else None,
+            keyset=Keyset.from_query(order=one("order"), cursor=one("cursor")),
             limit=page_size,
         )
 
@@ -118,15 +170,11 @@ class ListFilters:
 @dataclass
 class Page:
     rows: list[dict[str, Any]]
-    next_after: int | None
+    next_cursor: str | None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self, request: Any = None) -> dict[str, Any]:
-        return {
-            "results": self.rows,
-            "next_cursor": encode_cursor(self.next_after) if self.next_after is not None else None,
-            **self.extra,
-        }
+        return {"results": self.rows, "next_cursor": self.next_cursor, **self.extra}
 
 
 def _common(qs: QuerySet[Any], filters: ListFilters) -> QuerySet[Any]:
@@ -138,27 +186,27 @@ def _common(qs: QuerySet[Any], filters: ListFilters) -> QuerySet[Any]:
     if filters.person is not None:
         qs = qs.filter(actor__in=Identity.objects.filter(person_id=filters.person).values("value"))
     if filters.team:
+        # The team's own slug and those of the teams merged into it.
+        slugs = team_slugs_counted_as(filters.team)
         member_then = Membership.objects.filter(
-            team__slug=filters.team,
+            team__slug__in=slugs,
             person__identities__value=OuterRef("actor"),
             valid_from__lte=OuterRef("occurred_at"),
         ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=OuterRef("occurred_at")))
-        qs = qs.filter(Q(team=filters.team) | Q(team__isnull=True) & Exists(member_then))
+        qs = qs.filter(Q(team__in=slugs) | Q(team__isnull=True) & Exists(member_then))
     if filters.start:
         qs = qs.filter(occurred_at__gte=filters.start)
     if filters.stop:
         qs = qs.filter(occurred_at__lt=filters.stop)
     if filters.refs:
         qs = qs.filter(ref_keys__contains=list(filters.refs))
-    if filters.after is not None:
-        qs = qs.filter(id__gt=filters.after)
-    return qs.order_by("id")
+    return filters.keyset.apply(qs)
 
 
-def _page(rows: list[Any], filters: ListFilters) -> tuple[list[Any], int | None]:
+def _page(rows: list[Any], filters: ListFilters) -> tuple[list[Any], str | None]:
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
-    return rows, (rows[-1].id if more else None)
+    return rows, filters.keyset.next_cursor(rows[-1].id if more else None)
 
 
 def _source_names(ids: Iterable[int]) -> dict[int, str]:
@@ -172,7 +220,7 @@ def events_list(*, filters: ListFilters) -> Page:
     qs = _common(WorkEvent.objects.all(), filters)
     if filters.type:
         qs = qs.filter(type=filters.type)
-    rows, next_after = _page(list(qs[: filters.limit + 1]), filters)
+    rows, next_cursor = _page(list(qs[: filters.limit + 1]), filters)
     names = _source_names(r.source_id for r in rows)
     persons = persons_for_actors({r.actor for r in rows if r.actor})
     return Page(
@@ -194,7 +242,7 @@ def events_list(*, filters: ListFilters) -> Page:
             }
             for e in rows
         ],
-        next_after=next_after,
+        next_cursor=next_cursor,
     )
 
 
@@ -207,7 +255,7 @@ def usage_list(*, filters: ListFilters) -> Page:
     if filters.cost_source:
         qs = qs.filter(cost_source=filters.cost_source)
     qs = qs.annotate(adjusted=Sum("adjustments__delta_usd"))
-    rows, next_after = _page(list(qs[: filters.limit + 1]), filters)
+    rows, next_cursor = _page(list(qs[: filters.limit + 1]), filters)
     names = _source_names(r.source_id for r in rows)
     persons = persons_for_actors({r.actor for r in rows if r.actor})
     return Page(
@@ -242,5 +290,5 @@ def usage_list(*, filters: ListFilters) -> Page:
             }
             for u in rows
         ],
-        next_after=next_after,
+        next_cursor=next_cursor,
     )

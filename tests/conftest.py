@@ -13,7 +13,7 @@ import orjson
 import pytest
 from django.test import Client
 
-from ledger import auth, prices, sources
+from ledger import auth, prices, sources, teams
 
 
 class Api:
@@ -43,6 +43,7 @@ def _fresh_process_caches() -> None:
     # Per-process memos (sources, price book, keys) must not leak between tests
     # whose transactions were rolled back.
     sources.forget_cached_sources()
+    teams.forget_known_teams()
     prices.forget_cached_book()
     auth._cache.clear()
 

@@ -77,6 +77,7 @@ def dashboard_read(*, period: Period) -> dict[str, Any]:
                 "awus_per_dollar": r["awus_per_dollar"],
                 "awus_completed": _number(r["awus_completed"]),
                 "token_cost_usd": _number(r["token_cost_usd"]),
+                "unpriced_records": r["denominators"]["unpriced_records"],
             }
             for r in teams
         ],

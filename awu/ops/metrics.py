@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from awu.reports.facts import usage_unpriced_sql
 from ledger.models import ApiKey
 from ledger.openapi import errors
 
@@ -77,10 +78,24 @@ class _LedgerCollector(Collector):
                 value=cursor.fetchone()[0],
             )
 
-            cursor.execute("SELECT count(*) FROM ledger_tokenusage WHERE cost_source = 'unpriced'")
+            # Unpriced until a reprice appends an adjustment carrying a price (the
+            # reports' rule, awu.reports.facts).
+            cursor.execute(
+                f"SELECT count(*) FROM ledger_tokenusage u WHERE {usage_unpriced_sql('u')}"  # noqa: S608 - fixed SQL
+            )
             yield GaugeMetricFamily(
                 "awu_unpriced_usage_records",
                 "Token usage with no reported cost and no price.",
+                value=cursor.fetchone()[0],
+            )
+
+            cursor.execute(
+                "SELECT count(*) FROM ledger_team"
+                " WHERE status = 'discovered' AND merged_into_id IS NULL"
+            )
+            yield GaugeMetricFamily(
+                "awu_teams_discovered",
+                "Teams made from records that named them, not yet confirmed or merged.",
                 value=cursor.fetchone()[0],
             )
 
@@ -92,7 +107,7 @@ class MetricsView(APIView):
         operation_id="metrics",
         summary="Prometheus metrics",
         description="Scoring backlog and its age, work units by state, dead letters, unpriced "
-        "usage, table sizes. Text exposition format. Needs `reports:read`.",
+        "usage, discovered teams, table sizes. Text exposition format. Needs `reports:read`.",
         responses={
             (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Metrics."),
             **errors(401, 403),

@@ -295,7 +295,8 @@ def side_rows(
     sql = f"""
         SELECT {select_keys + "," if keys else ""} {measures}
         FROM {relation.sql} f
-        LEFT JOIN ledger_team t ON t.id = f.team_id
+        LEFT JOIN ledger_team tn ON tn.id = f.team_id
+        LEFT JOIN ledger_team t ON t.id = COALESCE(tn.merged_into_id, tn.id)
         {join_definition}
         WHERE {" AND ".join(where) or "TRUE"}
         {"GROUP BY " + ", ".join(f"k{i}" for i in range(len(keys))) if keys else ""}

@@ -22,10 +22,11 @@ from awu.reports import selectors, serializers
 from awu.reports.measures import amount
 from awu.reports.query import invalid, parse_report_query
 from awu.reports.renderers import CsvRenderer
+from ledger.apis import PAGE_PARAMETERS
 from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey
 from ledger.openapi import errors
-from ledger.selectors import DEFAULT_LIMIT, MAX_LIMIT, encode_cursor
+from ledger.selectors import DEFAULT_LIMIT, MAX_LIMIT, Keyset, parse_refs
 
 _FILTERS = [
     OpenApiParameter("from", str, description="Start: YYYY-MM-DD (inclusive) or RFC 3339."),
@@ -119,7 +120,10 @@ class EfficiencyView(_ReportView):
             "Needs `reports:read`. Per group: AWUs completed (the sum of AWU entries), "
             "pending, voided and expired, work units, token cost and tokens, AWUs per "
             "dollar, cost per AWU, durability, AI-assisted share, the share of spend tied "
-            "to completed, voided or no units, and the denominators. `model` groups spend "
+            "to completed, voided or no units, and the denominators. A group whose usage "
+            "is all unpriced (a model missing from the price book) has a null cost and "
+            "ratios; one partly unpriced shows its priced cost, and "
+            "`denominators.unpriced_records` counts the records left out. `model` groups spend "
             "only: its rows carry null AWU fields; `definition` groups units only: null "
             "spend fields. Filters that apply to one side only do the same."
         ),
@@ -170,7 +174,8 @@ class SpendDecilesView(_ReportView):
         description=(
             "Needs `reports:read`. Decile 1 spends least, 10 most. Each decile: people, "
             "spend, AWUs completed, AWUs per dollar, the median of its people's cost per "
-            "AWU. `by=team` ranks within each team."
+            "AWU, and its unpriced usage records (people rank by priced spend; spend that "
+            "is all unpriced is null, not zero). `by=team` ranks within each team."
         ),
         parameters=[
             OpenApiParameter("by", str, enum=["person", "team"]),
@@ -193,6 +198,7 @@ class SpendDecilesView(_ReportView):
                             "median_cost_per_awu": "288.100000000",
                             "min_person_cost_usd": "2510.000000000",
                             "max_person_cost_usd": "9120.400000000",
+                            "unpriced_records": 0,
                         }
                     ],
                     "by": "person",
@@ -260,14 +266,21 @@ class WorkUnitsView(_ReportView):
         operation_id="work_units_list",
         summary="List work units",
         description=(
-            "Needs `reports:read`. Units not superseded by a rescore, oldest first; "
-            "`from`/`to` filter the triggered time. Follow next_cursor."
+            "Needs `reports:read`. Units not superseded by a rescore, newest first "
+            "(`order=oldest`: in the order they were made); `from`/`to` filter the "
+            "triggered time. Follow next_cursor."
         ),
         parameters=[
             OpenApiParameter("state", str, enum=list(_UNIT_STATES)),
             *[p for p in _FILTERS if p.name not in ("source", "provider", "model")],
-            OpenApiParameter("cursor", str, description="The next_cursor of the previous page."),
-            OpenApiParameter("limit", int, description="Page size, 1-500 (default 100)."),
+            OpenApiParameter(
+                "ref",
+                str,
+                many=True,
+                description="A ref of the unit as kind:value, e.g. envelope:env-1 (repeat: all "
+                "must match).",
+            ),
+            *PAGE_PARAMETERS,
             _FORMAT,
         ],
         responses={200: serializers.WorkUnitPage, **_READ_ERRORS},
@@ -281,16 +294,18 @@ class WorkUnitsView(_ReportView):
         raw_limit = request.query_params.get("limit") or str(DEFAULT_LIMIT)
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
             raise invalid("limit", f"between 1 and {MAX_LIMIT}")
-        after = selectors.parse_cursor(request.query_params.get("cursor") or None)
-        rows, next_after = selectors.work_units_list(
-            query=query, state=state, after=after, limit=int(raw_limit)
+        keyset = Keyset.from_query(
+            order=request.query_params.get("order") or None,
+            cursor=request.query_params.get("cursor") or None,
         )
-        return Response(
-            {
-                "results": rows,
-                "next_cursor": encode_cursor(next_after) if next_after is not None else None,
-            }
+        rows, next_cursor = selectors.work_units_list(
+            query=query,
+            state=state,
+            refs=parse_refs(request.query_params.getlist("ref")),
+            keyset=keyset,
+            limit=int(raw_limit),
         )
+        return Response({"results": rows, "next_cursor": next_cursor})
 
 
 class WorkUnitDetailView(_ReportView):

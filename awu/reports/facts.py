@@ -59,6 +59,15 @@ def usage_reach_keys_sql(alias: str, *, as_of: bool = False) -> str:
     )::varchar[])"""  # noqa: S608 - fixed SQL
 
 
+def usage_unpriced_sql(alias: str, *, as_of: bool = False) -> str:
+    """SQL boolean: the usage row ``alias`` has no cost. Unpriced until a reprice
+    appends an adjustment carrying a price."""
+    priced_seen = "AND pa.created_at <= %(as_of)s" if as_of else ""
+    return f"""({alias}.cost_source = 'unpriced' AND NOT EXISTS (
+            SELECT 1 FROM ledger_costadjustment pa
+            WHERE pa.usage_id = {alias}.id AND pa.price_id IS NOT NULL {priced_seen}))"""  # noqa: S608 - fixed SQL
+
+
 def usage_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
     """SELECT of counted usage facts. ``where`` filters ``u`` (ledger_tokenusage).
 
@@ -67,7 +76,6 @@ def usage_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
     cache_creation_input_tokens, cache_read_input_tokens, tied.
     """
     adj_seen = "AND a.created_at <= %(as_of)s" if as_of else ""
-    priced_seen = "AND pa.created_at <= %(as_of)s" if as_of else ""
     usage_seen = "AND u.received_at <= %(as_of)s" if as_of else ""
     state = _unit_state_sql("w", as_of)
     live = _unit_live_sql("w", as_of)
@@ -82,10 +90,7 @@ def usage_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
         COALESCE(u.cost_usd, 0) + COALESCE(
             (SELECT sum(a.delta_usd) FROM ledger_costadjustment a
              WHERE a.usage_id = u.id {adj_seen}), 0) AS cost,
-        -- Unpriced until a reprice appends an adjustment carrying a price.
-        (u.cost_source = 'unpriced' AND NOT EXISTS (
-            SELECT 1 FROM ledger_costadjustment pa
-            WHERE pa.usage_id = u.id AND pa.price_id IS NOT NULL {priced_seen})) AS unpriced,
+        {usage_unpriced_sql("u", as_of=as_of)} AS unpriced,
         u.input_tokens, u.output_tokens,
         u.cache_creation_input_tokens, u.cache_read_input_tokens,
         CASE WHEN cardinality(u.ref_keys) = 0 THEN 'none' ELSE COALESCE((

@@ -2,8 +2,10 @@
 
 Rules (docs/reports.md): a ratio over an empty denominator is null; spend and
 no AWUs is 0 AWUs per dollar; AWUs and no spend is a cost per AWU of 0 (and
-AWUs per dollar null). Money and AWU amounts are exact decimal strings; rates
-are numbers rounded to 6 places.
+AWUs per dollar null). Spend that is all unpriced has an unknown cost: null,
+and so are the ratios over it; partly unpriced spend shows its priced cost and
+``denominators.unpriced_records`` says how many records that leaves out. Money
+and AWU amounts are exact decimal strings; rates are numbers rounded to 6 places.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ def rate(numerator: Decimal, denominator: Decimal) -> float | None:
     if denominator == 0:
         return None
     return float(round(Decimal(numerator) / Decimal(denominator), 6))
+
+
+def priced_cost(cost: Any, records: Any, unpriced: Any) -> Decimal | None:
+    """The priced cost of summed usage: None (unknown) when every record of it is
+    unpriced; an unpriced record adds nothing to ``cost``, never a silent $0."""
+    if int(records or 0) > 0 and int(unpriced or 0) >= int(records or 0):
+        return None
+    return Decimal(cost or ZERO)
 
 
 def _key_value(dimension: str, value: Any) -> Any:
@@ -66,7 +76,7 @@ def rows_from_sides(
         usage = parts.get("usage", {})
         completed = Decimal(parts.get("entries", {}).get("awus_completed") or ZERO)
         voided = Decimal(units.get("awus_voided") or ZERO)
-        cost = Decimal(usage.get("cost") or ZERO)
+        cost = priced_cost(usage.get("cost"), usage.get("records"), usage.get("unpriced"))
         completed_units = int(units.get("completed_units") or 0)
         people = {p for part in parts.values() for p in (part.get("people") or ()) if p is not None}
         row.update(
@@ -95,10 +105,13 @@ def rows_from_sides(
             ),
         )
         both = units_apply and spend_applies
-        # Spend with no AWUs buys 0 AWUs per dollar; no spend leaves it undefined.
-        row["awus_per_dollar"] = rate(completed, cost) if both else None
-        # AWUs with no spend cost 0 each; no AWUs leaves it undefined.
-        row["cost_per_awu"] = money(cost / completed) if both and completed > 0 else None
+        # Spend with no AWUs buys 0 AWUs per dollar; no spend leaves it undefined,
+        # and so does an unknown cost (every record unpriced).
+        row["awus_per_dollar"] = rate(completed, cost) if both and cost is not None else None
+        # AWUs with no spend cost 0 each; no AWUs (or an unknown cost) leaves it undefined.
+        row["cost_per_awu"] = (
+            money(cost / completed) if both and cost is not None and completed > 0 else None
+        )
         row["durability"] = rate(completed, completed + voided) if units_apply else None
         row["ai_assisted_share"] = (
             rate(Decimal(int(units.get("ai_completed_units") or 0)), Decimal(completed_units))
@@ -106,9 +119,16 @@ def rows_from_sides(
             else None
         )
         if spend_applies:
-            tied = {s: Decimal(usage.get(f"tied_{s}") or ZERO) for s in TIE_STATES}
+            # Shares of the priced spend; all of it unknown: unknown where it went.
+            tied = {
+                s: Decimal(usage.get(f"tied_{s}") or ZERO) if cost is not None else None
+                for s in TIE_STATES
+            }
             row["spend_tied_usd"] = {s: money(v) for s, v in tied.items()}
-            row["spend_tied_share"] = {s: rate(v, cost) for s, v in tied.items()}
+            row["spend_tied_share"] = {
+                s: rate(v, cost) if v is not None and cost is not None else None
+                for s, v in tied.items()
+            }
         else:
             row["spend_tied_usd"] = None
             row["spend_tied_share"] = None

@@ -20,13 +20,22 @@ from django.db.models.functions import Coalesce
 from awu.definitions.models import Definition, DefinitionVersion
 from awu.reports import rollups
 from awu.reports.aggregate import side_rows
-from awu.reports.measures import ZERO, amount, money, rate, rows_from_sides, sides_for
+from awu.reports.facts import usage_unpriced_sql
+from awu.reports.measures import (
+    ZERO,
+    amount,
+    money,
+    priced_cost,
+    rate,
+    rows_from_sides,
+    sides_for,
+)
 from awu.reports.query import ReportQuery
 from awu.scoring.models import AwuEntry, WorkUnit
 from integrations.selectors import spend_counted_condition
 from ledger.http import ApiError
 from ledger.models import Team, WorkEvent
-from ledger.selectors import decode_cursor
+from ledger.selectors import Keyset
 
 
 def _raw(query: ReportQuery) -> bool:
@@ -77,8 +86,11 @@ def spend_deciles(*, query: ReportQuery, by_team: bool = False) -> list[dict[str
     """People ranked by token spend into deciles (1 = least spend, 10 = most),
     within each team when ``by_team``.
 
-    Each decile: people, spend, AWUs completed, AWUs per dollar and the median
-    of its people's cost per AWU (over those with AWUs). People with AWUs and no
+    Each decile: people, spend, AWUs completed, AWUs per dollar, the median of
+    its people's cost per AWU (over those with AWUs and a known spend) and its
+    unpriced usage records. People rank by priced spend: a person whose spend is
+    all unpriced has an unknown spend (null), ranked as none, and a decile whose
+    spend is all unpriced has a null spend and rate. People with AWUs and no
     spend rank lowest. Spend or AWUs of actors mapped to no person are not in
     any decile.
     """
@@ -87,37 +99,56 @@ def spend_deciles(*, query: ReportQuery, by_team: bool = False) -> list[dict[str
         rollups.rollups_ensure_fresh()
     extra = ("team", "person") if by_team else ("person",)
     plain = replace(query, group_by=())
-    spend: dict[tuple[Any, ...], Decimal] = {}
+    # Per person: (priced cost, records, unpriced records).
+    usage: dict[tuple[Any, ...], tuple[Decimal, int, int]] = {}
     awus: dict[tuple[Any, ...], Decimal] = {}
     if plain.spend_applies:
         for part in side_rows("usage", plain, raw=raw, extra_group=extra):
-            spend[part["key"]] = Decimal(part["cost"] or ZERO)
+            usage[part["key"]] = (
+                Decimal(part["cost"] or ZERO),
+                int(part["records"] or 0),
+                int(part["unpriced"] or 0),
+            )
     if plain.units_apply:
         for part in side_rows("entries", plain, raw=raw, extra_group=extra):
             awus[part["key"]] = Decimal(part["awus_completed"] or ZERO)
-    people = [k for k in {*spend, *awus} if k[-1] is not None]
+
+    def summed(keys: list[tuple[Any, ...]]) -> tuple[Decimal | None, int]:
+        """The priced cost of ``keys``' usage (None: all unpriced) and its unpriced count."""
+        parts = [usage.get(k, (ZERO, 0, 0)) for k in keys]
+        cost = sum((p[0] for p in parts), ZERO)
+        records, unpriced = sum(p[1] for p in parts), sum(p[2] for p in parts)
+        return priced_cost(cost, records, unpriced), unpriced
+
+    spend = {k: summed([k])[0] for k in {*usage, *awus}}
+    people = [k for k in spend if k[-1] is not None]
     groups: dict[Any, list[tuple[Any, ...]]] = {}
     for key in people:
         groups.setdefault(key[0] if by_team else None, []).append(key)
     out = []
     for group in sorted(groups, key=lambda g: (g is None, str(g))):
-        ranked = sorted(groups[group], key=lambda k: (spend.get(k, ZERO), k[-1]))
+        ranked = sorted(groups[group], key=lambda k: (spend[k] or ZERO, k[-1]))
         count = len(ranked)
         for decile in range(1, 11):
             members = [k for i, k in enumerate(ranked) if i * 10 // count + 1 == decile]
-            cost = sum((spend.get(k, ZERO) for k in members), ZERO)
+            cost, unpriced = summed(members)
             done = sum((awus.get(k, ZERO) for k in members), ZERO)
-            per_person = [spend.get(k, ZERO) / awus[k] for k in members if awus.get(k, ZERO) > 0]
+            per_person = [
+                known / awus[k]
+                for k in members
+                if awus.get(k, ZERO) > 0 and (known := spend[k]) is not None
+            ]
             row: dict[str, Any] = {"team": group} if by_team else {}
             row.update(
                 decile=decile,
                 people=len(members),
                 token_cost_usd=money(cost),
                 awus_completed=amount(done),
-                awus_per_dollar=rate(done, cost),
+                awus_per_dollar=rate(done, cost) if cost is not None else None,
                 median_cost_per_awu=money(statistics.median(per_person)) if per_person else None,
-                min_person_cost_usd=money(spend.get(members[0], ZERO)) if members else None,
-                max_person_cost_usd=money(spend.get(members[-1], ZERO)) if members else None,
+                min_person_cost_usd=money(spend[members[0]]) if members else None,
+                max_person_cost_usd=money(spend[members[-1]]) if members else None,
+                unpriced_records=unpriced,
             )
             out.append(row)
     return out
@@ -131,7 +162,7 @@ def _invalid(field: str, reason: str) -> ApiError:
 
 
 def _unit_queryset(query: ReportQuery, state: str | None) -> Any:
-    qs = WorkUnit.objects.select_related("version__definition", "team").filter(
+    qs = WorkUnit.objects.select_related("version__definition", "team__merged_into").filter(
         superseded_at__isnull=True
     )
     if state:
@@ -141,7 +172,8 @@ def _unit_queryset(query: ReportQuery, state: str | None) -> Any:
     if query.stop is not None:
         qs = qs.filter(triggered_at__lt=query.stop)
     if query.team is not None:
-        qs = qs.filter(team__slug=query.team)
+        # A team's units include those of the teams merged into it.
+        qs = qs.filter(Q(team__slug=query.team) | Q(team__merged_into__slug=query.team))
     if query.person is not None:
         qs = qs.filter(person_id=query.person)
     if query.domain is not None:
@@ -171,6 +203,13 @@ def _entries(unit_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
+def _team_slug(team: Team | None) -> str | None:
+    # A merged team is reported as the team it was merged into.
+    if team is None:
+        return None
+    return team.merged_into.slug if team.merged_into else team.slug
+
+
 def _unit_row(
     unit: WorkUnit, events: dict[int, WorkEvent], entries: dict[int, list[dict[str, Any]]]
 ) -> dict[str, Any]:
@@ -184,7 +223,7 @@ def _unit_row(
         "credited": amount(unit.credited),
         "actor": unit.actor,
         "person": unit.person_id,
-        "team": unit.team.slug if unit.team else None,
+        "team": _team_slug(unit.team),
         "subject": unit.subject,
         "triggered_at": unit.triggered_at,
         "completed_at": unit.completed_at,
@@ -200,30 +239,38 @@ def _unit_row(
 
 
 def work_units_list(
-    *, query: ReportQuery, state: str | None, after: int | None, limit: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Reportable (not superseded) work units, oldest id first, keyset-paginated
-    by id; ``query``'s period filters the triggered time. Returns (rows, next id)."""
+    *,
+    query: ReportQuery,
+    state: str | None,
+    refs: tuple[str, ...] = (),
+    keyset: Keyset,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Reportable (not superseded) work units in ``keyset``'s order of id (newest
+    or oldest first), from its cursor on; ``query``'s period filters the triggered
+    time, ``refs`` ("kind:value", all must match) the unit's refs. Returns (rows,
+    the next page's cursor or None)."""
     qs = _unit_queryset(query, state)
-    if after is not None:
-        qs = qs.filter(id__gt=after)
-    units = list(qs.order_by("id")[: limit + 1])
+    if refs:
+        qs = qs.filter(ref_keys__contains=list(refs))
+    units = list(keyset.apply(qs)[: limit + 1])
     more = len(units) > limit
     units = units[:limit]
     event_ids = {i for u in units for i in u.evidence}
     events = {e.pk: e for e in WorkEvent.objects.filter(pk__in=event_ids).only("id", "type")}
     entries = _entries([u.pk for u in units])
     rows = [_unit_row(u, events, entries) for u in units]
-    return rows, (units[-1].pk if more and units else None)
+    return rows, keyset.next_cursor(units[-1].pk if more and units else None)
 
 
 def unit_tied_spend(unit: WorkUnit) -> dict[str, Any]:
     """The counted token spend whose refs reach the unit's refs: directly (a
     shared PR, ticket, commit... key) or through a session whose
-    ``x.session.commit`` event names one of the unit's commits."""
+    ``x.session.commit`` event names one of the unit's commits. Its cost is the
+    priced records' (null when all are unpriced), with the unpriced count."""
     keys = list(unit.ref_keys)
     if not keys:
-        return _tied(0, ZERO, [0, 0, 0, 0])
+        return _tied(0, 0, ZERO, [0, 0, 0, 0])
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -232,7 +279,7 @@ def unit_tied_spend(unit: WorkUnit) -> dict[str, Any]:
                 WHERE e.type = 'x.session.commit' AND e.ref_keys && %(keys)s::varchar[]
                   AND s LIKE 'session:%%'
             )
-            SELECT count(*),
+            SELECT count(*), count(*) FILTER (WHERE {usage_unpriced_sql("u")}),
                 COALESCE(sum(COALESCE(u.cost_usd, 0) + COALESCE(
                     (SELECT sum(a.delta_usd) FROM ledger_costadjustment a WHERE a.usage_id = u.id), 0)), 0),
                 COALESCE(sum(u.input_tokens), 0), COALESCE(sum(u.output_tokens), 0),
@@ -244,15 +291,16 @@ def unit_tied_spend(unit: WorkUnit) -> dict[str, Any]:
             """,  # noqa: S608 - constant SQL; values travel as parameters
             {"keys": keys},
         )
-        count, cost, *tokens = cursor.fetchone() or (0, ZERO, 0, 0, 0, 0)
-    return _tied(int(count), Decimal(cost), [int(t) for t in tokens])
+        count, unpriced, cost, *tokens = cursor.fetchone() or (0, 0, ZERO, 0, 0, 0, 0)
+    return _tied(int(count), int(unpriced), Decimal(cost), [int(t) for t in tokens])
 
 
-def _tied(count: int, cost: Decimal, tokens: list[int]) -> dict[str, Any]:
+def _tied(count: int, unpriced: int, cost: Decimal, tokens: list[int]) -> dict[str, Any]:
     return {
         "method": "exact" if count else "none",
         "usage_records": count,
-        "token_cost_usd": money(cost),
+        "unpriced_records": unpriced,
+        "token_cost_usd": money(priced_cost(cost, count, unpriced)),
         "tokens": dict(
             zip(
                 (
@@ -271,7 +319,7 @@ def _tied(count: int, cost: Decimal, tokens: list[int]) -> dict[str, Any]:
 def work_unit_detail(*, unit_id: int) -> dict[str, Any] | None:
     """One work unit with its evidence chain, rule version, entries and tied spend."""
     unit = (
-        WorkUnit.objects.select_related("version__definition", "team", "superseded_by")
+        WorkUnit.objects.select_related("version__definition", "team__merged_into", "superseded_by")
         .filter(pk=unit_id)
         .first()
     )
@@ -296,10 +344,6 @@ def work_unit_detail(*, unit_id: int) -> dict[str, Any] | None:
     row["superseded_at"] = unit.superseded_at
     row["spend_tied"] = unit_tied_spend(unit)
     return row
-
-
-def parse_cursor(value: str | None) -> int | None:
-    return decode_cursor(value) if value else None
 
 
 # --- Definitions ------------------------------------------------------------------------

@@ -15,10 +15,16 @@ class Tokens(serializers.Serializer):
     cache_read_input_tokens = serializers.IntegerField()
 
 
-def _money() -> serializers.CharField:
-    return serializers.CharField(
-        allow_null=True, help_text='USD as a decimal string, e.g. "12.500000000".'
-    )
+def _money(more: str = "") -> serializers.CharField:
+    text = f'USD as a decimal string, e.g. "12.500000000". {more}'
+    return serializers.CharField(allow_null=True, help_text=text.strip())
+
+
+_PRICED = (
+    "The priced spend: null when every usage record counted is unpriced (the cost is "
+    "unknown, not zero); the row's `unpriced_records` count says how many records it "
+    "leaves out."
+)
 
 
 def _amount() -> serializers.CharField:
@@ -49,7 +55,11 @@ class Denominators(serializers.Serializer):
     units = serializers.IntegerField(allow_null=True)
     completed_units = serializers.IntegerField(allow_null=True)
     usage_records = serializers.IntegerField(allow_null=True)
-    unpriced_records = serializers.IntegerField(allow_null=True)
+    unpriced_records = serializers.IntegerField(
+        allow_null=True,
+        help_text="Usage records with no cost (a model missing from the price book): "
+        "left out of the cost, which is null when they are all of it.",
+    )
     people = serializers.IntegerField()
 
 
@@ -67,10 +77,12 @@ class EfficiencyRow(serializers.Serializer):
     awus_voided = _amount()
     awus_expired = _amount()
     units = serializers.IntegerField(allow_null=True, help_text="Work units counted.")
-    token_cost_usd = _money()
+    token_cost_usd = _money(_PRICED)
     tokens = Tokens(allow_null=True)
-    awus_per_dollar = _rate("AWUs completed per USD of spend; null without spend.")
-    cost_per_awu = _money()
+    awus_per_dollar = _rate(
+        "AWUs completed per USD of spend; null without spend or when its cost is unknown."
+    )
+    cost_per_awu = _money("Null without AWUs or when the cost is unknown.")
     durability = _rate("completed / (completed + voided); null when both are 0.")
     ai_assisted_share = _rate("Share of completed units that were AI-assisted.")
     spend_tied_usd = TiedMoney(allow_null=True)
@@ -91,12 +103,15 @@ class DecileRow(serializers.Serializer):
     team = serializers.CharField(required=False, allow_null=True)
     decile = serializers.IntegerField(min_value=1, max_value=10)
     people = serializers.IntegerField()
-    token_cost_usd = _money()
+    token_cost_usd = _money(_PRICED)
     awus_completed = _amount()
-    awus_per_dollar = _rate("AWUs per USD; null without spend.")
-    median_cost_per_awu = _money()
-    min_person_cost_usd = _money()
-    max_person_cost_usd = _money()
+    awus_per_dollar = _rate("AWUs per USD; null without spend or when its cost is unknown.")
+    median_cost_per_awu = _money("Over the people with AWUs whose spend is known.")
+    min_person_cost_usd = _money("Null when that person's spend is all unpriced.")
+    max_person_cost_usd = _money("Null when that person's spend is all unpriced.")
+    unpriced_records = serializers.IntegerField(
+        help_text="The decile's usage records with no cost, left out of its spend."
+    )
 
 
 class DecileReport(serializers.Serializer):
@@ -176,7 +191,10 @@ class VersionRow(serializers.Serializer):
 class TiedSpend(serializers.Serializer):
     method = serializers.ChoiceField(choices=["exact", "none"])
     usage_records = serializers.IntegerField()
-    token_cost_usd = serializers.CharField()
+    unpriced_records = serializers.IntegerField(
+        help_text="Tied usage records with no cost, left out of the cost."
+    )
+    token_cost_usd = _money(_PRICED)
     tokens = Tokens()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from django.db import connection
+from django.db.models.functions import Coalesce
 
 from awu.scoring.engine import CompiledDefinition, evaluate_unit
 from awu.scoring.model import Event, UnitResult
@@ -83,7 +84,16 @@ def _attribution(rows: Sequence[tuple[Any, ...]]) -> _Attribution:
     """Identity, team and membership lookups for a batch of rows: three queries at most."""
     persons = persons_for_actors(r[3] for r in rows if r[3])
     slugs = {r[4] for r in rows if r[4]}
-    teams = dict(Team.objects.filter(slug__in=slugs).values_list("slug", "id")) if slugs else {}
+    # A merged team's slug attributes to the team it was merged into.
+    teams = (
+        dict(
+            Team.objects.filter(slug__in=slugs).values_list(
+                "slug", Coalesce("merged_into_id", "id")
+            )
+        )
+        if slugs
+        else {}
+    )
     memberships: defaultdict[int, list[tuple[datetime, datetime | None, int]]] = defaultdict(list)
     if persons:
         for person_id, team_id, start, end in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -226,6 +227,58 @@ def test_numbers_are_formatted_for_people(viewer: Client, organisation: dict[str
     assert 'data-value="46.004000000">$46.00<' in html  # money as dollars
     assert 'data-value="0.130423">0.13<' in html  # ratios to three significant digits
     assert 'data-value="0.666667">66.7%<' in html  # shares as percents
+
+
+def _spend_cell(html: str, attribute: str, key: str) -> str:
+    """The spend cell of one table row, as written: value attribute and text."""
+    row = re.search(rf'<tr {attribute}="{re.escape(key)}">(.*?)</tr>', html, re.DOTALL)
+    assert row, (attribute, key)
+    cell = re.search(r'data-field="token_cost_usd" (data-value="[^"]*">[^<]*)<', row.group(1))
+    assert cell, row.group(1)
+    return cell.group(1)
+
+
+def test_a_team_row_with_unpriced_records_says_so(
+    viewer: Client, reader: Api, organisation: dict[str, Any]
+) -> None:
+    build.usage(actor="alice@example.com", cost=None, model="unlisted-model")
+    build.person("dave", team_slug="ops")
+    build.usage(actor="dave@example.com", cost=None, model="unlisted-model")
+    build.usage(actor="dave@example.com", cost=None, model="unlisted-model")
+    numbers, _, html = page(viewer)
+    api = {
+        row["team"]: row for row in api_rows(reader, "/api/v1/reports/efficiency", group_by="team")
+    }
+    for team, shown in numbers["teams"].items():
+        assert_row_matches(shown, api[team])
+    # Partly unpriced: the priced spend and how many records it leaves out.
+    assert (
+        _spend_cell(html, "data-team", "payments") == 'data-value="6.000000000">$6.00 + 1 unpriced'
+    )
+    # Wholly unpriced: not $0, and no rate over a cost nobody knows.
+    assert _spend_cell(html, "data-team", "ops") == 'data-value="">unknown (2 unpriced)'
+    assert numbers["teams"]["ops"]["awus_per_dollar"] == ""
+    assert _spend_cell(html, "data-team", "search") == 'data-value="40.004000000">$40.00'
+
+
+def test_decile_and_trend_rows_with_unpriced_records_say_so(
+    viewer: Client, organisation: dict[str, Any]
+) -> None:
+    build.usage(actor="carol@example.com", cost=None, model="unlisted-model")
+    _, _, html = page(viewer)
+    # carol spends least: decile 1 of three people; her usage is in the week of 2 March.
+    assert _spend_cell(html, "data-decile", "1") == 'data-value="0.004000000">$0.004 + 1 unpriced'
+    assert _spend_cell(html, "data-period", "2026-03-02") == (
+        'data-value="6.004000000">$6.00 + 1 unpriced'
+    )
+
+
+def test_the_total_spend_reads_unknown_when_every_record_is_unpriced(viewer: Client) -> None:
+    build.usage(cost=None, model="unlisted-model")
+    numbers, _, html = page(viewer)
+    assert numbers["total"][""]["token_cost_usd"] == ""
+    assert 'data-field="token_cost_usd" data-value="">unknown (1 unpriced)<' in html
+    assert "1 usage record, 1 unpriced" in html
 
 
 def test_the_period_selector_picks_the_last_90_days(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from awu.dashboard.templatetags.dashboard_format import awus, percent, ratio, raw, usd
+from awu.dashboard.templatetags.dashboard_format import awus, percent, ratio, raw, spend, usd
 
 
 @pytest.mark.parametrize(
@@ -21,6 +21,22 @@ from awu.dashboard.templatetags.dashboard_format import awus, percent, ratio, ra
 )
 def test_money_reads_as_dollars(value: str | None, text: str) -> None:
     assert usd(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "unpriced", "text"),
+    [
+        ("46.004000000", 0, "$46.00"),
+        ("46.004000000", None, "$46.00"),
+        ("46.004000000", 3, "$46.00 + 3 unpriced"),
+        (None, 2, "unknown (2 unpriced)"),
+        (None, 0, "—"),
+    ],
+)
+def test_spend_says_how_many_records_it_leaves_unpriced(
+    value: str | None, unpriced: int | None, text: str
+) -> None:
+    assert spend(value, unpriced) == text
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,15 @@ wrapped so each call's status and body are recorded; a ``# -> 201 {...}``
 comment is checked against the call before it, and a ``# (same command) -> ...``
 comment runs that call again first, as the reader would. Then the promises of
 the prose: the signed contract becomes a completed AWU within seconds, the
-token usage is priced from the price book, and the efficiency report counts the
-AWU and the spend and answers AWUs per dollar for the spend. If the README's tour
-stops working, this test fails.
+token usage is priced from the price book, the tour's own listings show the
+tour's event, usage and unit, and the efficiency report counts the AWU and the
+spend and answers AWUs per dollar for the spend. If the README's tour stops
+working, this test fails.
+
+The reader runs the tour after ``./run up`` seeded the demo company, so the tour
+runs on a ledger that already holds more signed contracts, and units made of
+them, than a page of a listing shows. They are stored and scored here, through
+the ingest path and the worker's code, which is much cheaper than the whole demo.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +35,13 @@ import httpx
 import orjson
 import pytest
 
+from awu import clock
+from awu.scoring import services
+from awu.scoring.models import WorkUnit
 from ledger import auth, prices
+from ledger.ingest import events_ingest, usage_ingest
+from ledger.models import Identity, Membership, Person, Team
+from ledger.selectors import DEFAULT_LIMIT
 from tests.e2e.conftest import Stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -40,6 +53,8 @@ PROMISE = re.compile(r"^\s*#.*->\s*(\d{3})\b(.*)$")
 SAME_COMMAND = "(same command)"
 # The README says "within a second"; the margin absorbs a loaded CI machine.
 SCORED_WITHIN = 10.0
+# More than a page of each listing, all stored before the tour.
+OLDER_RECORDS = DEFAULT_LIMIT + 20
 
 # Defined before the README's lines: records every call, prints what the reader sees.
 PRELUDE = r"""
@@ -171,6 +186,52 @@ def curl_available() -> None:
         pytest.skip(reason)
 
 
+def older_ledger(count: int = OLDER_RECORDS) -> None:
+    """Signed contracts of a legal team, their units and some token usage, stored
+    and scored before the tour as the demo company's are."""
+    legal = Team.objects.create(slug="legal", name="Legal", domain="legal")
+    counsel = Person.objects.create(name="Counsel", email="counsel@example.com")
+    Identity.objects.create(value="counsel@example.com", person=counsel)
+    Membership.objects.create(
+        person=counsel, team=legal, valid_from=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    at = [(start + timedelta(minutes=10 * i)).isoformat() for i in range(count)]
+    stored = events_ingest(
+        items=[
+            {
+                "source": "docusign-older",
+                "id": f"envelope-older-{i}",
+                "type": "contract.signed",
+                "occurred_at": at[i],
+                "actor": "counsel@example.com",
+                "refs": {"envelope": [f"older-{i}"]},
+            }
+            for i in range(count)
+        ],
+        now=clock.now(),
+    )
+    spent = usage_ingest(
+        items=[
+            {
+                "source": "gateway-older",
+                "id": f"req-older-{i}",
+                "occurred_at": at[i],
+                "actor": "counsel@example.com",
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "input_tokens": 1000,
+                "output_tokens": 100,
+            }
+            for i in range(count)
+        ],
+        now=clock.now(),
+    )
+    assert {r.status for r in [*stored, *spent]} == {"created"}
+    services.outbox_drain(clock=clock.now)
+    assert WorkUnit.objects.filter(state="completed").count() == count
+
+
 def get(stack: Stack, key: str, path: str, **params: str) -> Any:
     response = httpx.get(
         f"{stack.base_url}{path}",
@@ -183,10 +244,13 @@ def get(stack: Stack, key: str, path: str, **params: str) -> Any:
 
 
 @pytest.mark.parametrize("broker", ["filesystem"], indirect=True)
-def test_the_readme_tour_works_as_written(stack: Stack, tmp_path: Path) -> None:
+def test_the_readme_tour_works_as_written(stack: Stack, tmp_path: Path, settings: Any) -> None:
     curl_available()
     # What `./run up` installs before the reader starts the tour.
     prices.install_published_prices()
+    # This process scores the older records itself; the stack's worker needs no wake-up.
+    settings.AWU_OUTBOX_WAKE_TASK = ""
+    older_ledger()
 
     calls, promises, checked = run_tour(stack, tmp_path)
 
@@ -208,17 +272,32 @@ def test_the_readme_tour_works_as_written(stack: Stack, tmp_path: Path) -> None:
     repeated = [c for c in contract[1:] if c.args == contract[0].args]
     assert all(c.json()["results"][0]["id"] == event_id for c in repeated)
 
-    def completed_unit() -> Any:
-        units = get(stack, reader_key, "/api/v1/work-units", state="completed")["results"]
-        return next((u for u in units if event_id in [e["id"] for e in u["evidence"]]), None)
+    # The tour's listing of events shows the tour's event, among the older contracts.
+    listings = [c for c in calls if "/api/v1/events?" in c.args]
+    assert listings, "the tour no longer lists its events"
+    assert event_id in [row["sequence"] for row in listings[0].json()["results"]], (
+        f"the tour's event is not on the page its listing shows ({listings[0].args})"
+    )
 
-    unit = wait_for(completed_unit, timeout=SCORED_WITHIN, what="the signed contract's AWU")
+    def completed_unit() -> Any:
+        return WorkUnit.objects.filter(trigger_event_id=event_id, state="completed").first()
+
+    made = wait_for(completed_unit, timeout=SCORED_WITHIN, what="the signed contract's AWU")
+    # The tour's listing of units (run again now that the unit exists, as a reader
+    # would who asked a moment too early) shows it.
+    unit_calls = [c for c in calls if "/api/v1/work-units" in c.args]
+    assert unit_calls, "the tour no longer lists work units"
+    tour_units = next(arg for arg in unit_calls[0].args.split() if "/api/v1/work-units" in arg)
+    path = urlsplit(tour_units)
+    listed = get(stack, reader_key, path.path, **dict(parse_qsl(path.query)))["results"]
+    unit = next((u for u in listed if u["id"] == made.pk), None)
+    assert unit is not None, f"the tour's unit is not on the page {tour_units} shows"
     assert unit["definition"] == "contract-signed"
     assert unit["units"] == "1.000000"
 
     usage = [c for c in calls if "/api/v1/token-usage?" in c.args]
     assert usage, "the tour no longer lists token usage"
-    [record] = usage[0].json()["results"]
+    [record] = [r for r in usage[0].json()["results"] if r["source"] == "tour"]
     assert record["cost_source"] == "computed", record
     assert record["cost_usd"] is not None
 

@@ -1,11 +1,14 @@
-"""GET /api/v1/events and /api/v1/token-usage: filters, periods and cursor pagination."""
+"""GET /api/v1/events and /api/v1/token-usage: filters, periods, order and cursor pagination."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.models import Identity, Membership, Person, Team
 from tests.ledger.factories import event, usage
@@ -18,7 +21,11 @@ USAGE = "/api/v1/token-usage"
 
 def ids(response: Any) -> list[str]:
     assert response.status_code == 200, response.content[:500]
-    return [row["id"] for row in response.json()["results"]]
+    return ids_of(response.json())
+
+
+def ids_of(page: dict[str, Any]) -> list[str]:
+    return [row["id"] for row in page["results"]]
 
 
 @pytest.fixture
@@ -72,7 +79,7 @@ def test_events_filter_by_person_covers_every_alias(
         ],
     )
 
-    assert ids(reader.get(EVENTS, {"person": alice.pk})) == ["mail", "gh"]
+    assert set(ids(reader.get(EVENTS, {"person": alice.pk}))) == {"mail", "gh"}
 
 
 def test_events_list_resolves_the_person(events_writer: Any, reader: Any, alice: Person) -> None:
@@ -80,7 +87,7 @@ def test_events_list_resolves_the_person(events_writer: Any, reader: Any, alice:
 
     rows = reader.get(EVENTS).json()["results"]
 
-    assert [r["person"] for r in rows] == [alice.pk, None]
+    assert {r["actor"]: r["person"] for r in rows} == {"github:alice": alice.pk, "nobody": None}
 
 
 def test_events_filter_by_the_team_named_on_the_event(events_writer: Any, reader: Any) -> None:
@@ -147,7 +154,7 @@ def march_events(events_writer: Any) -> None:
 def test_date_period_includes_both_whole_days(reader: Any, march_events: None) -> None:
     response = reader.get(EVENTS, {"from": "2026-03-01", "to": "2026-03-31"})
 
-    assert ids(response) == ["mar-first", "mar-last"]
+    assert set(ids(response)) == {"mar-first", "mar-last"}
 
 
 def test_timestamp_period_includes_from_and_excludes_to(reader: Any, march_events: None) -> None:
@@ -166,33 +173,97 @@ def test_from_alone_is_open_ended(reader: Any, march_events: None) -> None:
     assert ids(reader.get(EVENTS, {"from": "2026-04-01"})) == ["apr-first"]
 
 
-def test_cursor_pagination_walks_every_row_exactly_once(events_writer: Any, reader: Any) -> None:
-    posted = [f"e{i}" for i in range(7)]
-    events_writer.post(EVENTS, [event(id=name) for name in posted])
-
+def walk(reader: Any, url: str, params: dict[str, Any]) -> tuple[list[str], int]:
+    """Every page of a listing, following next_cursor: (ids in order, pages)."""
     seen: list[str] = []
-    params: dict[str, Any] = {"limit": 2}
+    params = dict(params)
     pages = 0
     while True:
-        body = reader.get(EVENTS, params).json()
+        body = reader.get(url, params).json()
         pages += 1
         seen.extend(row["id"] for row in body["results"])
         if body["next_cursor"] is None:
-            break
+            return seen, pages
         params["cursor"] = body["next_cursor"]
 
-    assert seen == posted
+
+@pytest.mark.parametrize(("order", "expected"), [("newest", reversed), ("oldest", list)])
+def test_cursor_pagination_walks_every_row_exactly_once_in_either_order(
+    events_writer: Any, reader: Any, order: str, expected: Any
+) -> None:
+    posted = [f"e{i}" for i in range(7)]
+    events_writer.post(EVENTS, [event(id=name) for name in posted])
+
+    seen, pages = walk(reader, EVENTS, {"limit": 2, "order": order})
+
+    assert seen == list(expected(posted))
     assert pages == 4
 
 
-def test_rows_are_listed_in_ingest_sequence(events_writer: Any, reader: Any) -> None:
+@pytest.mark.parametrize("url", [EVENTS, USAGE])
+def test_listings_are_newest_first_by_default(
+    events_writer: Any, usage_writer: Any, reader: Any, url: str
+) -> None:
+    for name in ("first", "second", "third"):
+        if url == EVENTS:
+            events_writer.post(EVENTS, event(id=name))
+        else:
+            usage_writer.post(USAGE, usage(id=name))
+
+    rows = reader.get(url).json()["results"]
+
+    assert [r["id"] for r in rows] == ["third", "second", "first"]
+    assert rows[0]["sequence"] > rows[1]["sequence"] > rows[2]["sequence"]
+
+
+def test_newest_first_is_by_ingest_sequence_not_occurred_at(
+    events_writer: Any, reader: Any
+) -> None:
     events_writer.post(EVENTS, [event(id="late", occurred_at="2026-05-01T00:00:00Z")])
     events_writer.post(EVENTS, [event(id="early", occurred_at="2026-01-01T00:00:00Z")])
 
-    rows = reader.get(EVENTS).json()["results"]
+    assert ids(reader.get(EVENTS)) == ["early", "late"]
+
+
+def test_order_oldest_lists_in_ingest_sequence(events_writer: Any, reader: Any) -> None:
+    events_writer.post(EVENTS, [event(id="late", occurred_at="2026-05-01T00:00:00Z")])
+    events_writer.post(EVENTS, [event(id="early", occurred_at="2026-01-01T00:00:00Z")])
+
+    rows = reader.get(EVENTS, {"order": "oldest"}).json()["results"]
 
     assert [r["id"] for r in rows] == ["late", "early"]
     assert rows[0]["sequence"] < rows[1]["sequence"]
+
+
+def test_a_cursor_keeps_its_order_when_order_is_left_out(events_writer: Any, reader: Any) -> None:
+    events_writer.post(EVENTS, [event(id=name) for name in ("a", "b", "c")])
+    first = reader.get(EVENTS, {"limit": 1, "order": "oldest"}).json()
+
+    rest = reader.get(EVENTS, {"cursor": first["next_cursor"]})
+
+    assert ids(rest) == ["b", "c"]
+
+
+def test_a_cursor_and_an_order_that_contradicts_it_is_a_400_naming_order(
+    events_writer: Any, reader: Any
+) -> None:
+    events_writer.post(EVENTS, [event(), event()])
+    first = reader.get(EVENTS, {"limit": 1}).json()
+
+    response = reader.get(EVENTS, {"cursor": first["next_cursor"], "order": "oldest"})
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["order"]
+
+
+def test_a_cursor_made_when_listings_were_oldest_first_still_pages_oldest_first(
+    events_writer: Any, reader: Any
+) -> None:
+    events_writer.post(EVENTS, [event(id=name) for name in ("a", "b", "c")])
+    first_sequence = reader.get(EVENTS, {"order": "oldest"}).json()["results"][0]["sequence"]
+    old_cursor = base64.urlsafe_b64encode(f"s:{first_sequence}".encode()).decode().rstrip("=")
+
+    assert ids(reader.get(EVENTS, {"cursor": old_cursor})) == ["b", "c"]
 
 
 def test_last_page_has_no_next_cursor(events_writer: Any, reader: Any) -> None:
@@ -201,7 +272,19 @@ def test_last_page_has_no_next_cursor(events_writer: Any, reader: Any) -> None:
     assert reader.get(EVENTS, {"limit": 2}).json()["next_cursor"] is None
 
 
-def test_rows_stored_after_a_page_was_read_appear_on_the_next_page(
+def test_oldest_first_rows_stored_after_a_page_was_read_appear_on_the_next_page(
+    events_writer: Any, reader: Any
+) -> None:
+    events_writer.post(EVENTS, [event(id="a"), event(id="b")])
+    first = reader.get(EVENTS, {"limit": 1, "order": "oldest"}).json()
+
+    events_writer.post(EVENTS, event(id="c"))
+    rest = reader.get(EVENTS, {"limit": 10, "cursor": first["next_cursor"]})
+
+    assert ids(rest) == ["b", "c"]
+
+
+def test_newest_first_rows_stored_after_a_page_was_read_shift_no_page(
     events_writer: Any, reader: Any
 ) -> None:
     events_writer.post(EVENTS, [event(id="a"), event(id="b")])
@@ -210,7 +293,8 @@ def test_rows_stored_after_a_page_was_read_appear_on_the_next_page(
     events_writer.post(EVENTS, event(id="c"))
     rest = reader.get(EVENTS, {"limit": 10, "cursor": first["next_cursor"]})
 
-    assert ids(rest) == ["b", "c"]
+    assert (ids_of(first), ids(rest)) == (["b"], ["a"])
+    assert ids(reader.get(EVENTS, {"limit": 1})) == ["c"]
 
 
 @pytest.mark.parametrize(
@@ -229,6 +313,10 @@ def test_rows_stored_after_a_page_was_read_appear_on_the_next_page(
         ({"person": "alice"}, "person"),
         ({"ref": "no-colon"}, "ref"),
         ({"cost_source": "guessed"}, "cost_source"),
+        ({"order": "sideways"}, "order"),
+        ({"order": "-id"}, "order"),
+        ({"order": "Newest"}, "order"),
+        ({"cursor": "bjp4"}, "cursor"),  # base64 of "n:x"
     ],
     ids=lambda v: "-".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else None,
 )
@@ -242,6 +330,41 @@ def test_bad_query_parameter_is_a_400_validation_error(
     body = response.json()
     assert body["type"] == "validation_error"
     assert field in body["errors"]
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("url", [EVENTS, USAGE, "/api/v1/work-units"])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    order=st.one_of(st.none(), st.sampled_from(["newest", "oldest"]), st.text(max_size=12)),
+    cursor=st.one_of(
+        st.none(),
+        st.text(max_size=16),
+        st.builds(
+            lambda kind, value: _cursor(f"{kind}:{value}"),
+            st.sampled_from(["n", "o", "s", "x", ""]),
+            st.one_of(st.text(max_size=12), st.integers(-(2**70), 2**70).map(str)),
+        ),
+    ),
+)
+def test_any_order_and_cursor_is_answered_or_refused_naming_it_never_a_500(
+    reader: Any, url: str, order: str | None, cursor: str | None
+) -> None:
+    params = {k: v for k, v in {"order": order, "cursor": cursor}.items() if v is not None}
+
+    response = reader.get(url, params)
+
+    assert response.status_code in (200, 400), response.content[:300]
+    if response.status_code == 400:
+        assert set(response.json()["errors"]) <= {"order", "cursor"}
 
 
 def test_usage_filter_by_provider(usage_writer: Any, reader: Any) -> None:
@@ -305,22 +428,16 @@ def test_usage_filter_by_ref(usage_writer: Any, reader: Any) -> None:
     assert ids(reader.get(USAGE, {"ref": "session:s2"})) == ["b"]
 
 
-def test_usage_cursor_pagination_walks_every_row_exactly_once(
-    usage_writer: Any, reader: Any
+@pytest.mark.parametrize(("order", "expected"), [("newest", reversed), ("oldest", list)])
+def test_usage_cursor_pagination_walks_every_row_exactly_once_in_either_order(
+    usage_writer: Any, reader: Any, order: str, expected: Any
 ) -> None:
     posted = [f"u{i}" for i in range(5)]
     usage_writer.post(USAGE, [usage(id=name) for name in posted])
 
-    seen: list[str] = []
-    params: dict[str, Any] = {"limit": 2}
-    while True:
-        body = reader.get(USAGE, params).json()
-        seen.extend(row["id"] for row in body["results"])
-        if body["next_cursor"] is None:
-            break
-        params["cursor"] = body["next_cursor"]
+    seen, _ = walk(reader, USAGE, {"limit": 2, "order": order})
 
-    assert seen == posted
+    assert seen == list(expected(posted))
 
 
 def test_bucketed_usage_lists_its_period(usage_writer: Any, reader: Any) -> None:

@@ -298,7 +298,7 @@ def test_money_is_returned_as_decimal_strings(
 ) -> None:
     usage_writer.post(URL, [usage(cost_usd="0.0123"), usage(model="claude-opus-4-5")])
 
-    rows = reader.get(URL).json()["results"]
+    rows = reader.get(URL, {"order": "oldest"}).json()["results"]
 
     assert [r["cost_usd"] for r in rows] == ["0.012300000", "0.125000000"]
     assert all(isinstance(r["adjusted_cost_usd"], str) for r in rows)

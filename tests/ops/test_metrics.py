@@ -40,3 +40,42 @@ def test_metrics_report_the_scoring_backlog_in_prometheus_text(api: Any) -> None
         "awu_unpriced_usage_records",
     ):
         assert f"# TYPE {name} gauge" in text
+
+
+def test_unpriced_usage_that_a_reprice_priced_is_no_longer_counted(api: Any) -> None:
+    from decimal import Decimal
+
+    from ledger.models import CostAdjustment, ModelPrice, TokenUsage
+
+    record = {
+        "source": "gateway",
+        "id": "req-1",
+        "occurred_at": "2026-11-01T12:00:00Z",
+        "provider": "acme",
+        "model": "acme-large",
+        "input_tokens": 1000,
+    }
+    assert api("usage:write").post("/api/v1/token-usage", record).status_code == 201
+    reader = api("reports:read")
+
+    def unpriced() -> str:
+        lines = reader.get("/metrics").content.decode().splitlines()
+        [line] = [x for x in lines if x.startswith("awu_unpriced_usage_records ")]
+        return line.split()[1]
+
+    assert unpriced() == "1.0"
+    price = ModelPrice.objects.create(
+        provider="acme",
+        model="acme-large",
+        match="acme-large",
+        effective_from="2026-01-01T00:00:00Z",
+        input=Decimal("1"),
+        output=Decimal("2"),
+    )
+    CostAdjustment.objects.create(
+        usage=TokenUsage.objects.get(external_id="req-1"),
+        delta_usd=Decimal("0.001"),
+        price=price,
+        reason="reprice",
+    )
+    assert unpriced() == "0.0"

@@ -1,7 +1,8 @@
 """Number formats for people: money as dollars, AWUs as short decimals, ratios to
 three significant digits, shares as percents. A missing value (a ratio over an
-empty denominator) is an em dash. The API's exact values stay in data-value
-attributes; these only change how they read."""
+empty denominator) is an em dash; spend names the usage records it leaves
+unpriced. The API's exact values stay in data-value attributes; these only
+change how they read."""
 
 from __future__ import annotations
 
@@ -51,6 +52,18 @@ def usd(value: Any) -> str:
         return f"{sign}${significant(float(number), 2)}"
     step = Decimal(1) if number >= 1000 else Decimal("0.01")
     return f"{sign}${number.quantize(step, rounding=ROUND_HALF_UP):,f}"
+
+
+@register.filter
+def spend(value: Any, unpriced: Any) -> str:
+    """Spend with the usage records it leaves out: "$46.00 + 3 unpriced", or
+    "unknown (2 unpriced)" when every record is unpriced (the API's null cost)."""
+    count = int(unpriced or 0)
+    if not count:
+        return usd(value)
+    if _decimal(value) is None:
+        return f"unknown ({count} unpriced)"
+    return f"{usd(value)} + {count} unpriced"
 
 
 @register.filter

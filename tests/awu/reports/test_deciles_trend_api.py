@@ -42,6 +42,48 @@ def test_deciles_by_team_rank_within_each_team(reader: Api) -> None:
     assert sum(r["people"] for r in rows) == 3
 
 
+def test_a_person_whose_spend_is_all_unpriced_has_an_unknown_spend_not_zero(reader: Api) -> None:
+    ann = build.person("ann", team_slug="payments")
+    build.unit(build.definition(), owner=ann, team_=build.team("payments"), units="2")
+    build.usage(actor=ann.email, cost=None, model="unlisted-model")
+    [row] = [
+        r
+        for r in reader.get("/api/v1/reports/spend-deciles", MARCH).json()["results"]
+        if r["people"]
+    ]
+    assert (row["people"], row["awus_completed"]) == (1, "2.000000")
+    assert row["token_cost_usd"] is None
+    assert (row["awus_per_dollar"], row["median_cost_per_awu"]) == (None, None)
+    assert (row["min_person_cost_usd"], row["max_person_cost_usd"]) == (None, None)
+    assert row["unpriced_records"] == 1
+
+
+def test_a_decile_partly_unpriced_shows_its_priced_spend_and_counts_the_rest(reader: Api) -> None:
+    ann = build.person("ann", team_slug="payments")
+    build.unit(build.definition(), owner=ann, team_=build.team("payments"), units="2")
+    build.usage(actor=ann.email, cost="4.00")
+    build.usage(actor=ann.email, cost=None, model="unlisted-model")
+    rows = reader.get("/api/v1/reports/spend-deciles", MARCH).json()["results"]
+    [row] = [r for r in rows if r["people"]]
+    assert row["token_cost_usd"] == "4.000000000"
+    assert row["median_cost_per_awu"] == "2.000000000"
+    assert row["unpriced_records"] == 1
+    assert all(r["unpriced_records"] == 0 for r in rows if not r["people"])
+
+
+def test_a_trend_period_with_only_unpriced_spend_has_an_unknown_cost(reader: Api) -> None:
+    build.usage(cost=None, model="unlisted-model")
+    rows = reader.get(
+        "/api/v1/reports/trend", {"from": "2026-02-01", "to": "2026-03-31", "interval": "month"}
+    ).json()["results"]
+    february, march = rows
+    assert (february["token_cost_usd"], february["denominators"]["unpriced_records"]) == (
+        "0.000000000",
+        0,
+    )
+    assert (march["token_cost_usd"], march["denominators"]["unpriced_records"]) == (None, 1)
+
+
 def test_trend_has_a_row_for_every_month_even_empty_ones(reader: Api) -> None:
     build.usage(cost="1.00")
     body = reader.get(

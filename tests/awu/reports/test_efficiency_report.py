@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -179,6 +181,67 @@ def test_unpriced_usage_is_counted_in_the_denominators(reader: Api) -> None:
     build.usage(cost=None)
     [row] = report(reader)
     assert row["denominators"]["unpriced_records"] == 1
+
+
+# The same answer from the rollups and from the raw tables (``as_of`` reads the raw).
+PATHS = pytest.mark.parametrize("path", [{}, {"as_of": "2030-01-01"}], ids=["rollups", "raw"])
+
+
+@PATHS
+def test_a_model_missing_from_the_price_book_has_an_unknown_cost_not_zero(
+    reader: Api, path: dict[str, str]
+) -> None:
+    build.usage(cost="2.00", model="claude-opus-4-5")
+    build.usage(cost=None, model="unlisted-model")
+    build.usage(cost=None, model="unlisted-model")
+    rows = {r["model"]: r for r in report(reader, group_by="model", **path)}
+    unknown = rows["unlisted-model"]
+    assert unknown["token_cost_usd"] is None
+    assert (unknown["awus_per_dollar"], unknown["cost_per_awu"]) == (None, None)
+    assert unknown["spend_tied_usd"]["none"] is None
+    assert unknown["denominators"]["usage_records"] == 2
+    assert unknown["denominators"]["unpriced_records"] == 2
+    assert unknown["tokens"]["input_tokens"] == 200  # the tokens are known
+    assert rows["claude-opus-4-5"]["token_cost_usd"] == "2.000000000"
+    assert rows["claude-opus-4-5"]["denominators"]["unpriced_records"] == 0
+
+
+@PATHS
+def test_a_team_whose_spend_is_all_unpriced_has_no_cost_and_no_ratios(
+    reader: Api, path: dict[str, str]
+) -> None:
+    alice = build.person("alice", team_slug="payments")
+    build.unit(build.definition(), owner=alice, team_=build.team("payments"), units="2")
+    build.usage(actor="alice@example.com", cost=None)
+    [row] = report(reader, group_by="team", **path)
+    assert row["awus_completed"] == "2.000000"
+    assert row["token_cost_usd"] is None
+    assert row["cost_per_awu"] is None  # not $0 per AWU
+    assert row["awus_per_dollar"] is None
+    assert row["denominators"]["unpriced_records"] == 1
+
+
+@PATHS
+def test_a_team_partly_unpriced_shows_its_priced_cost_and_counts_the_rest(
+    reader: Api, path: dict[str, str]
+) -> None:
+    alice = build.person("alice", team_slug="payments")
+    build.unit(build.definition(), owner=alice, team_=build.team("payments"), units="3")
+    build.usage(actor="alice@example.com", cost="6.00")
+    build.usage(actor="alice@example.com", cost=None, model="unlisted-model")
+    [row] = report(reader, group_by="team", **path)
+    assert row["token_cost_usd"] == "6.000000000"
+    assert row["awus_per_dollar"] == 0.5
+    assert row["cost_per_awu"] == "2.000000000"
+    assert (row["denominators"]["usage_records"], row["denominators"]["unpriced_records"]) == (2, 1)
+
+
+def test_csv_leaves_an_unknown_cost_empty_and_counts_the_unpriced(reader: Api) -> None:
+    build.usage(cost=None, model="unlisted-model")
+    response = reader.get(URL, {**MARCH, "group_by": "model", "format": "csv"})
+    [row] = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert (row["model"], row["token_cost_usd"]) == ("unlisted-model", "")
+    assert row["denominators_unpriced_records"] == "1"
 
 
 def test_spend_tied_to_a_completed_unit_through_a_session_commit(reader: Api) -> None:

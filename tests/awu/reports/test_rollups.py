@@ -21,7 +21,7 @@ from awu.reports.measures import rows_from_sides, sides_for
 from awu.reports.models import UsageQueue
 from awu.reports.query import ReportQuery
 from awu.reports.rollups import LOCK_KEY, rollups_rebuild_actors, rollups_refresh
-from awu.reports.selectors import efficiency_report
+from awu.reports.selectors import efficiency_report, spend_deciles
 from awu.reports.selectors_naive import efficiency_report_naive
 from ledger.models import CostAdjustment, Identity, Membership, Person
 from tests.awu.reports import build
@@ -261,7 +261,8 @@ usage_strategy = st.fixed_dictionaries(
         "cost": st.sampled_from(["0.10", "1.00", "2.50", None]),
         "day": DAYS,
         "month": MONTHS,
-        "model": st.sampled_from(["m1", "m2"]),
+        # "unlisted" has no price: its records are always unpriced.
+        "model": st.sampled_from(["m1", "m2", "unlisted"]),
         "team": st.sampled_from([None, None, "ops"]),
         "session": st.sampled_from([None, "s1", "s2"]),
         "derived": st.sampled_from([None, "logs", "metrics"]),
@@ -329,7 +330,7 @@ def _load(usages: list[dict[str, object]], units: list[dict[str, object]]) -> li
     for u in usages:
         build.usage(
             actor=u["actor"],  # type: ignore[arg-type]
-            cost=u["cost"],  # type: ignore[arg-type]
+            cost=None if u["model"] == "unlisted" else u["cost"],  # type: ignore[arg-type]
             occurred_at=_when(u),
             model=u["model"],  # type: ignore[arg-type]
             team_slug=u["team"],  # type: ignore[arg-type]
@@ -380,6 +381,22 @@ class _Rollback(Exception):
     pass
 
 
+def _assert_unknown_cost_is_null(rows: list[dict[str, object]]) -> None:
+    """A row whose usage is all unpriced has no cost and no ratio over it."""
+    for row in rows:
+        counts = row["denominators"]
+        if counts["usage_records"] and counts["unpriced_records"] == counts["usage_records"]:  # type: ignore[index]
+            assert (row["token_cost_usd"], row["awus_per_dollar"], row["cost_per_awu"]) == (
+                None,
+                None,
+                None,
+            ), row
+
+
+# Far past every row's time: the report from the raw tables as they are now.
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -412,9 +429,14 @@ def test_reports_from_rollups_equal_reports_from_raw_tables(
             rollups_refresh()
             for query in QUERIES:
                 naive = efficiency_report_naive(query=query)
+                _assert_unknown_cost_is_null(naive)
                 assert from_rollups(query, monthly=False) == naive, ("daily", query)
                 if monthly_applies(query, query.group_by):
                     assert from_rollups(query, monthly=True) == naive, ("monthly", query)
+            for by_team in (False, True):
+                assert spend_deciles(query=MARCH, by_team=by_team) == spend_deciles(
+                    query=replace(MARCH, as_of=LATER), by_team=by_team
+                ), ("deciles", by_team)
             raise _Rollback
     except _Rollback:
         pass

@@ -31,6 +31,13 @@
     if (value === null || value === undefined) return "—";
     return "$" + Number(value).toLocaleString("en-US", { maximumFractionDigits: value >= 1000 ? 0 : 2 });
   }
+  // As the tables write it (dashboard_format.spend): a null cost with unpriced
+  // records is unknown, not $0.
+  function spend(value, unpriced) {
+    if (!unpriced) return usd(value);
+    if (value === null || value === undefined) return "unknown (" + unpriced + " unpriced)";
+    return usd(value) + " + " + unpriced + " unpriced";
+  }
   var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   function day(iso) {
     var parts = iso.split("-");
@@ -87,7 +94,7 @@
           legend: { display: false },
           tooltip: { callbacks: { label: function (c) {
             var t = data.teams[c.dataIndex];
-            return ratio(t.awus_per_dollar) + " AWUs per $ (" + ratio(t.awus_completed) + " AWUs, " + usd(t.token_cost_usd) + ")";
+            return ratio(t.awus_per_dollar) + " AWUs per $ (" + ratio(t.awus_completed) + " AWUs, " + spend(t.token_cost_usd, t.unpriced_records) + ")";
           } } },
         },
         scales: { x: { beginAtZero: true, title: { display: true, text: "AWUs per $" } } },
