@@ -1,44 +1,9 @@
 """Keeping the report rollups in step with the ledger and the scoring state.
 
-``rollups_refresh`` is the incremental job (Celery beat runs it; reports run it
-first when the rollups are behind). It finds what changed since its last run,
-works out which UTC days that touches, and recomputes those days whole from the
-raw tables, except where new token usage is all that changed: then the new
-records' sums are added to the rows of their day and month.
-
-* New token usage comes through ``reports_usagequeue``, written by a trigger in
-  the same transaction as the records (migration 0003). The refresh deletes the
-  queue rows it takes; a day recomputed meanwhile leaves out every record whose
-  queue row is still there. So each record is folded in exactly once: by the
-  recompute of its day, or by the sums added for the records taken.
-* The other append-only tables (AWU entries, events, cost adjustments) are
-  read by id; recomputing a day is idempotent, so seeing a row twice is
-  harmless and the care goes into never missing one. Ids are allocated before
-  commit, so a row with a small id can become visible after rows with larger
-  ids: "id > last id seen" would skip it. Each run therefore remembers the
-  sequence's last value and its snapshot's xmax as a *candidate*; the next run
-  promotes the candidate to ``safe_id`` only once ``pg_snapshot_xmin`` of its
-  own snapshot has passed that xmax, i.e. once every transaction that could
-  hold one of those ids has ended. Rows with ``id > safe_id`` are read again on
-  every run until then (a short, indexed range).
-* Work units are updated in place, so they are found by the transaction that
-  last wrote them: the row's ``xmin``, widened to 64 bits against the current
-  snapshot, compared with the snapshot xmin of the previous scan. Any
-  transaction that had not committed by then has an xid at or above it, so its
-  rows are seen on a later run. (A sequential scan of the units table; units
-  are tens of millions a year at most, not billions.)
-
-The monthly rollups (no person; a people set per row) are re-derived from the
-daily ones, in the same transaction, for each month with a recomputed day, and
-take the same added sums otherwise, so they are exactly as fresh as the daily
-rollups and need no cursor of their own.
-
-What a change touches: a usage record its day's sums (and, for a log-derived
-record, the days of the metrics-derived records of the same session, which stop
-counting as spend: recomputed); an entry its effective day; a unit its
-triggered day, its entries' days, and the days of the usage its refs reach
-(their tie state may change); a new ``x.session.commit`` event the days of its
-session's usage; an adjustment the day of its usage.
+Every write that changes a rollup appends its keys to a queue in the same
+transaction (triggers, migrations 0003 and 0004). ``rollups_refresh`` takes the
+queues, works out the UTC days they touch, and recomputes those days from the raw
+tables; new token usage alone is added to its day's and month's rows instead.
 """
 
 from __future__ import annotations
@@ -52,18 +17,9 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from awu.reports import facts
-from ledger.models import Identity
 
 # pg_advisory_xact_lock key: one refresh at a time.
 LOCK_KEY = 0x4157_5552  # "AWUR"
-APPEND_ONLY = {
-    "entries": "scoring_awuentry",
-    "events": "ledger_workevent",
-    "adjustments": "ledger_costadjustment",
-}
-UNITS = "units"
-_XID_WRAP = 4294967296
-_XID_MARGIN = 1 << 30
 
 
 @dataclass
@@ -362,144 +318,116 @@ def _usage_add(recomputed: set[date]) -> int:
     return added
 
 
-# --- Finding what changed ------------------------------------------------------------
+# --- Taking the queues ----------------------------------------------------------------
 
+QUEUES = (
+    "reports_usagequeue", "reports_entryqueue", "reports_eventqueue", "reports_adjustmentqueue",
+    "reports_unitqueue", "reports_identityqueue", "reports_membershipqueue",
+)  # fmt: skip
 
-def _days_of_usage_reached_by_units(unit_ids: list[int]) -> set[date]:
-    """Days of the usage whose refs (or sessions' commits) reach these units."""
-    if not unit_ids:
-        return set()
-    rows = _fetch(
-        """
-        WITH keys AS (
-            SELECT DISTINCT k FROM scoring_workunit w, unnest(w.ref_keys) k
-            WHERE w.id = ANY(%(ids)s)
-        ), sessions AS (
-            SELECT DISTINCT s FROM ledger_workevent e, unnest(e.ref_keys) s
-            WHERE e.type = 'x.session.commit'
-              AND e.ref_keys && ARRAY(SELECT k FROM keys)::varchar[]
-              AND s LIKE 'session:%%'
-        )
-        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage u
-        WHERE u.ref_keys && ARRAY(SELECT k FROM keys UNION SELECT s FROM sessions)::varchar[]
-        """,
-        {"ids": unit_ids},
-    )
-    return {row[0] for row in rows}
-
-
-def _displaced_usage_days() -> set[date]:
-    """Days of the metrics-derived records that the taken log-derived records stop
-    counting (the same session's spend, reported twice)."""
-    rows = _fetch(
-        """
-        WITH fresh AS (
-            SELECT * FROM ledger_tokenusage
-            WHERE id = ANY(ARRAY(SELECT usage_id FROM reports_usagetaken))
-        )
-        SELECT DISTINCT (m.occurred_at AT TIME ZONE 'UTC')::date
-        FROM fresh f JOIN ledger_tokenusage m ON m.source_id = f.source_id
-        WHERE f.attributes->>'derived_from' = 'logs'
-          AND m.attributes->>'derived_from' = 'metrics'
-          AND (m.ref_keys && ARRAY(SELECT k FROM unnest(f.ref_keys) k WHERE k LIKE 'session:%%')::varchar[]
-               OR NOT EXISTS (SELECT 1 FROM unnest(m.ref_keys) k WHERE k LIKE 'session:%%'))
-        """
-    )
-    return {row[0] for row in rows}
-
-
-def _new_event_usage_days(after: int) -> set[date]:
-    rows = _fetch(
-        """
-        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date
-        FROM ledger_workevent e JOIN ledger_tokenusage u
+# Each statement deletes a queue's rows and answers the days they touch. The keys go
+# in as an array so the plan reads the rows by index whatever the queue's statistics.
+_TAKE_ENTRY_DAYS = """
+WITH taken AS (DELETE FROM reports_entryqueue RETURNING entry_id)
+SELECT DISTINCT (e.effective_at AT TIME ZONE 'UTC')::date FROM scoring_awuentry e
+WHERE e.id = ANY(ARRAY(SELECT entry_id FROM taken))
+"""
+_TAKE_USAGE_DAYS = {
+    # A session's commit ties the session's usage to work.
+    "events": """
+        WITH taken AS (DELETE FROM reports_eventqueue RETURNING event_id)
+        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_workevent e JOIN ledger_tokenusage u
           ON u.ref_keys && ARRAY(SELECT k FROM unnest(e.ref_keys) k WHERE k LIKE 'session:%%')::varchar[]
-        WHERE e.id > %(after)s AND e.type = 'x.session.commit'
-        """,
-        {"after": after},
-    )
-    return {row[0] for row in rows}
-
-
-def _new_adjustment_days(after: int) -> set[date]:
-    rows = _fetch(
-        """
-        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date
-        FROM ledger_costadjustment a JOIN ledger_tokenusage u ON u.id = a.usage_id
-        WHERE a.id > %(after)s
-        """,
-        {"after": after},
-    )
-    return {row[0] for row in rows}
-
-
-def _new_entry_days(after: int) -> set[date]:
-    rows = _fetch(
-        "SELECT DISTINCT (effective_at AT TIME ZONE 'UTC')::date FROM scoring_awuentry WHERE id > %(after)s",
-        {"after": after},
-    )
-    return {row[0] for row in rows}
-
-
-def _changed(table: str, column: str, horizon: int, xmax: int) -> list[Any]:
-    """``column`` of the rows of ``table`` written by transactions from ``horizon`` on."""
-    # xmin is 32 bits; widen it against a 64-bit reference just above the
-    # snapshot's xmax (rows of the caller's own open transaction can sit at or
-    # above xmax). Rows are never 2^31 transactions old unfrozen, and a frozen
-    # row only looks old.
-    rows = _fetch(
-        f"SELECT {column} FROM {table}"  # noqa: S608 - fixed names from this module
-        " WHERE %(xmax)s - ((%(xmax)s %% %(wrap)s - xmin::text::bigint + %(wrap)s) %% %(wrap)s)"
-        " >= %(horizon)s",
-        {"xmax": xmax + _XID_MARGIN, "wrap": _XID_WRAP, "horizon": horizon},
-    )
-    return [row[0] for row in rows]
-
-
-def _changed_units(horizon: int, xmax: int) -> list[int]:
-    return [int(i) for i in _changed("scoring_workunit", "id", horizon, xmax)]
-
-
-def _remapped_actors(horizon: int, xmax: int) -> set[str]:
-    """Actor strings whose person or team may have changed since ``horizon``.
-
-    An identity mapped (or re-pointed) later, or a membership added or edited,
-    changes who past usage belongs to; its days are recomputed. (A deleted
-    identity leaves no row to see: ``rollups_refresh(full=True)`` after bulk
-    unmapping.)
-    """
-    actors = {str(v) for v in _changed("ledger_identity", "value", horizon, xmax)}
-    people = set(_changed("ledger_membership", "person_id", horizon, xmax))
-    if people:
-        actors.update(Identity.objects.filter(person_id__in=people).values_list("value", flat=True))
-    return actors
-
-
-_SEQUENCES_SQL = ", ".join(
-    f"(SELECT COALESCE(last_value, 0) FROM pg_sequences WHERE schemaname = current_schema()"  # noqa: S608 - constant names
-    f" AND sequencename = '{table}_id_seq') AS {name}"
-    for name, table in APPEND_ONLY.items()
+        WHERE e.id = ANY(ARRAY(SELECT event_id FROM taken))
+    """,
+    "adjustments": """
+        WITH taken AS (DELETE FROM reports_adjustmentqueue RETURNING adjustment_id)
+        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_costadjustment a
+        JOIN ledger_tokenusage u ON u.id = a.usage_id
+        WHERE a.id = ANY(ARRAY(SELECT adjustment_id FROM taken))
+    """,
+    # An identity written or deleted changes who its actor's usage belongs to.
+    "identities": """
+        WITH taken AS (DELETE FROM reports_identityqueue RETURNING value)
+        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage u
+        WHERE u.actor = ANY(ARRAY(SELECT value FROM taken))
+    """,
+    # A membership changes the team of its person's usage (every actor of theirs).
+    "memberships": """
+        WITH taken AS (DELETE FROM reports_membershipqueue RETURNING person_id)
+        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage u
+        WHERE u.actor = ANY(ARRAY(
+            SELECT i.value FROM ledger_identity i
+            WHERE i.person_id = ANY(ARRAY(SELECT person_id FROM taken))
+        ))
+    """,
+}  # fmt: skip
+_TAKE_UNITS = (
+    "WITH taken AS (DELETE FROM reports_unitqueue RETURNING unit_id)"
+    " SELECT DISTINCT unit_id FROM taken"
 )
 
+# A unit's tie state and entries: the days of the usage its refs (or its sessions'
+# commits) reach, and its entries' effective days.
+_UNIT_USAGE_DAYS = """
+WITH keys AS (
+    SELECT DISTINCT k FROM scoring_workunit w, unnest(w.ref_keys) k WHERE w.id = ANY(%(ids)s)
+), sessions AS (
+    SELECT DISTINCT s FROM ledger_workevent e, unnest(e.ref_keys) s
+    WHERE e.type = 'x.session.commit'
+      AND e.ref_keys && ARRAY(SELECT k FROM keys)::varchar[]
+      AND s LIKE 'session:%%'
+)
+SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage u
+WHERE u.ref_keys && ARRAY(SELECT k FROM keys UNION SELECT s FROM sessions)::varchar[]
+"""
+_UNIT_ENTRY_DAYS = """
+SELECT DISTINCT (effective_at AT TIME ZONE 'UTC')::date FROM scoring_awuentry
+WHERE unit_id = ANY(%(ids)s)
+"""
 
-def _sequence_values() -> dict[str, int]:
-    row = _fetch("SELECT " + _SEQUENCES_SQL)[0]
-    return {name: int(value or 0) for name, value in zip(APPEND_ONLY, row, strict=True)}
+# A log-derived record stops the metrics-derived records of its session counting
+# (the same spend, reported twice): their days are recomputed.
+_DISPLACED_USAGE_DAYS = """
+WITH fresh AS (
+    SELECT * FROM ledger_tokenusage WHERE id = ANY(ARRAY(SELECT usage_id FROM reports_usagetaken))
+)
+SELECT DISTINCT (m.occurred_at AT TIME ZONE 'UTC')::date
+FROM fresh f JOIN ledger_tokenusage m ON m.source_id = f.source_id
+WHERE f.attributes->>'derived_from' = 'logs'
+  AND m.attributes->>'derived_from' = 'metrics'
+  AND (m.ref_keys && ARRAY(SELECT k FROM unnest(f.ref_keys) k WHERE k LIKE 'session:%%')::varchar[]
+       OR NOT EXISTS (SELECT 1 FROM unnest(m.ref_keys) k WHERE k LIKE 'session:%%'))
+"""
 
 
-def _snapshot() -> tuple[int, int, bool]:
-    """(xmin, xmax, whether no transaction was in progress) of the current snapshot."""
-    row = _fetch(
-        # The snapshot leaves out the caller's own transaction; when the refresh
-        # runs inside a transaction that wrote (tests, a management shell), its
-        # own rows must not fall below the horizon.
-        "SELECT LEAST(pg_snapshot_xmin(s)::text::bigint,"
-        " COALESCE(pg_current_xact_id_if_assigned()::text::bigint, pg_snapshot_xmin(s)::text::bigint)),"
-        " pg_snapshot_xmax(s)::text::bigint,"
-        " NOT EXISTS (SELECT pg_snapshot_xip(s))"
-        " FROM pg_current_snapshot() s"
-    )[0]
-    return int(row[0]), int(row[1]), bool(row[2])
+@dataclass
+class Taken:
+    """What one refresh took from the queues, as the days to recompute."""
+
+    usage: int  # new usage records, now in reports_usagetaken
+    units: list[int]
+    usage_days: set[date]
+    entry_days: set[date]
+
+
+def _days(sql: str, params: dict[str, Any] | None = None) -> set[date]:
+    return {row[0] for row in _fetch(sql, params)}
+
+
+def _take() -> Taken:
+    """Empty every queue, in the refresh's transaction; rows committed after a
+    queue's statement stay for the next refresh."""
+    usage = _usage_queue_take()
+    units = [int(row[0]) for row in _fetch(_TAKE_UNITS)]
+    usage_days = set().union(*(_days(sql) for sql in _TAKE_USAGE_DAYS.values()))
+    entry_days = _days(_TAKE_ENTRY_DAYS)
+    if usage:
+        usage_days |= _days(_DISPLACED_USAGE_DAYS)
+    if units:
+        usage_days |= _days(_UNIT_USAGE_DAYS, {"ids": units})
+        entry_days |= _days(_UNIT_ENTRY_DAYS, {"ids": units})
+    return Taken(usage=usage, units=units, usage_days=usage_days, entry_days=entry_days)
 
 
 # --- The job ----------------------------------------------------------------------------
@@ -510,51 +438,17 @@ def _full_rebuild() -> None:
         "TRUNCATE reports_usagerollup, reports_entryrollup, reports_unitrollup, reports_unitfact,"
         " reports_usagemonthrollup, reports_entrymonthrollup, reports_unitmonthrollup"
     )
-    # Queued records committed by now are folded in by the rebuild; any queued
-    # later are left out of it and added by the next refresh.
-    _run("DELETE FROM reports_usagequeue")
+    # Whatever is queued by now is in the raw tables the rebuild reads. Usage queued
+    # later is left out of it and added by the next refresh; any other change queued
+    # later is recomputed by the next refresh.
+    for queue in QUEUES:
+        _run(f"DELETE FROM {queue}")  # noqa: S608 - constant names
     _run(_USAGE_INSERT.format(facts=facts.usage_facts_sql(where=_NOT_QUEUED)))
     _run(_ENTRY_INSERT.format(facts=facts.entry_facts_sql()))
     _run(_UNIT_FACT_INSERT.format(facts=facts.unit_facts_sql()))
     _run(_UNIT_ROLLUP_INSERT.format(where="TRUE"))
     for _, _, _, insert in _MONTHLY.values():
         _run(insert.format(where="TRUE"))
-
-
-def _save_cursors(
-    cursors: dict[str, tuple[int, int | None, int | None]],
-    sequences: dict[str, int],
-    xmin: int,
-    xmax: int,
-) -> None:
-    for name in APPEND_ONLY:
-        safe, cand_id, cand_xmax = cursors.get(name, (0, None, None))
-        if cand_id is not None and cand_xmax is not None and xmin >= cand_xmax:
-            safe = max(safe, cand_id)
-        _run(
-            """
-            INSERT INTO reports_rollupcursor ("table", safe_id, candidate_id, candidate_xmax, refreshed_at)
-            VALUES (%(t)s, %(safe)s, %(cid)s, %(cx)s, now())
-            ON CONFLICT ("table") DO UPDATE SET safe_id = EXCLUDED.safe_id,
-                candidate_id = EXCLUDED.candidate_id, candidate_xmax = EXCLUDED.candidate_xmax,
-                refreshed_at = EXCLUDED.refreshed_at
-            """,
-            {"t": name, "safe": safe, "cid": sequences[name], "cx": xmax},
-        )
-    _run(
-        """
-        INSERT INTO reports_rollupcursor ("table", safe_id, candidate_id, candidate_xmax, refreshed_at)
-        VALUES (%(t)s, 0, NULL, %(cx)s, now())
-        ON CONFLICT ("table") DO UPDATE SET candidate_xmax = EXCLUDED.candidate_xmax,
-            refreshed_at = EXCLUDED.refreshed_at
-        """,
-        {"t": UNITS, "cx": xmin},
-    )
-
-
-def _cursors() -> dict[str, tuple[int, int | None, int | None]]:
-    rows = _fetch('SELECT "table", safe_id, candidate_id, candidate_xmax FROM reports_rollupcursor')
-    return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
 def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
@@ -573,92 +467,58 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
         elif not _fetch("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})[0][0]:
             stats.skipped = True
             return stats
-        cursors = _cursors()
-        # The sequences are read before the snapshot is taken. A transaction
-        # holding an id up to a value read then has an xid below the snapshot's
-        # xmax (so the id range is promoted only after it ends), unless it sat
-        # between allocating the id and writing its first row for the whole gap
-        # between these two statements.
-        sequences = _sequence_values()
-        xmin, xmax, idle = _snapshot()
-        if full or UNITS not in cursors:
+        if full or not _fetch("SELECT EXISTS (SELECT 1 FROM reports_rolluprefresh)")[0][0]:
             _full_rebuild()
             stats.full = True
-            # Everything visible now is folded in; rows in flight are past the
-            # sequence values taken above and come in through the candidates.
-            # With none in flight at all, they are final already (the next run
-            # need not read the whole history again).
-            fresh: dict[str, tuple[int, int | None, int | None]] = {
-                name: (sequences[name] if idle else 0, None, None) for name in APPEND_ONLY
-            }
-            _save_cursors(fresh, sequences, xmin, xmax)
-            return stats
-        safe = {name: cursors.get(name, (0, None, None))[0] for name in APPEND_ONLY}
-        taken = _usage_queue_take()
-        unit_ids = _changed_units(int(cursors[UNITS][2] or 0), xmax)
-        stats.units = len(unit_ids)
-        stats.unit_days = _units_refresh(unit_ids)
-        stats.usage_days = (
-            (_displaced_usage_days() if taken else set())
-            | _new_event_usage_days(safe["events"])
-            | _new_adjustment_days(safe["adjustments"])
-            | _days_of_usage_reached_by_units(unit_ids)
-            | _usage_days_of(_remapped_actors(int(cursors[UNITS][2] or 0), xmax))
+        else:
+            taken = _take()
+            stats.units = len(taken.units)
+            stats.unit_days = _units_refresh(taken.units)
+            stats.entry_days = taken.entry_days
+            stats.usage_days = taken.usage_days
+            _unit_days_rebuild(stats.unit_days)
+            _entry_days_rebuild(stats.entry_days)
+            _usage_days_rebuild(stats.usage_days)
+            stats.usage_added = _usage_add(stats.usage_days) if taken.usage else 0
+            _months_rebuild("units", stats.unit_days)
+            _months_rebuild("entries", stats.entry_days)
+            _months_rebuild("usage", stats.usage_days)
+        _run(
+            "INSERT INTO reports_rolluprefresh (id, refreshed_at) VALUES (1, now())"
+            " ON CONFLICT (id) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at"
         )
-        stats.entry_days = _new_entry_days(safe["entries"])
-        if unit_ids:
-            stats.entry_days |= {
-                row[0]
-                for row in _fetch(
-                    "SELECT DISTINCT (effective_at AT TIME ZONE 'UTC')::date FROM scoring_awuentry"
-                    " WHERE unit_id = ANY(%(ids)s)",
-                    {"ids": unit_ids},
-                )
-            }
-        _unit_days_rebuild(stats.unit_days)
-        _entry_days_rebuild(stats.entry_days)
-        _usage_days_rebuild(stats.usage_days)
-        stats.usage_added = _usage_add(stats.usage_days) if taken else 0
-        _months_rebuild("units", stats.unit_days)
-        _months_rebuild("entries", stats.entry_days)
-        _months_rebuild("usage", stats.usage_days)
-        _save_cursors(cursors, sequences, xmin, xmax)
     return stats
 
 
+def rollups_forget_actors(*, actors: Iterable[str]) -> None:
+    """Drop ``actors`` from the queue of identity changes: for an erasure, which
+    leaves no record naming them, so their identities change no rollup."""
+    _run(
+        "DELETE FROM reports_identityqueue WHERE value = ANY(%(actors)s)",
+        {"actors": sorted(set(actors))},
+    )
+
+
 def rollups_behind(*, max_age_seconds: float | None = None) -> bool:
-    """True when rows arrived since the last refresh, or it is older than the
-    allowed lag (``AWU_REPORTS_MAX_LAG_SECONDS``, default 60: the bound on how
-    late a unit's in-place state change can reach the rollups)."""
+    """True when a change is queued for the rollups, or the last refresh is older
+    than the allowed lag (``AWU_REPORTS_MAX_LAG_SECONDS``)."""
     return _probe(max_age_seconds)[0]
 
 
+_QUEUED = " OR ".join(f"EXISTS (SELECT 1 FROM {queue})" for queue in QUEUES)  # noqa: S608
+
+
 def _probe(max_age_seconds: float | None = None) -> tuple[bool, bool]:
-    """(whether the rollups are behind, whether this session may write): two queries."""
-    age = (
-        max_age_seconds
-        if max_age_seconds is not None
-        else float(getattr(settings, "AWU_REPORTS_MAX_LAG_SECONDS", 60.0))
-    )
-    cursors = _cursors()
-    # One round trip: the sequences, whether usage is queued, the last refresh's
-    # age, and whether this is a read-only session (a hot standby is one).
-    *values, queued, stale, writable = _fetch(
-        f"SELECT {_SEQUENCES_SQL}, EXISTS (SELECT 1 FROM reports_usagequeue),"  # noqa: S608 - constant SQL
-        " (SELECT now() - refreshed_at > make_interval(secs => %(age)s)"
-        ' FROM reports_rollupcursor WHERE "table" = %(t)s),'
+    """(whether the rollups are behind, whether this session may write): one query."""
+    age = settings.AWU_REPORTS_MAX_LAG_SECONDS if max_age_seconds is None else max_age_seconds
+    # A read-only session (a hot standby is one) never refreshes.
+    behind, writable = _fetch(
+        f"SELECT {_QUEUED} OR COALESCE((SELECT now() - max(refreshed_at)"  # noqa: S608 - constant SQL
+        " > make_interval(secs => %(age)s) FROM reports_rolluprefresh), TRUE),"
         " current_setting('transaction_read_only') = 'off'",
-        {"age": age, "t": UNITS},
+        {"age": age},
     )[0]
-    if UNITS not in cursors or queued or stale:
-        return True, bool(writable)
-    sequences = dict(zip(APPEND_ONLY, values, strict=True))
-    behind = any(
-        (candidate := cursors.get(name, (0, None, None))[1]) is None
-        or int(sequences[name] or 0) > candidate
-        for name in APPEND_ONLY
-    )
-    return behind, bool(writable)
+    return bool(behind), bool(writable)
 
 
 def rollups_ensure_fresh() -> None:
@@ -675,39 +535,3 @@ def rollups_ensure_fresh() -> None:
     behind, writable = _probe()
     if behind and writable:
         rollups_refresh(wait=False)
-
-
-def _usage_days_of(actors: Iterable[str]) -> set[date]:
-    wanted = sorted({a for a in actors if a})
-    if not wanted:
-        return set()
-    rows = _fetch(
-        "SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage"
-        " WHERE actor = ANY(%(actors)s)",
-        {"actors": wanted},
-    )
-    return {row[0] for row in rows}
-
-
-def rollups_rebuild_actors(*, actors: Iterable[str]) -> set[date]:
-    """Recompute the usage days of ``actors`` now (the person and team of past
-    usage change with an identity mapping or a membership). The periodic refresh
-    finds such changes by itself; this is for callers that cannot wait for it.
-
-    Work units keep the person and team resolved when they were scored; a
-    rescore re-attributes them. Returns the days recomputed.
-    """
-    if not any(actors):
-        return set()
-    with transaction.atomic():
-        _run("SELECT pg_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})
-        days = _usage_days_of(actors)
-        _usage_days_rebuild(days)
-        _months_rebuild("usage", days)
-    return days
-
-
-def rollups_rebuild_person(*, person_id: int) -> set[date]:
-    """``rollups_rebuild_actors`` for every identity of a person (after a membership change)."""
-    actors = list(Identity.objects.filter(person_id=person_id).values_list("value", flat=True))
-    return rollups_rebuild_actors(actors=actors)
