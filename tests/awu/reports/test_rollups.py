@@ -15,12 +15,11 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from awu.reports import rollups
 from awu.reports.aggregate import monthly_applies
 from awu.reports.measures import rows_from_sides, sides_for
 from awu.reports.models import UsageQueue
 from awu.reports.query import ReportQuery
-from awu.reports.rollups import LOCK_KEY, rollups_behind, rollups_refresh
+from awu.reports.rollups import LOCK_KEY, queues, rollups_behind, rollups_refresh
 from awu.reports.selectors import efficiency_report
 from awu.reports.selectors_naive import efficiency_report_naive
 from awu.scoring.models import WorkUnit
@@ -94,16 +93,16 @@ def test_usage_committed_while_a_refresh_runs_is_folded_in_exactly_once(
     if day_recomputed:
         # A price correction makes the refresh recompute the whole day.
         CostAdjustment.objects.create(usage=first, delta_usd=Decimal("0.25"), reason="reprice")
-    take = rollups._take
+    take = queues.take
 
-    def take_then_another_arrives() -> rollups.Taken:
+    def take_then_another_arrives() -> queues.Taken:
         taken = take()
         # Committed after the queues were taken, before the day is recomputed or
         # the taken sums are added: this refresh must leave it for the next.
         _store_usage_elsewhere("4.00")
         return taken
 
-    monkeypatch.setattr(rollups, "_take", take_then_another_arrives)
+    monkeypatch.setattr(queues, "take", take_then_another_arrives)
     stats = rollups_refresh()
     monkeypatch.undo()
 
@@ -141,6 +140,7 @@ def test_a_unit_updated_in_place_reaches_the_rollups_through_the_queue() -> None
 
 
 def test_only_session_commit_events_are_queued_for_the_rollups() -> None:
+    rollups_refresh()
     build.event("code.pr.merged", refs={"commit": ["abc"]})
     commit = build.event("x.session.commit", refs={"session": ["s9"], "commit": ["abc"]})
     assert _queued("reports_eventqueue") == [commit.pk]
