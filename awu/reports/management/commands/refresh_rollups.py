@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--full",
             action="store_true",
-            help="Rebuild from the raw tables (after removing identities in bulk, say).",
+            help="Rebuild from the raw tables (after renaming a team that usage names, say).",
         )
 
     def handle(self, *args: Any, full: bool, **options: Any) -> None:
