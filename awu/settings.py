@@ -237,6 +237,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # How often beat sweeps: closes windows that time has closed and picks up anything
 # a lost wake-up left unscored.
 AWU_SWEEP_SECONDS = env.float("AWU_SWEEP_SECONDS", default=60.0)
+# A report refreshes the rollups first when a change is queued for them, or when
+# their last refresh is older than this.
+AWU_REPORTS_MAX_LAG_SECONDS = env.float("AWU_REPORTS_MAX_LAG_SECONDS", default=60.0)
 
 # --- Logging ----------------------------------------------------------------------
 

@@ -112,11 +112,11 @@ def _recompute_day() -> None:
     """The baseline: the day's usage rollups and its month's, recomputed whole."""
     from django.db import transaction
 
-    from awu.reports import rollups
+    from awu.reports.rollups import recompute
 
     with transaction.atomic():
-        rollups._usage_days_rebuild({DAY})
-        rollups._months_rebuild("usage", {DAY})
+        recompute.usage_days_rebuild({DAY})
+        recompute.months_rebuild("usage", {DAY})
 
 
 def _rollups_equal_raw() -> bool:

@@ -27,7 +27,8 @@ since vendor bodies carry the bare login.
 * Left as they are: the idempotency digests (EventKey, UsageKey: SHA-256 of the
   canonical body, no readable data; keeping them means a redelivery of an erased
   record is still a duplicate and does not bring the name back), AwuEntry and
-  the report rollups (keyed by person id, they hold no actor strings).
+  the report rollups (keyed by person id, they hold no actor strings; the
+  identity values the deletion queued for them are dropped from the queue).
 
 One transaction; idempotent (a second run finds nothing and records nothing).
 """
@@ -47,6 +48,7 @@ from django.contrib.admin.models import LogEntry
 from django.db import connection, transaction
 
 from awu.ops.models import Erasure
+from awu.reports.rollups import rollups_forget_actors
 from ledger.models import Identity, Person
 
 PREFIX = "erased-"
@@ -247,8 +249,12 @@ def _admin_log_rewrite(values: _Values) -> int:
     return changed
 
 
-def _identities_replace(person: Person, pseudonym: str) -> int:
+def _identities_replace(person: Person, values: _Values) -> int:
+    pseudonym = values.pseudonym
     deleted, _ = Identity.objects.filter(person=person).exclude(value=pseudonym).delete()
+    # The delete queued the old values for the rollups; no ledger record names them
+    # any more (rewritten above), so nothing of the rollups changes with them.
+    rollups_forget_actors(actors=values.actors)
     _, created = Identity.objects.get_or_create(value=pseudonym, defaults={"person": person})
     return deleted + int(created)
 
@@ -280,7 +286,7 @@ def person_erase(*, person_id: int, now: datetime, dry_run: bool = False) -> Era
             counts["integrations_deadletter"] = _dead_letters_delete(values)
             counts["django_admin_log"] = _admin_log_rewrite(values)
         counts["scoring_workunit"] = _units_rewrite(values)
-        counts["ledger_identity"] = _identities_replace(person, pseudonym)
+        counts["ledger_identity"] = _identities_replace(person, values)
         renamed = person.name != pseudonym or person.email is not None
         if renamed:
             Person.objects.filter(pk=person.pk).update(name=pseudonym, email=None)

@@ -30,27 +30,14 @@ class UsageQueue(models.Model):
         return f"usage {self.usage_id} not yet rolled up"
 
 
-class RollupCursor(models.Model):
-    """How far the incremental job has read one source table.
+class RollupRefresh(models.Model):
+    """When the rollups were last brought up to date (one row; none before the first
+    build, which is how a refresh knows to build them from the raw tables)."""
 
-    For the append-only tables (entries, events, adjustments; usage comes through
-    :class:`UsageQueue`): every row
-    with ``id <= safe_id`` has been committed (or rolled back) and folded in;
-    ``candidate_id`` and ``candidate_xmax`` are the sequence value and snapshot
-    xmax seen on the previous run, promoted to ``safe_id`` once every
-    transaction older than ``candidate_xmax`` has ended. For the work units
-    (updated in place) ``candidate_xmax`` holds the snapshot xmin of the last
-    scan: rows written by any transaction at or after it are looked at again.
-    """
-
-    table = models.CharField(max_length=60, primary_key=True)
-    safe_id = models.BigIntegerField(default=0)
-    candidate_id = models.BigIntegerField(null=True, blank=True)
-    candidate_xmax = models.BigIntegerField(null=True, blank=True)
-    refreshed_at = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return f"{self.table} safe to {self.safe_id}"
+        return f"rollups refreshed at {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
 
 
 class WorkDimensions(models.Model):

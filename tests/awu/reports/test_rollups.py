@@ -15,15 +15,15 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from awu.reports import rollups
 from awu.reports.aggregate import monthly_applies
 from awu.reports.measures import rows_from_sides, sides_for
 from awu.reports.models import UsageQueue
 from awu.reports.query import ReportQuery
-from awu.reports.rollups import LOCK_KEY, rollups_rebuild_actors, rollups_refresh
+from awu.reports.rollups import LOCK_KEY, queues, rollups_behind, rollups_refresh
 from awu.reports.selectors import efficiency_report, spend_deciles
 from awu.reports.selectors_naive import efficiency_report_naive
-from ledger.models import CostAdjustment, Identity, Membership, Person
+from awu.scoring.models import WorkUnit
+from ledger.models import CostAdjustment, Identity, Membership, Person, TokenUsage
 from tests.awu.reports import build
 
 pytestmark = pytest.mark.django_db
@@ -50,16 +50,7 @@ def test_every_stored_usage_record_is_queued_for_the_rollups_until_a_refresh_tak
     assert not UsageQueue.objects.exists()
 
 
-# Committed: within one transaction every row written looks changed to the refresh.
-@pytest.mark.django_db(transaction=True)
-def test_days_that_only_gained_usage_take_its_sums_without_a_recompute(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Whether ann's identity counts as changed since the last refresh depends on the
-    # oldest transaction open anywhere on the server (the xmin horizon), which other
-    # work can hold back; a remapped actor's days are recomputed, by design (tested
-    # above). Here nothing is remapped, so the added-sums path is what is measured.
-    monkeypatch.setattr(rollups, "_remapped_actors", lambda horizon, xmax: set())
+def test_days_that_only_gained_usage_take_its_sums_without_a_recompute() -> None:
     build.person("ann", team_slug="payments", actor="ann@example.com")
     build.usage(actor="ann@example.com", cost="1.00")
     rollups_refresh()
@@ -102,16 +93,16 @@ def test_usage_committed_while_a_refresh_runs_is_folded_in_exactly_once(
     if day_recomputed:
         # A price correction makes the refresh recompute the whole day.
         CostAdjustment.objects.create(usage=first, delta_usd=Decimal("0.25"), reason="reprice")
-    take = rollups._usage_queue_take
+    take = queues.take
 
-    def take_then_another_arrives() -> int:
+    def take_then_another_arrives() -> queues.Taken:
         taken = take()
-        # Committed after the queue was taken, before the day is recomputed or
+        # Committed after the queues were taken, before the day is recomputed or
         # the taken sums are added: this refresh must leave it for the next.
         _store_usage_elsewhere("4.00")
         return taken
 
-    monkeypatch.setattr(rollups, "_usage_queue_take", take_then_another_arrives)
+    monkeypatch.setattr(queues, "take", take_then_another_arrives)
     stats = rollups_refresh()
     monkeypatch.undo()
 
@@ -126,44 +117,99 @@ def test_usage_committed_while_a_refresh_runs_is_folded_in_exactly_once(
     assert from_rollups(MARCH, monthly=True) == naive
 
 
-def test_a_unit_settled_after_a_refresh_is_rolled_up_again() -> None:
+def _queued(queue: str) -> list[object]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {queue} ORDER BY 1")  # noqa: S608 - a test's constant
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_unit_updated_in_place_reaches_the_rollups_through_the_queue() -> None:
     w = build.unit(build.definition(), state="pending", credit=False)
     rollups_refresh()
-    w.state = "voided"
-    w.save(update_fields=["state"])
-    rollups_refresh()
+    assert not rollups_behind(max_age_seconds=3600)
+    # One UPDATE statement, as a scoring batch writes its units.
+    WorkUnit.objects.filter(pk=w.pk).update(state="voided", completed_at=build.at(3))
+    assert _queued("reports_unitqueue") == [w.pk]
+    assert rollups_behind(max_age_seconds=3600)
+
+    stats = rollups_refresh()
+
+    assert (stats.units, _queued("reports_unitqueue")) == (1, [])
     [row] = from_rollups(MARCH)
     assert (row["awus_pending"], row["awus_voided"]) == ("0.000000", "1.000000")
 
 
-def test_an_identity_mapped_later_moves_past_spend_once_rebuilt() -> None:
-    alice = build.person("alice", team_slug="payments")
-    build.usage(actor="alice-laptop", cost="1.00")
+def test_only_session_commit_events_are_queued_for_the_rollups() -> None:
     rollups_refresh()
-    Identity.objects.create(value="alice-laptop", person=alice)
-    rollups_rebuild_actors(actors=["alice-laptop"])
-    [row] = from_rollups(replace(MARCH, group_by=("team",)))
-    assert row["team"] == "payments"
+    build.event("code.pr.merged", refs={"commit": ["abc"]})
+    commit = build.event("x.session.commit", refs={"session": ["s9"], "commit": ["abc"]})
+    assert _queued("reports_eventqueue") == [commit.pk]
 
 
-def test_an_identity_mapped_later_moves_past_spend_at_the_next_refresh() -> None:
-    alice = build.person("alice", team_slug="payments")
-    build.usage(actor="alice-laptop", cost="1.00")
-    rollups_refresh()
-    Identity.objects.create(value="alice-laptop", person=alice)
-    rollups_refresh()
-    [row] = from_rollups(replace(MARCH, group_by=("team",)))
-    assert (row["team"], row["token_cost_usd"]) == ("payments", "1.000000000")
+def _laptop_of(person: Person) -> None:
+    Identity.objects.create(value="laptop", person=person)
 
 
-def test_a_membership_added_later_moves_past_spend_at_the_next_refresh() -> None:
-    bob = build.person("bob")
-    build.usage(actor="bob@example.com", cost="2.00")
+def _growth_for(person: Person) -> None:
+    Membership.objects.create(person=person, team=build.team("growth"), valid_from=build.at(1))
+
+
+# (before the usage and the first refresh, the change after it, the usage's team then)
+WHO_CHANGES = {
+    "identity-mapped": (
+        lambda people: None,
+        lambda people: _laptop_of(people["alice"]),
+        "payments",
+    ),
+    "identity-repointed": (
+        lambda people: _laptop_of(people["bob"]),
+        lambda people: Identity.objects.filter(value="laptop").update(person=people["alice"]),
+        "payments",
+    ),
+    "identity-deleted": (
+        lambda people: _laptop_of(people["alice"]),
+        lambda people: Identity.objects.filter(value="laptop").delete(),
+        None,
+    ),
+    "membership-added": (
+        lambda people: _laptop_of(people["bob"]),
+        lambda people: _growth_for(people["bob"]),
+        "growth",
+    ),
+    "membership-edited": (
+        lambda people: (_laptop_of(people["bob"]), _growth_for(people["bob"])),
+        lambda people: Membership.objects.filter(person=people["bob"]).update(
+            team=build.team("payments")
+        ),
+        "payments",
+    ),
+    "membership-deleted": (
+        lambda people: (_laptop_of(people["bob"]), _growth_for(people["bob"])),
+        lambda people: Membership.objects.filter(person=people["bob"]).delete(),
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("change", WHO_CHANGES)
+def test_past_usage_follows_identity_and_membership_changes_at_the_next_refresh(
+    change: str,
+) -> None:
+    before, after, team = WHO_CHANGES[change]
+    people = {"alice": build.person("alice", team_slug="payments"), "bob": build.person("bob")}
+    before(people)
+    build.usage(actor="laptop", cost="1.00")
     rollups_refresh()
-    Membership.objects.create(person=bob, team=build.team("growth"), valid_from=build.at(1))
+
+    after(people)
     rollups_refresh()
-    [row] = from_rollups(replace(MARCH, group_by=("team",)))
-    assert (row["team"], row["token_cost_usd"]) == ("growth", "2.000000000")
+
+    by_team = replace(MARCH, group_by=("team",))
+    assert [(row["team"], row["token_cost_usd"]) for row in from_rollups(by_team)] == [
+        (team, "1.000000000")
+    ]
+    for query in [by_team, replace(MARCH, group_by=("person",))]:
+        assert from_rollups(query) == efficiency_report_naive(query=query)
 
 
 # Committed, so the first refresh's lock ends with its own transaction, as in a server.
@@ -377,6 +423,45 @@ def _settle(units: list[object], plans: list[dict[str, object]]) -> None:
             w.save(update_fields=["superseded_at"])  # type: ignore[attr-defined]
 
 
+def _change(name: str) -> None:
+    """One change to who usage belongs to, to its cost or to what it is tied to."""
+    people = {p.name: p for p in Person.objects.all()}
+    if name == "map-ghost-to-ann":
+        Identity.objects.get_or_create(value="ghost", defaults={"person": people["ann"]})
+    elif name == "repoint-ben-to-ann":
+        Identity.objects.filter(value="ben@example.com").update(person=people["ann"])
+    elif name == "unmap-ann":
+        Identity.objects.filter(value="ann@example.com").delete()
+    elif name == "ben-joins-ops-mid-march":
+        Membership.objects.create(
+            person=people["ben"], team=build.team("ops"), valid_from=build.at(15)
+        )
+    elif name == "ann-moves-to-ops":
+        Membership.objects.filter(person=people["ann"]).update(team=build.team("ops"))
+    elif name == "ann-leaves":
+        Membership.objects.filter(person=people["ann"]).delete()
+    elif name == "reprice-the-first-record":
+        first = TokenUsage.objects.order_by("id").first()
+        if first is not None:
+            CostAdjustment.objects.create(usage=first, delta_usd=Decimal("0.25"), reason="reprice")
+    elif name == "session-s2-commits-c2":
+        build.event("x.session.commit", refs={"session": ["s2"], "commit": ["c2"]})
+
+
+change_strategy = st.sampled_from(
+    [
+        "map-ghost-to-ann",
+        "repoint-ben-to-ann",
+        "unmap-ann",
+        "ben-joins-ops-mid-march",
+        "ann-moves-to-ops",
+        "ann-leaves",
+        "reprice-the-first-record",
+        "session-s2-commits-c2",
+    ]
+)
+
+
 class _Rollback(Exception):
     pass
 
@@ -407,12 +492,16 @@ LATER = datetime(2030, 1, 1, tzinfo=UTC)
     second=st.lists(usage_strategy, max_size=12),
     third=st.lists(usage_strategy, max_size=8),
     units=st.lists(unit_strategy, max_size=10),
+    early=st.lists(change_strategy, max_size=3),
+    late=st.lists(change_strategy, max_size=3),
 )
 def test_reports_from_rollups_equal_reports_from_raw_tables(
     first: list[dict[str, object]],
     second: list[dict[str, object]],
     third: list[dict[str, object]],
     units: list[dict[str, object]],
+    early: list[str],
+    late: list[str],
 ) -> None:
     try:
         with transaction.atomic():
@@ -423,9 +512,13 @@ def test_reports_from_rollups_equal_reports_from_raw_tables(
             _load(first, [])
             rollups_refresh()
             made = _load(second, units)
+            for name in early:
+                _change(name)
             rollups_refresh()
             _settle(made, units)
             _load(third, [])  # new usage alongside settled units: sums added or days recomputed
+            for name in late:
+                _change(name)
             rollups_refresh()
             for query in QUERIES:
                 naive = efficiency_report_naive(query=query)

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
-from awu.reports.rollups import rollups_refresh
+from awu.reports.rollups import QUEUES, rollups_refresh
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--full",
             action="store_true",
-            help="Rebuild from the raw tables (after removing identities in bulk, say).",
+            help="Rebuild from the raw tables (after renaming a team that usage names, say).",
         )
 
     def handle(self, *args: Any, full: bool, **options: Any) -> None:
@@ -29,11 +29,11 @@ class Command(BaseCommand):
         stats = rollups_refresh(full=full)
         seconds = time.monotonic() - started
         if stats.full:
-            # A rebuild empties the usage queue at once; after a bulk load that
-            # leaves it with as many dead rows, which the freshness check of every
+            # A rebuild empties the queues at once; after a bulk load that leaves
+            # them with as many dead rows, which the freshness check of every
             # report would scan until autovacuum comes by.
             with connection.cursor() as cursor:
-                cursor.execute("VACUUM reports_usagequeue")
+                cursor.execute(f"VACUUM {', '.join(QUEUES)}")
             self.stdout.write(f"rebuilt every rollup from the raw tables in {seconds:.1f} s")
             return
         self.stdout.write(

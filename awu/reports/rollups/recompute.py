@@ -1,0 +1,135 @@
+"""Recomputing rollup days from the raw tables, and adding new usage's sums.
+
+The monthly rollups (no person; a people set per row) are re-derived from the
+daily ones for each month with a recomputed day, in the same transaction, and
+take the same added sums otherwise: they are exactly as fresh as the daily ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from awu.reports import facts
+from awu.reports.rollups import sql
+from awu.reports.rollups.sql import fetch, run
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def usage_days_rebuild(days: Iterable[date]) -> None:
+    for day in sorted(set(days)):
+        start, stop = _day_bounds(day)
+        run("DELETE FROM reports_usagerollup WHERE day = %(day)s", {"day": day})
+        where = f"u.occurred_at >= %(start)s AND u.occurred_at < %(stop)s AND {sql.NOT_QUEUED}"
+        run(
+            sql.USAGE_INSERT.format(facts=facts.usage_facts_sql(where=where)),
+            {"start": start, "stop": stop},
+        )
+
+
+def entry_days_rebuild(days: Iterable[date]) -> None:
+    for day in sorted(set(days)):
+        start, stop = _day_bounds(day)
+        run("DELETE FROM reports_entryrollup WHERE eff_day = %(day)s", {"day": day})
+        where = "e.effective_at >= %(start)s AND e.effective_at < %(stop)s"
+        run(
+            sql.ENTRY_INSERT.format(facts=facts.entry_facts_sql(where=where)),
+            {"start": start, "stop": stop},
+        )
+
+
+def unit_facts_rewrite(unit_ids: list[int]) -> set[date]:
+    """Rewrite the facts of ``unit_ids``; returns the triggered days to re-roll."""
+    if not unit_ids:
+        return set()
+    days = {
+        row[0]
+        for row in fetch(
+            "SELECT DISTINCT trig_day FROM reports_unitfact WHERE unit_id = ANY(%(ids)s)",
+            {"ids": unit_ids},
+        )
+    }
+    run("DELETE FROM reports_unitfact WHERE unit_id = ANY(%(ids)s)", {"ids": unit_ids})
+    run(
+        sql.UNIT_FACT_INSERT.format(facts=facts.unit_facts_sql(where="w.id = ANY(%(ids)s)")),
+        {"ids": unit_ids},
+    )
+    days |= {
+        row[0]
+        for row in fetch(
+            "SELECT DISTINCT trig_day FROM reports_unitfact WHERE unit_id = ANY(%(ids)s)",
+            {"ids": unit_ids},
+        )
+    }
+    return days
+
+
+def unit_days_rebuild(days: Iterable[date]) -> None:
+    wanted = sorted(set(days))
+    if not wanted:
+        return
+    run("DELETE FROM reports_unitrollup WHERE trig_day = ANY(%(days)s)", {"days": wanted})
+    run(sql.UNIT_ROLLUP_INSERT.format(where="trig_day = ANY(%(days)s)"), {"days": wanted})
+
+
+def months_of(days: Iterable[date]) -> list[date]:
+    return sorted({d.replace(day=1) for d in days})
+
+
+def months_rebuild(side: str, days: Iterable[date]) -> None:
+    """Re-derive the monthly rollup of ``side`` for the months of ``days`` from
+    the daily rollup (which must already be up to date for those days)."""
+    months = months_of(days)
+    if not months:
+        return
+    table, month_column, day_column, insert = sql.MONTHLY[side]
+    run(f"DELETE FROM {table} WHERE {month_column} = ANY(%(months)s)", {"months": months})  # noqa: S608 - constant names
+    # The range lets the day index narrow the scan; the month list is exact.
+    where = (
+        f"{day_column} >= %(first)s AND {day_column} < %(after)s"
+        f" AND date_trunc('month', {day_column})::date = ANY(%(months)s)"
+    )
+    after = (months[-1].replace(day=28) + timedelta(days=4)).replace(day=1)
+    run(insert.format(where=where), {"months": months, "first": months[0], "after": after})
+
+
+def usage_add(recomputed: set[date]) -> int:
+    """Add the facts of the taken records outside the ``recomputed`` days to their
+    daily and monthly rollup rows; returns how many records that was."""
+    where = (
+        # An array, so the plan reads the records by primary key whatever the
+        # work table's statistics say.
+        "u.id = ANY(ARRAY(SELECT usage_id FROM reports_usagetaken))"
+        " AND NOT ((u.occurred_at AT TIME ZONE 'UTC')::date = ANY(%(recomputed)s::date[]))"
+    )
+    params = {"recomputed": sorted(recomputed)}
+    run(sql.USAGE_ADDED.format(facts=facts.usage_facts_sql(where=where)), params)
+    added = int(fetch("SELECT COALESCE(sum(records), 0) FROM reports_usageadded")[0][0])
+    if not added:
+        return 0
+    run(sql.USAGE_DAY_MERGE.format(source="SELECT * FROM reports_usageadded"))
+    # Months with a recomputed day are re-derived from the daily rows (which now
+    # include these sums); the others take the sums.
+    run(
+        sql.USAGE_MONTH_MERGE.format(source=sql.USAGE_ADDED_BY_MONTH),
+        {"rebuilt": months_of(recomputed)},
+    )
+    return added
+
+
+def everything_rebuild() -> None:
+    """Every rollup from the raw tables, leaving out the usage still queued."""
+    run(
+        "TRUNCATE reports_usagerollup, reports_entryrollup, reports_unitrollup, reports_unitfact,"
+        " reports_usagemonthrollup, reports_entrymonthrollup, reports_unitmonthrollup"
+    )
+    run(sql.USAGE_INSERT.format(facts=facts.usage_facts_sql(where=sql.NOT_QUEUED)))
+    run(sql.ENTRY_INSERT.format(facts=facts.entry_facts_sql()))
+    run(sql.UNIT_FACT_INSERT.format(facts=facts.unit_facts_sql()))
+    run(sql.UNIT_ROLLUP_INSERT.format(where="TRUE"))
+    for _, _, _, insert in sql.MONTHLY.values():
+        run(insert.format(where="TRUE"))

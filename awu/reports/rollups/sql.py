@@ -1,0 +1,174 @@
+"""The statements that write the rollups, and how the rollup modules run SQL.
+
+Each INSERT takes its rows from ``awu.reports.facts`` (``{facts}``) or from the
+daily rollups (``{where}``); the MERGEs add new usage's sums to existing rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connection
+
+
+def fetch(sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or {})
+        return list(cursor.fetchall())
+
+
+def run(sql: str, params: dict[str, Any] | None = None) -> int:
+    """Execute ``sql``; returns the number of rows it wrote."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or {})
+        return int(cursor.rowcount)
+
+
+# --- Recomputing days and months -----------------------------------------------------
+
+USAGE_INSERT = """
+INSERT INTO reports_usagerollup (day, person_id, team_id, provider, model, source_id, tied,
+    records, unpriced, cost_usd, input_tokens, output_tokens,
+    cache_creation_input_tokens, cache_read_input_tokens)
+SELECT day, person_id, team_id, provider, model, source_id, tied,
+    count(*), count(*) FILTER (WHERE unpriced), sum(cost), sum(input_tokens), sum(output_tokens),
+    sum(cache_creation_input_tokens), sum(cache_read_input_tokens)
+FROM ({facts}) f
+GROUP BY day, person_id, team_id, provider, model, source_id, tied
+"""
+
+ENTRY_INSERT = """
+INSERT INTO reports_entryrollup (eff_day, trig_day, person_id, team_id, definition_id, domain,
+    ai_assisted, entry_count, delta_sum)
+SELECT eff_day, trig_day, person_id, team_id, definition_id, domain, ai_assisted, count(*), sum(delta)
+FROM ({facts}) f
+GROUP BY eff_day, trig_day, person_id, team_id, definition_id, domain, ai_assisted
+"""
+
+UNIT_FACT_INSERT = """
+INSERT INTO reports_unitfact (unit_id, trig_day, comp_day, person_id, team_id, definition_id,
+    domain, state, units, ai_assisted)
+SELECT unit_id, trig_day, comp_day, person_id, team_id, definition_id, domain, state, units, ai_assisted
+FROM ({facts}) f
+"""
+
+UNIT_ROLLUP_INSERT = """
+INSERT INTO reports_unitrollup (trig_day, comp_day, person_id, team_id, definition_id, domain,
+    state, ai_assisted, unit_count, units_sum)
+SELECT trig_day, comp_day, person_id, team_id, definition_id, domain, state, ai_assisted,
+    count(*), sum(units)
+FROM reports_unitfact
+WHERE {where}
+GROUP BY trig_day, comp_day, person_id, team_id, definition_id, domain, state, ai_assisted
+"""
+
+
+# Records still queued are not folded in yet: the refresh that takes them adds them.
+NOT_QUEUED = "NOT EXISTS (SELECT 1 FROM reports_usagequeue q WHERE q.usage_id = u.id)"
+
+
+USAGE_MONTH_INSERT = """
+INSERT INTO reports_usagemonthrollup (month, team_id, provider, model, source_id, tied,
+    records, unpriced, cost_usd, input_tokens, output_tokens,
+    cache_creation_input_tokens, cache_read_input_tokens, people)
+SELECT date_trunc('month', day)::date AS month, team_id, provider, model, source_id, tied,
+    sum(records), sum(unpriced), sum(cost_usd), sum(input_tokens), sum(output_tokens),
+    sum(cache_creation_input_tokens), sum(cache_read_input_tokens),
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+FROM reports_usagerollup
+WHERE {where}
+GROUP BY 1, team_id, provider, model, source_id, tied
+"""
+
+UNIT_MONTH_INSERT = """
+INSERT INTO reports_unitmonthrollup (trig_month, comp_month, team_id, definition_id, domain,
+    state, ai_assisted, unit_count, units_sum, people)
+SELECT date_trunc('month', trig_day)::date, date_trunc('month', comp_day)::date, team_id,
+    definition_id, domain, state, ai_assisted, sum(unit_count), sum(units_sum),
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+FROM reports_unitrollup
+WHERE {where}
+GROUP BY 1, 2, team_id, definition_id, domain, state, ai_assisted
+"""
+
+ENTRY_MONTH_INSERT = """
+INSERT INTO reports_entrymonthrollup (eff_month, trig_month, team_id, definition_id, domain,
+    ai_assisted, entry_count, delta_sum, people)
+SELECT date_trunc('month', eff_day)::date, date_trunc('month', trig_day)::date, team_id,
+    definition_id, domain, ai_assisted, sum(entry_count), sum(delta_sum),
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+FROM reports_entryrollup
+WHERE {where}
+GROUP BY 1, 2, team_id, definition_id, domain, ai_assisted
+"""
+
+# (monthly table, its month column, daily table, its day column, insert)
+MONTHLY = {
+    "usage": ("reports_usagemonthrollup", "month", "day", USAGE_MONTH_INSERT),
+    "units": ("reports_unitmonthrollup", "trig_month", "trig_day", UNIT_MONTH_INSERT),
+    "entries": ("reports_entrymonthrollup", "eff_month", "eff_day", ENTRY_MONTH_INSERT),
+}
+
+
+# --- Adding new usage -----------------------------------------------------------------
+
+# The measures of a usage rollup row, summed when rows are combined.
+_USAGE_SUMS = (
+    "records", "unpriced", "cost_usd", "input_tokens", "output_tokens",
+    "cache_creation_input_tokens", "cache_read_input_tokens",
+)  # fmt: skip
+_USAGE_KEYS = ("team_id", "provider", "model", "source_id", "tied")
+_NULLABLE_KEYS = {"person_id", "team_id"}
+
+
+def _usage_merge_sql(table: str, keys: Iterable[str], *, people: bool = False) -> str:
+    """MERGE the rows of ``source`` (a subquery named in the statement) into ``table``:
+    matching rows (same keys, NULL matching NULL) get the sums added, the others are
+    inserted. With ``people`` the people sets are united as well."""
+    keys = list(keys)
+    match = " AND ".join(
+        f"r.{k} IS NOT DISTINCT FROM d.{k}" if k in _NULLABLE_KEYS else f"r.{k} = d.{k}"
+        for k in keys
+    )
+    added = [f"{m} = r.{m} + d.{m}" for m in _USAGE_SUMS]
+    if people:
+        added.append(
+            "people = ARRAY(SELECT DISTINCT p FROM unnest(r.people || d.people) p ORDER BY p)"
+        )
+    columns = [*keys, *_USAGE_SUMS, *(["people"] if people else [])]
+    return (
+        f"MERGE INTO {table} r USING ({{source}}) d ON {match}"  # noqa: S608 - constant names
+        f" WHEN MATCHED THEN UPDATE SET {', '.join(added)}"
+        f" WHEN NOT MATCHED THEN INSERT ({', '.join(columns)})"
+        f" VALUES ({', '.join(f'd.{c}' for c in columns)})"
+    )
+
+
+USAGE_DAY_MERGE = _usage_merge_sql("reports_usagerollup", ["day", "person_id", *_USAGE_KEYS])
+USAGE_MONTH_MERGE = _usage_merge_sql(
+    "reports_usagemonthrollup", ["month", *_USAGE_KEYS], people=True
+)
+
+USAGE_ADDED = """
+INSERT INTO reports_usageadded
+SELECT day, person_id, team_id, provider, model, source_id, tied,
+    count(*) AS records, count(*) FILTER (WHERE unpriced) AS unpriced, sum(cost) AS cost_usd,
+    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+    sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
+    sum(cache_read_input_tokens) AS cache_read_input_tokens
+FROM ({facts}) f
+GROUP BY day, person_id, team_id, provider, model, source_id, tied
+"""
+
+USAGE_ADDED_BY_MONTH = """
+SELECT date_trunc('month', day)::date AS month, team_id, provider, model, source_id, tied,
+    sum(records) AS records, sum(unpriced) AS unpriced, sum(cost_usd) AS cost_usd,
+    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+    sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
+    sum(cache_read_input_tokens) AS cache_read_input_tokens,
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{}') AS people
+FROM reports_usageadded
+WHERE NOT (date_trunc('month', day)::date = ANY(%(rebuilt)s::date[]))
+GROUP BY 1, team_id, provider, model, source_id, tied
+"""
