@@ -6,6 +6,7 @@ import pytest
 
 from ledger.errors import DomainError, InvalidInput, NotFound
 from ledger.http import exception_handler
+from ledger.query import PeriodError
 
 
 @pytest.mark.parametrize(
@@ -21,12 +22,21 @@ from ledger.http import exception_handler
             },
         ),
         (
+            PeriodError("to", "must be after from"),
+            400,
+            {
+                "type": "validation_error",
+                "detail": "A query parameter is not valid.",
+                "errors": {"to": ["must be after from"]},
+            },
+        ),
+        (
             NotFound("No such work unit."),
             404,
             {"type": "not_found", "detail": "No such work unit."},
         ),
     ],
-    ids=["invalid-input", "not-found"],
+    ids=["invalid-input", "period", "not-found"],
 )
 def test_the_handler_answers_each_domain_error_in_the_one_shape(
     error: DomainError, status: int, body: dict[str, object]
