@@ -65,9 +65,9 @@ def test_a_cursor_round_trips_with_its_order() -> None:
 
 @pytest.mark.django_db
 def test_a_detail_selector_raises_not_found_for_a_missing_id() -> None:
-    with pytest.raises(NotFound, match="No such work unit."):
+    with pytest.raises(NotFound, match=r"No such work unit\."):
         work_unit_detail(unit_id=999_999)
-    with pytest.raises(NotFound, match="No such definition."):
+    with pytest.raises(NotFound, match=r"No such definition\."):
         definition_detail(definition_id=999_999)
 
 
