@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from awu import clock
-from ledger import ingest, selectors
+from ledger import ingest, query, selectors
 from ledger.http import ApiError, parse_json, read_body, require_json
 from ledger.models import ApiKey
 from ledger.openapi import errors, one_or_many, ref
@@ -100,7 +100,7 @@ PAGE_PARAMETERS = [
     OpenApiParameter(
         "order",
         str,
-        enum=list(selectors.ORDERS),
+        enum=list(query.ORDERS),
         default="newest",
         description="newest: the latest first (default); oldest: the earliest first, in the "
         "order stored. A cursor keeps the order it was made for.",

@@ -27,6 +27,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
+from ledger.errors import DomainError, InvalidInput, NotFound
+
 logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before retrying after a 503.
@@ -34,7 +36,8 @@ RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(exceptions.APIException):
-    """A client-facing error with a machine-readable ``type``."""
+    """A client-facing error with a machine-readable ``type``, raised by the HTTP
+    layer only; the domain raises ``ledger.errors`` instead."""
 
     def __init__(
         self,
@@ -157,8 +160,21 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "__all__": [str(detail)]}
 
 
+# Each domain error's status code and ``type``; the most specific class first.
+_DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
+    (InvalidInput, status.HTTP_400_BAD_REQUEST, "validation_error"),
+    (NotFound, status.HTTP_404_NOT_FOUND, "not_found"),
+)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception handler: every error in the one shape."""
+    if isinstance(exc, DomainError):
+        for cls, code, name in _DOMAIN:
+            if isinstance(exc, cls):
+                errors = exc.errors if isinstance(exc, InvalidInput) else None
+                return Response(problem_body(name, exc.detail, errors), status=code)
+        return None  # a domain error the API has no answer for is a bug: a 500
     if isinstance(exc, ApiError):
         return Response(
             problem_body(exc.error_type, str(exc.detail), exc.errors),

@@ -7,9 +7,7 @@ range scan however deep it is, and records stored meanwhile never shift pages.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,89 +16,20 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.http import QueryDict
 
-from ledger.http import ApiError
 from ledger.identities import persons_for_actors
 from ledger.models import Identity, Membership, Source, TokenUsage, WorkEvent
-from ledger.periods import PeriodError, parse_period
+from ledger.query import (
+    DEFAULT_LIMIT,
+    Keyset,
+    Query,
+    choice,
+    page_limit,
+    parse_period,
+    person_id,
+    refs,
+    text,
+)
 from ledger.teams import team_slugs_counted_as
-
-MAX_LIMIT = 500
-DEFAULT_LIMIT = 100
-ORDERS = ("newest", "oldest")
-
-
-def _invalid(field_name: str, reason: str) -> ApiError:
-    return ApiError(
-        400, "validation_error", "A query parameter is not valid.", {field_name: [reason]}
-    )
-
-
-# A cursor is "<n|o>:<last id shown>": newest first or oldest first. Cursors made
-# when every listing was oldest first read "s:<id>" and still page that way.
-_CURSOR_ORDERS = {"n": "newest", "o": "oldest", "s": "oldest"}
-
-
-def encode_cursor(*, order: str, last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{order[0]}:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, int]:
-    """(order, last id shown) of a cursor this API returned; a 400 on anything else."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind not in _CURSOR_ORDERS or not value.isdigit():
-            raise ValueError(kind)
-        return _CURSOR_ORDERS[kind], int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise _invalid("cursor", "not a cursor this API returned") from exc
-
-
-@dataclass(frozen=True)
-class Keyset:
-    """Where a page of a listing by id starts: its order and the last id shown before."""
-
-    order: str = "newest"
-    after: int | None = None
-
-    @classmethod
-    def from_query(cls, *, order: str | None, cursor: str | None) -> Keyset:
-        """From the ``order`` and ``cursor`` parameters; a 400 naming the bad one.
-
-        A cursor carries the order it was made for: ``order`` may repeat it or be
-        left out, but may not contradict it (the pages would skip or repeat rows).
-        """
-        if order is not None and order not in ORDERS:
-            raise _invalid("order", f"one of {', '.join(ORDERS)}")
-        if cursor is None:
-            return cls(order=order or "newest")
-        cursor_order, after = decode_cursor(cursor)
-        if order is not None and order != cursor_order:
-            raise _invalid(
-                "order",
-                f"the cursor pages {cursor_order} first: give order={cursor_order} or leave it out",
-            )
-        return cls(order=cursor_order, after=after)
-
-    def apply(self, qs: QuerySet[Any]) -> QuerySet[Any]:
-        if self.order == "oldest":
-            qs = qs if self.after is None else qs.filter(id__gt=self.after)
-            return qs.order_by("id")
-        qs = qs if self.after is None else qs.filter(id__lt=self.after)
-        return qs.order_by("-id")
-
-    def next_cursor(self, last_id: int | None) -> str | None:
-        """The cursor of the page after the one whose last row is ``last_id``."""
-        return None if last_id is None else encode_cursor(order=self.order, last_id=last_id)
-
-
-def parse_refs(values: Iterable[str]) -> tuple[str, ...]:
-    """``ref`` parameters (kind:value, all must match); a 400 on a malformed one."""
-    refs = tuple(values)
-    for ref in refs:
-        if ":" not in ref or len(ref) > 300 or "\x00" in ref:
-            raise _invalid("ref", "give a ref as kind:value, e.g. commit:9f1c2e7")
-    return refs
 
 
 @dataclass(frozen=True)
@@ -120,50 +49,29 @@ class ListFilters:
     limit: int = DEFAULT_LIMIT
 
     @classmethod
-    def from_query(cls, query: QueryDict | Mapping[str, Any]) -> ListFilters:
-        def one(name: str) -> str | None:
-            value = query.get(name)
-            if value is None or value == "":
-                return None
-            if "\x00" in value or len(value) > 500:
-                raise _invalid(name, "not a valid value")
-            return str(value)
-
-        try:
-            start, stop = parse_period(one("from"), one("to"))
-        except PeriodError as exc:
-            raise _invalid(exc.field, exc.reason) from exc
-        person = one("person")
-        limit = one("limit")
-        refs = parse_refs(query.getlist("ref")) if isinstance(query, QueryDict) else ()
-        cost_source = one("cost_source")
-        if cost_source and cost_source not in TokenUsage.CostSource.values:
-            raise _invalid("cost_source", "one of reported, computed, unpriced")
-        try:
-            person_id = int(person) if person else None
-            page_size = int(limit) if limit else DEFAULT_LIMIT
-        except ValueError as exc:
-            raise _invalid(
-                "person" if person and not person.isdigit() else "limit", "not an integer"
-            ) from exc
-        if not 1 <= page_size <= MAX_LIMIT:
-            raise _invalid("limit", f"between 1 and {MAX_LIMIT}")
-        if person_id is not None and not 0 < person_id < 2**63:
-            raise _invalid("person", "not a person id")
+    def from_query(cls, query: Query) -> ListFilters:
+        """The filters in ``query``; raises ``InvalidInput`` naming a bad parameter."""
+        start, stop = parse_period(text(query, "from"), text(query, "to"))
+        ref_values = refs(query.getlist("ref")) if isinstance(query, QueryDict) else ()
+        cost_source = choice(
+            text(query, "cost_source"), "cost_source", TokenUsage.CostSource.values
+        )
+        person = person_id(text(query, "person"))
+        limit = page_limit(text(query, "limit"))
         return cls(
-            source=one("source"),
-            type=one("type"),
-            actor=one("actor"),
-            person=person_id,
-            team=one("team"),
+            source=text(query, "source"),
+            type=text(query, "type"),
+            actor=text(query, "actor"),
+            person=person,
+            team=text(query, "team"),
             start=start,
             stop=stop,
-            refs=refs,
-            provider=one("provider"),
-            model=one("model"),
+            refs=ref_values,
+            provider=text(query, "provider"),
+            model=text(query, "model"),
             cost_source=cost_source,
-            keyset=Keyset.from_query(order=one("order"), cursor=one("cursor")),
-            limit=page_size,
+            keyset=Keyset.from_query(order=text(query, "order"), cursor=text(query, "cursor")),
+            limit=limit,
         )
 
 

@@ -72,15 +72,16 @@ def failure(exc: BaseException) -> tuple[int, str]:
         return exc.returncode or FAILED, _one_line(text)
     if apps.ready:
         from awu.definitions.services import DefinitionError
-        from ledger.http import ApiError
+        from ledger.errors import DomainError, InvalidInput
 
-        if isinstance(exc, ApiError):
+        if isinstance(exc, InvalidInput):
             fields = "; ".join(
                 f"--{name.replace('_', '-')}: {', '.join(reasons)}"
-                for name, reasons in (exc.errors or {}).items()
+                for name, reasons in exc.errors.items()
             )
-            code = USAGE if exc.status_code == 400 else FAILED
-            return code, _one_line(fields or str(exc.detail))
+            return USAGE, _one_line(fields or exc.detail)
+        if isinstance(exc, DomainError):
+            return FAILED, _one_line(exc.detail)
         if isinstance(exc, DefinitionError):
             problems = "; ".join(f"{k}: {' / '.join(v)}" for k, v in exc.problems.items())
             return FAILED, _one_line(f"{exc}{': ' + problems if problems else ''}")

@@ -3,6 +3,8 @@ work unit's evidence. Any active, logged-in user may read them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,6 +14,7 @@ from awu import clock
 from awu.dashboard import assets
 from awu.dashboard.page import PERIOD_DAYS, dashboard_read, period_for
 from awu.reports.selectors import work_unit_detail
+from ledger.errors import NotFound
 
 
 @require_safe
@@ -31,7 +34,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_safe
 @login_required
 def work_unit(request: HttpRequest, unit_id: int) -> HttpResponse:
-    row = work_unit_detail(unit_id=unit_id)
+    try:
+        row: dict[str, Any] | None = work_unit_detail(unit_id=unit_id)
+    except NotFound:
+        row = None
     # A page, not the API's JSON 404: a person followed a link here.
     return render(
         request,

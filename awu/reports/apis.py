@@ -16,17 +16,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from awu import clock
-from awu.definitions.models import DefinitionVersion
 from awu.definitions.services import definition_preview
 from awu.reports import selectors, serializers
 from awu.reports.measures import amount
-from awu.reports.query import invalid, parse_report_query
+from awu.reports.query import parse_report_query, parse_trend_query
 from awu.reports.renderers import CsvRenderer
 from ledger.apis import PAGE_PARAMETERS
 from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey
 from ledger.openapi import errors
-from ledger.selectors import DEFAULT_LIMIT, MAX_LIMIT, Keyset, parse_refs
+from ledger.query import Keyset, choice, invalid, page_limit, refs
 
 _FILTERS = [
     OpenApiParameter("from", str, description="Start: YYYY-MM-DD (inclusive) or RFC 3339."),
@@ -209,9 +208,7 @@ class SpendDecilesView(_ReportView):
         tags=["reports"],
     )
     def get(self, request: Request) -> Response:
-        by = request.query_params.get("by") or "person"
-        if by not in ("person", "team"):
-            raise invalid("by", "one of person, team")
+        by = choice(request.query_params.get("by") or None, "by", ("person", "team")) or "person"
         query = parse_report_query(request.query_params, allowed_group_by=())
         rows = selectors.spend_deciles(query=query, by_team=by == "team")
         return Response({"results": rows, "by": by})
@@ -242,14 +239,7 @@ class TrendView(_ReportView):
         tags=["reports"],
     )
     def get(self, request: Request) -> Response:
-        interval = request.query_params.get("interval") or "month"
-        if interval not in ("week", "month"):
-            raise invalid("interval", "one of week, month")
-        query = parse_report_query(request.query_params, allowed_group_by=())
-        if query.start is None or query.stop is None:
-            raise invalid("from", "a trend needs both from and to")
-        if (query.stop - query.start).days > 3700:
-            raise invalid("to", "a trend spans at most ten years")
+        query, interval = parse_trend_query(request.query_params)
         return Response(
             {
                 "results": selectors.trend_report(query=query, interval=interval),
@@ -288,12 +278,8 @@ class WorkUnitsView(_ReportView):
     )
     def get(self, request: Request) -> Response:
         query = parse_report_query(request.query_params, allowed_group_by=())
-        state = request.query_params.get("state") or None
-        if state is not None and state not in _UNIT_STATES:
-            raise invalid("state", f"one of {', '.join(_UNIT_STATES)}")
-        raw_limit = request.query_params.get("limit") or str(DEFAULT_LIMIT)
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-            raise invalid("limit", f"between 1 and {MAX_LIMIT}")
+        state = choice(request.query_params.get("state") or None, "state", _UNIT_STATES)
+        limit = page_limit(request.query_params.get("limit") or None)
         keyset = Keyset.from_query(
             order=request.query_params.get("order") or None,
             cursor=request.query_params.get("cursor") or None,
@@ -301,9 +287,9 @@ class WorkUnitsView(_ReportView):
         rows, next_cursor = selectors.work_units_list(
             query=query,
             state=state,
-            refs=parse_refs(request.query_params.getlist("ref")),
+            refs=refs(request.query_params.getlist("ref")),
             keyset=keyset,
-            limit=int(raw_limit),
+            limit=limit,
         )
         return Response({"results": rows, "next_cursor": next_cursor})
 
@@ -321,10 +307,7 @@ class WorkUnitDetailView(_ReportView):
         tags=["work units"],
     )
     def get(self, request: Request, unit_id: int) -> Response:
-        row = selectors.work_unit_detail(unit_id=unit_id)
-        if row is None:
-            raise ApiError(404, "not_found", "No such work unit.")
-        return Response(row)
+        return Response(selectors.work_unit_detail(unit_id=unit_id))
 
 
 class DefinitionsView(_ReportView):
@@ -352,10 +335,7 @@ class DefinitionDetailView(_ReportView):
         tags=["definitions"],
     )
     def get(self, request: Request, definition_id: int) -> Response:
-        row = selectors.definition_detail(definition_id=definition_id)
-        if row is None:
-            raise ApiError(404, "not_found", "No such definition.")
-        return Response(row)
+        return Response(selectors.definition_detail(definition_id=definition_id))
 
 
 def _json_ready(value: Any) -> Any:
@@ -391,17 +371,9 @@ class DefinitionPreviewView(APIView):
                 "The body is not valid.",
                 {k: [str(e) for e in v] for k, v in data.errors.items()},
             )
-        versions = DefinitionVersion.objects.select_related("definition").filter(
-            definition_id=definition_id
+        version = selectors.definition_version(
+            definition_id=definition_id, number=data.validated_data.get("version")
         )
-        number = data.validated_data.get("version")
-        version = (
-            versions.filter(version=number).first()
-            if number
-            else versions.order_by("-version").first()
-        )
-        if version is None:
-            raise ApiError(404, "not_found", "No such definition or version.")
         preview = definition_preview(
             version=version, days=data.validated_data["days"], now=clock.now()
         )

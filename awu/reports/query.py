@@ -1,19 +1,14 @@
 """Report parameters: parsed and checked once, from the query string.
 
-Every problem is a 400 in the API's one error shape (``ledger.http.ApiError``).
+Read with ``ledger.query``'s functions; a bad value raises ``InvalidInput``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
 
-from django.http import QueryDict
-
-from ledger.http import ApiError
-from ledger.periods import PeriodError, parse_bound, parse_period
+from ledger.query import Query, choice, invalid, one, parse_bound, parse_period, person_id, values
 
 DIMENSIONS = ("team", "person", "domain", "definition", "model", "week", "month")
 PERIODS = ("week", "month")
@@ -21,10 +16,6 @@ BASES = ("triggered", "completed")
 AI_VALUES = ("assisted", "not")
 # A report spanning more periods than this is refused (a week grouping over decades).
 MAX_PERIODS = 1000
-
-
-def invalid(field: str, reason: str) -> ApiError:
-    return ApiError(400, "validation_error", "A query parameter is not valid.", {field: [reason]})
 
 
 @dataclass(frozen=True)
@@ -64,70 +55,49 @@ class ReportQuery:
         return "definition" not in self.group_by and not (self.definition or self.ai)
 
 
-def _values(query: QueryDict | Mapping[str, Any], name: str) -> list[str]:
-    if isinstance(query, QueryDict):
-        raw = query.getlist(name)
-    else:
-        value = query.get(name)
-        raw = [] if value is None else (list(value) if isinstance(value, list | tuple) else [value])
-    out: list[str] = []
-    for item in raw:
-        text = str(item)
-        if "\x00" in text or len(text) > 500:
-            raise invalid(name, "not a valid value")
-        out.extend(part.strip() for part in text.split(",") if part.strip())
-    return out
-
-
-def _one(query: QueryDict | Mapping[str, Any], name: str) -> str | None:
-    values = _values(query, name)
-    if len(values) > 1:
-        raise invalid(name, "give one value")
-    return values[0] if values else None
-
-
-def _choice(value: str | None, name: str, choices: tuple[str, ...]) -> str | None:
-    if value is not None and value not in choices:
-        raise invalid(name, f"one of {', '.join(choices)}")
-    return value
-
-
 def parse_report_query(
-    query: QueryDict | Mapping[str, Any],
+    query: Query,
     *,
     allowed_group_by: tuple[str, ...] = DIMENSIONS,
 ) -> ReportQuery:
-    """The report parameters in ``query``; raises ApiError (400) on a bad one."""
-    try:
-        start, stop = parse_period(_one(query, "from"), _one(query, "to"))
-        raw_as_of = _one(query, "as_of")
-        as_of = parse_bound(raw_as_of, field="as_of", end=True) if raw_as_of else None
-    except PeriodError as exc:
-        raise invalid(exc.field, exc.reason) from exc
-    group_by = tuple(dict.fromkeys(_values(query, "group_by")))
+    """The report parameters in ``query``; raises ``InvalidInput`` on a bad one."""
+    start, stop = parse_period(one(query, "from"), one(query, "to"))
+    raw_as_of = one(query, "as_of")
+    as_of = parse_bound(raw_as_of, field="as_of", end=True) if raw_as_of else None
+    group_by = tuple(dict.fromkeys(values(query, "group_by")))
     for item in group_by:
-        _choice(item, "group_by", allowed_group_by)
+        choice(item, "group_by", allowed_group_by)
     if sum(1 for g in group_by if g in PERIODS) > 1:
         raise invalid("group_by", "group by week or by month, not both")
     if any(g in PERIODS for g in group_by) and (start is None or stop is None):
         raise invalid("from", "grouping by week or month needs both from and to")
     if start is not None and stop is not None and (stop - start).days > 7 * MAX_PERIODS:
         raise invalid("to", f"a report spans at most {7 * MAX_PERIODS} days")
-    person = _one(query, "person")
-    if person is not None and (not person.isdigit() or not 0 < int(person) < 2**63):
-        raise invalid("person", "not a person id")
+    person = person_id(one(query, "person"))
     return ReportQuery(
         start=start,
         stop=stop,
         group_by=group_by,
-        basis=_choice(_one(query, "basis"), "basis", BASES) or "triggered",
+        basis=choice(one(query, "basis"), "basis", BASES) or "triggered",
         as_of=as_of,
-        team=_one(query, "team"),
-        person=int(person) if person is not None else None,
-        domain=_one(query, "domain"),
-        definition=_one(query, "definition"),
-        source=_one(query, "source"),
-        provider=_one(query, "provider"),
-        model=_one(query, "model"),
-        ai=_choice(_one(query, "ai"), "ai", AI_VALUES),
+        team=one(query, "team"),
+        person=person,
+        domain=one(query, "domain"),
+        definition=one(query, "definition"),
+        source=one(query, "source"),
+        provider=one(query, "provider"),
+        model=one(query, "model"),
+        ai=choice(one(query, "ai"), "ai", AI_VALUES),
     )
+
+
+def parse_trend_query(query: Query) -> tuple[ReportQuery, str]:
+    """The report parameters of a trend and its ``interval`` (default month); a
+    trend needs both ``from`` and ``to`` and spans at most ten years."""
+    interval = choice(query.get("interval") or None, "interval", PERIODS) or "month"
+    report = parse_report_query(query, allowed_group_by=())
+    if report.start is None or report.stop is None:
+        raise invalid("from", "a trend needs both from and to")
+    if (report.stop - report.start).days > 3700:
+        raise invalid("to", "a trend spans at most ten years")
+    return report, interval

@@ -33,9 +33,9 @@ from awu.reports.measures import (
 from awu.reports.query import ReportQuery
 from awu.scoring.models import AwuEntry, WorkUnit
 from integrations.selectors import spend_counted_condition
-from ledger.http import ApiError
+from ledger.errors import NotFound
 from ledger.models import Team, WorkEvent
-from ledger.selectors import Keyset
+from ledger.query import Keyset
 
 
 def _raw(query: ReportQuery) -> bool:
@@ -155,10 +155,6 @@ def spend_deciles(*, query: ReportQuery, by_team: bool = False) -> list[dict[str
 
 
 # --- Work units -------------------------------------------------------------------------
-
-
-def _invalid(field: str, reason: str) -> ApiError:
-    return ApiError(400, "validation_error", "A query parameter is not valid.", {field: [reason]})
 
 
 def _unit_queryset(query: ReportQuery, state: str | None) -> Any:
@@ -316,15 +312,16 @@ def _tied(count: int, unpriced: int, cost: Decimal, tokens: list[int]) -> dict[s
     }
 
 
-def work_unit_detail(*, unit_id: int) -> dict[str, Any] | None:
-    """One work unit with its evidence chain, rule version, entries and tied spend."""
+def work_unit_detail(*, unit_id: int) -> dict[str, Any]:
+    """One work unit with its evidence chain, rule version, entries and tied spend;
+    raises ``NotFound`` when there is no such unit."""
     unit = (
         WorkUnit.objects.select_related("version__definition", "team__merged_into", "superseded_by")
         .filter(pk=unit_id)
         .first()
     )
     if unit is None:
-        return None
+        raise NotFound("No such work unit.")
     events = {e.pk: e for e in WorkEvent.objects.filter(pk__in=unit.evidence)}
     row = _unit_row(unit, events, _entries([unit.pk]))
     row["evidence"] = [
@@ -395,10 +392,12 @@ def definitions_list(*, domain: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def definition_detail(*, definition_id: int) -> dict[str, Any] | None:
+def definition_detail(*, definition_id: int) -> dict[str, Any]:
+    """One definition with its versions, newest first; raises ``NotFound`` when
+    there is no such definition."""
     definition = Definition.objects.filter(pk=definition_id).first()
     if definition is None:
-        return None
+        raise NotFound("No such definition.")
     owner = (
         dict(Team.objects.filter(pk=definition.owner_team_id).values_list("pk", "slug"))
         if definition.owner_team_id is not None
@@ -406,6 +405,20 @@ def definition_detail(*, definition_id: int) -> dict[str, Any] | None:
     )
     versions = DefinitionVersion.objects.filter(definition=definition).order_by("-version")
     return {**_definition_row(definition, owner), "versions": [version_row(v) for v in versions]}
+
+
+def definition_version(*, definition_id: int, number: int | None) -> DefinitionVersion:
+    """Version ``number`` of the definition (the latest when None); raises
+    ``NotFound`` when the definition or that version does not exist."""
+    versions = DefinitionVersion.objects.select_related("definition").filter(
+        definition_id=definition_id
+    )
+    version = (
+        versions.filter(version=number).first() if number else versions.order_by("-version").first()
+    )
+    if version is None:
+        raise NotFound("No such definition or version.")
+    return version
 
 
 # --- Voided reasons ---------------------------------------------------------------------

@@ -225,6 +225,9 @@ class DefinitionDetail(DefinitionRow):
     versions = VersionRow(many=True)
 
 
+# The one request body read by a DRF serializer rather than pydantic (ledger.schemas):
+# the reasons it gives (DRF's wording) are what clients already receive, and the
+# schema documents the body from it.
 class PreviewIn(serializers.Serializer):
     version = serializers.IntegerField(
         required=False, min_value=1, help_text="Version number; default: the latest."

@@ -41,7 +41,7 @@ from awu.scoring.models import WorkUnit
 from ledger import auth, prices
 from ledger.ingest import events_ingest, usage_ingest
 from ledger.models import Identity, Membership, Person, Team
-from ledger.selectors import DEFAULT_LIMIT
+from ledger.query import DEFAULT_LIMIT
 from tests.e2e.conftest import Stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -14,7 +14,7 @@ from integrations.usage_import import (
     credentials_from_env,
     usage_report_import,
 )
-from ledger.periods import PeriodError, parse_bound
+from ledger.query import PeriodError, parse_bound
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from awu import clock
-from ledger.periods import PeriodError, parse_bound
 from ledger.price_import import PriceImportReport, litellm_prices_import
+from ledger.query import PeriodError, parse_bound
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from awu import clock
-from ledger.periods import PeriodError, parse_period
+from ledger.query import PeriodError, parse_period
 from ledger.repricing import RepriceError, RepriceLine, RepriceReport, usage_reprice
 
 
