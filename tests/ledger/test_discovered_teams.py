@@ -136,7 +136,7 @@ def test_a_merge_moves_the_history_and_the_report_follows(api: Callable[..., Api
     assert {u["team"] for u in units} == {"law"}
     assert len(units) == 2
     events = reader.get("/api/v1/events", {"team": "law"}).json()["results"]
-    assert {e["id"] for e in events} and len(events) == 2
+    assert len(events) == 2
     # Later records naming the merged slug count for the target too.
     writer.post("/api/v1/events", contract("env-3", team="legal"))
     score()
@@ -226,7 +226,8 @@ def test_the_admin_confirms_and_merges_discovered_teams(client: Client) -> None:
 
     page = client.get("/admin/ledger/team/?status__exact=discovered")
     assert page.status_code == 200
-    assert b"legal" in page.content and b"sales" in page.content
+    assert b"legal" in page.content
+    assert b"sales" in page.content
 
     client.post(
         "/admin/ledger/team/",
