@@ -16,7 +16,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
-from awu.definitions.cel import CelError, CelProblem, check_condition, check_number
 from awu.definitions.defaults import DEFAULT_DEFINITIONS
 from awu.definitions.models import (
     BEGINNING_OF_TIME,
@@ -26,8 +25,9 @@ from awu.definitions.models import (
     clause_from_json,
     version_fields_from_spec,
 )
-from awu.scoring.engine import compile_definition
-from awu.scoring.model import Clause, DefinitionSpec
+from awu.rules.cel import CelError, CelProblem, check_condition, check_number
+from awu.rules.engine import compile_definition
+from awu.rules.spec import Clause, DefinitionSpec
 
 PREVIEW_SAMPLE = 20
 # A preview is an interactive page: past this many triggers it scores the most

@@ -366,7 +366,7 @@ def definition_detail(*, definition_id: int) -> dict[str, Any] | None:
 
 # --- Voided reasons ---------------------------------------------------------------------
 
-# A voided unit's reason reads "voided by <event type> (event <id>)" (awu.scoring.engine);
+# A voided unit's reason reads "voided by <event type> (event <id>)" (awu.rules.engine);
 # the event type is what the units have in common.
 _VOIDED_BY = r"^voided by (\S+)"
 

@@ -1,4 +1,4 @@
-"""The scoring pipeline: the ORM glue around the pure engine (awu.scoring.engine).
+"""The scoring pipeline: the ORM glue around the pure engine (awu.rules.engine).
 
 :func:`score_pending` consumes the transactional outbox, :func:`sweep` settles
 units whose windows time has closed, :func:`definition_rescore` replays history
@@ -26,7 +26,8 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Min, Q
 
 from awu.definitions.models import BEGINNING_OF_TIME, Definition, DefinitionVersion
-from awu.scoring.engine import CompiledDefinition
+from awu.rules.engine import CompiledDefinition
+from awu.rules.spec import Event, UnitResult
 from awu.scoring.evidence import (
     EVENT_SELECT,
     WALK,
@@ -41,7 +42,6 @@ from awu.scoring.evidence import (
     prefer_indexes,
     query,
 )
-from awu.scoring.model import Event, UnitResult
 from awu.scoring.models import WorkUnit
 from awu.scoring.published import Catalog, load_catalog
 from awu.scoring.settle import UnitKey, settle_units
