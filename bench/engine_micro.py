@@ -25,8 +25,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from awu.definitions.defaults import DEFAULT_DEFINITIONS
-from awu.scoring.engine import compile_definition, evaluate
-from awu.scoring.model import Event
+from awu.rules.engine import compile_definition, evaluate
+from awu.rules.spec import Event
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -91,8 +91,8 @@ def run_list(args: argparse.Namespace, extra: list[str]) -> int:
 
 def run_preview(args: argparse.Namespace, extra: list[str]) -> int:
     from awu import clock
-    from awu.definitions.services import definition_preview
     from awu.reports.measures import amount
+    from awu.scoring.preview import definition_preview
 
     version = _version(args.key, args.version)
     preview = definition_preview(version=version, days=args.days, now=clock.now())

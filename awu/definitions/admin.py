@@ -1,8 +1,12 @@
-"""Definitions in the Django admin: versions, publishing, drafts and a preview page.
+"""Definitions in the Django admin: versions, publishing and drafts.
 
 A frozen version (published, or one that has scored work) is shown read-only;
 "edit" means "new draft from this version". Publishing re-checks every
 expression and refuses a version with problems.
+
+:class:`DefinitionVersionAdmin` is registered by :mod:`awu.scoring.admin`, which
+adds its preview page: a preview scores past events, and scoring depends on
+definitions, never the other way round.
 """
 
 from __future__ import annotations
@@ -13,13 +17,12 @@ from django.contrib import admin, messages
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from awu import clock
 from awu.definitions import services
-from awu.definitions.forms import DefinitionVersionForm, PreviewForm
+from awu.definitions.forms import DefinitionVersionForm
 from awu.definitions.models import Definition, DefinitionVersion
 
 
@@ -64,7 +67,6 @@ class DefinitionAdmin(admin.ModelAdmin):
         return obj.versions.filter(status=DefinitionVersion.Status.DRAFT).count()
 
 
-@admin.register(DefinitionVersion)
 class DefinitionVersionAdmin(admin.ModelAdmin):
     form = DefinitionVersionForm
     change_form_template = "admin/definitions/definitionversion/change_form.html"
@@ -135,14 +137,13 @@ class DefinitionVersionAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context=context)
 
-    # --- publish / new draft / preview -------------------------------------------
+    # --- publish / new draft -----------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path("<int:pk>/publish/", wrap(self.publish_view), name="definitions_version_publish"),
             path("<int:pk>/new-draft/", wrap(self.draft_view), name="definitions_version_draft"),
-            path("<int:pk>/preview/", wrap(self.preview_view), name="definitions_version_preview"),
             *super().get_urls(),
         ]
 
@@ -175,28 +176,6 @@ class DefinitionVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"Created draft {draft} from v{version.version}.")
         return HttpResponseRedirect(
             reverse("admin:definitions_definitionversion_change", args=[draft.pk])
-        )
-
-    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        version = get_object_or_404(DefinitionVersion.objects.select_related("definition"), pk=pk)
-        if not self.has_view_permission(request, version):
-            return HttpResponse(status=403)
-        form = PreviewForm(request.GET or {"days": 30})
-        preview = None
-        if form.is_valid():
-            preview = services.definition_preview(
-                version=version, days=form.cleaned_data["days"], now=clock.now()
-            )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Preview of {version}",
-            "version": version,
-            "form": form,
-            "preview": preview,
-        }
-        return TemplateResponse(
-            request, "admin/definitions/definitionversion/preview.html", context
         )
 
     @admin.action(description="Publish the selected drafts")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from awu.scoring.model import Clause, DefinitionSpec
+from awu.rules.spec import Clause, DefinitionSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,3 @@ class DefinitionVersionForm(forms.ModelForm):
 
     def clean_trigger_type(self) -> Any:
         return (self.cleaned_data.get("trigger_type") or "").strip()
-
-
-class PreviewForm(forms.Form):
-    days = forms.IntegerField(min_value=1, max_value=3650, initial=30, label="Last N days")

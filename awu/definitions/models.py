@@ -1,7 +1,7 @@
 """AWU definitions and their versions, as stored.
 
 A :class:`DefinitionVersion` holds one version of the rules as columns and JSON
-and converts to and from the engine's plain :class:`~awu.scoring.model.DefinitionSpec`.
+and converts to and from the engine's plain :class:`~awu.rules.spec.DefinitionSpec`.
 A published version is frozen: the database refuses edits to its rules
 (migration 0002), so a compiled copy may be cached by version id anywhere.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from awu.scoring.model import Clause, DefinitionSpec
+from awu.rules.spec import Clause, DefinitionSpec
 
 # "Covers all of history": the covers_from of the shipped definitions' version 1.
 BEGINNING_OF_TIME = datetime(2000, 1, 1, tzinfo=UTC)
@@ -48,7 +48,7 @@ class DefinitionVersion(models.Model):
     """One version of a definition's rules.
 
     ``requires`` and ``disqualifiers`` are lists of clause objects with the keys
-    of :class:`awu.scoring.model.Clause` (``at_least`` as a decimal string).
+    of :class:`awu.rules.spec.Clause` (``at_least`` as a decimal string).
     A draft may be saved with problems (they are shown next to each field);
     publishing refuses them. ``covers_from`` is the earliest trigger time this
     version governs once published.

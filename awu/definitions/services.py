@@ -1,22 +1,19 @@
-"""Services for AWU definitions: check, draft, publish, install the shipped ones, preview.
+"""Services for AWU definitions: check, draft, publish, install the shipped ones.
 
 Versions are immutable once published; a change is a new draft, published in turn.
-Which version scores a trigger is decided by publication (see
-:func:`awu.scoring.published.Catalog.governing`), never by editing.
+Which version scores a trigger is decided by publication (the most recently
+published version covering the trigger's time), never by editing.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 
-from awu.definitions.cel import CelError, CelProblem, check_condition, check_number
 from awu.definitions.defaults import DEFAULT_DEFINITIONS
 from awu.definitions.models import (
     BEGINNING_OF_TIME,
@@ -26,13 +23,9 @@ from awu.definitions.models import (
     clause_from_json,
     version_fields_from_spec,
 )
-from awu.scoring.engine import compile_definition
-from awu.scoring.model import Clause, DefinitionSpec
-
-PREVIEW_SAMPLE = 20
-# A preview is an interactive page: past this many triggers it scores the most
-# recent ones only, and says so.
-PREVIEW_MAX_TRIGGERS = 20_000
+from awu.rules.cel import CelError, CelProblem, check_condition, check_number
+from awu.rules.engine import compile_definition
+from awu.rules.spec import Clause, DefinitionSpec
 
 
 class DefinitionError(Exception):
@@ -149,12 +142,12 @@ def _clause_problems(clause: Clause, where: str, name: str, trigger_type: str) -
 
 
 def version_is_frozen(version: DefinitionVersion) -> bool:
-    """A version that is published or has scored anything can no longer be edited."""
-    from awu.scoring.models import WorkUnit
+    """A version that is published or has scored anything can no longer be edited.
 
-    if version.pk is None:
-        return False
-    return version.is_published or WorkUnit.objects.filter(version_id=version.pk).exists()
+    Only published versions score, and publication cannot be undone (the
+    database refuses it), so a version that has scored anything is published.
+    """
+    return version.pk is not None and version.is_published
 
 
 def version_update(*, version: DefinitionVersion, **rules: Any) -> DefinitionVersion:
@@ -275,90 +268,3 @@ def definitions_install_defaults(*, now: datetime) -> list[str]:
             )
             created.append(spec.key)
     return created
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewEvidence:
-    id: int
-    type: str
-    occurred_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewUnit:
-    trigger_id: int
-    state: str
-    units: Decimal
-    reason: str | None
-    triggered_at: datetime
-    completed_at: datetime | None
-    actor: str | None
-    subject: str | None
-    evidence: tuple[PreviewEvidence, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """What a version would score over the last ``days`` days at ``now``; nothing written."""
-
-    days: int
-    since: datetime
-    now: datetime
-    units_total: int
-    counts: dict[str, int]
-    credit: Decimal
-    sample: tuple[PreviewUnit, ...]
-    warnings: int
-    truncated: bool
-    problems: dict[str, list[str]] = field(default_factory=dict)
-
-
-def definition_preview(*, version: DefinitionVersion, days: int, now: datetime) -> Preview:
-    """Run ``version`` over the real events of the last ``days`` days, writing nothing.
-
-    Triggers are the events of its trigger type in [now - days, now]; the events
-    linked to them are loaded whenever they occurred. A version with problems is
-    not run: its problems are returned instead.
-    """
-    from awu.scoring import services as scoring
-
-    since = now - timedelta(days=days)
-    problems = version_problems(version)
-    if problems:
-        return Preview(days, since, now, 0, {}, Decimal(0), (), 0, False, problems)
-    compiled = compile_definition(version.spec())
-    results, by_id, truncated = scoring.evaluate_recent(
-        compiled=compiled, since=since, now=now, limit=PREVIEW_MAX_TRIGGERS
-    )
-    counts = Counter(str(r.state) for r in results)
-    # The most recent first: what a team lead previewing a rule wants to look at.
-    recent = sorted(results, key=lambda r: (r.triggered_at, r.trigger_id), reverse=True)
-    sample = tuple(
-        PreviewUnit(
-            trigger_id=r.trigger_id,
-            state=str(r.state),
-            units=r.units,
-            reason=r.reason,
-            triggered_at=r.triggered_at,
-            completed_at=r.completed_at,
-            actor=r.actor,
-            subject=r.subject,
-            evidence=tuple(
-                PreviewEvidence(i, by_id[i].type, by_id[i].occurred_at)
-                for i in r.evidence
-                if i in by_id
-            ),
-        )
-        for r in recent[:PREVIEW_SAMPLE]
-    )
-    return Preview(
-        days=days,
-        since=since,
-        now=now,
-        units_total=len(results),
-        counts=dict(sorted(counts.items())),
-        credit=sum((r.credit for r in results), Decimal(0)),
-        sample=sample,
-        warnings=sum(len(r.warnings) for r in results),
-        truncated=truncated,
-    )

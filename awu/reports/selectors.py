@@ -423,7 +423,7 @@ def definition_version(*, definition_id: int, number: int | None) -> DefinitionV
 
 # --- Voided reasons ---------------------------------------------------------------------
 
-# A voided unit's reason reads "voided by <event type> (event <id>)" (awu.scoring.engine);
+# A voided unit's reason reads "voided by <event type> (event <id>)" (awu.rules.engine);
 # the event type is what the units have in common.
 _VOIDED_BY = r"^voided by (\S+)"
 

@@ -1,17 +1,26 @@
-"""Work units and AWU entries in the admin: read-only browsers with their evidence."""
+"""Scoring in the admin: work units and AWU entries (read-only browsers with their
+evidence), and the definition version pages with their preview on past events.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from awu import clock
+from awu.definitions.admin import DefinitionVersionAdmin
+from awu.definitions.models import DefinitionVersion
 from awu.scoring.models import AwuEntry, WorkUnit
+from awu.scoring.preview import definition_preview
 from ledger.admin import ReadOnlyAdmin
 from ledger.models import WorkEvent
 
@@ -94,3 +103,41 @@ class AwuEntryAdmin(ReadOnlyAdmin):
     def unit_link(self, obj: AwuEntry) -> SafeString:
         url = reverse("admin:scoring_workunit_change", args=[obj.unit_id])
         return format_html('<a href="{}">{}</a>', url, obj.unit_id)
+
+
+class PreviewForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=3650, initial=30, label="Last N days")
+
+
+@admin.register(DefinitionVersion)
+class DefinitionVersionWithPreviewAdmin(DefinitionVersionAdmin):
+    """The definitions app's version admin plus its "Preview on past events" page."""
+
+    change_form_template = "admin/scoring/definitionversion/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:pk>/preview/", view, name="definitions_version_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        version = get_object_or_404(DefinitionVersion.objects.select_related("definition"), pk=pk)
+        if not self.has_view_permission(request, version):
+            return HttpResponse(status=403)
+        form = PreviewForm(request.GET or {"days": 30})
+        preview = None
+        if form.is_valid():
+            preview = definition_preview(
+                version=version, days=form.cleaned_data["days"], now=clock.now()
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Preview of {version}",
+            "version": version,
+            "form": form,
+            "preview": preview,
+        }
+        return TemplateResponse(request, "admin/scoring/definitionversion/preview.html", context)

@@ -1,6 +1,6 @@
 """Ledger rows as engine events, and the events linked to a unit (its evidence).
 
-The scoring engine works on plain :class:`awu.scoring.model.Event` values; this
+The scoring engine works on plain :class:`awu.rules.spec.Event` values; this
 module reads them from the ledger in batch, with the identity and team
 attribution at each event's time, and finds the events that share a ref key with
 a unit. :class:`Pool` keeps what one pass has loaded so each event is read and
@@ -17,8 +17,8 @@ import orjson
 from django.db import connection
 from django.db.models.functions import Coalesce
 
-from awu.scoring.engine import CompiledDefinition, evaluate_unit
-from awu.scoring.model import Event, UnitResult
+from awu.rules.engine import CompiledDefinition, evaluate_unit
+from awu.rules.spec import Event, UnitResult
 from ledger.identities import persons_for_actors
 from ledger.models import Membership, Team
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from awu.definitions.models import DefinitionVersion
-from awu.scoring.engine import CompiledDefinition, compile_definition
+from awu.rules.engine import CompiledDefinition, compile_definition
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The scoring pipeline: the ORM glue around the pure engine (awu.scoring.engine).
+"""The scoring pipeline: the ORM glue around the pure engine (awu.rules.engine).
 
 :func:`score_pending` consumes the transactional outbox, :func:`sweep` settles
 units whose windows time has closed, :func:`definition_rescore` replays history
@@ -25,23 +25,18 @@ from datetime import datetime
 from django.db import OperationalError, connection, transaction
 from django.db.models import Min, Q
 
+from awu.definitions import services as definitions
 from awu.definitions.models import BEGINNING_OF_TIME, Definition, DefinitionVersion
-from awu.scoring.engine import CompiledDefinition
+from awu.rules.spec import Event
 from awu.scoring.evidence import (
-    EVENT_SELECT,
     WALK,
-    Job,
     Pool,
-    evaluate_jobs,
-    event_keys,
     events_by_id,
-    events_from_rows,
     from_micros,
     key_list,
     prefer_indexes,
     query,
 )
-from awu.scoring.model import Event, UnitResult
 from awu.scoring.models import WorkUnit
 from awu.scoring.published import Catalog, load_catalog
 from awu.scoring.settle import UnitKey, settle_units
@@ -327,8 +322,6 @@ def definition_rescore(
     called with the number of triggers done after each batch. Raises
     :class:`awu.definitions.services.InvalidVersion` when the rules have problems.
     """
-    from awu.definitions import services as definitions
-
     start = covers_from or earliest_event_time()
     latest = definition.versions.order_by("-version").first()
     if latest is None:
@@ -367,25 +360,3 @@ def definition_rescore(
         version=published, state=WorkUnit.State.COMPLETED
     ).count()
     return result
-
-
-# --- Preview (used by the admin; writes nothing) ----------------------------------
-
-
-def evaluate_recent(
-    *, compiled: CompiledDefinition, since: datetime, now: datetime, limit: int
-) -> tuple[list[UnitResult], dict[int, Event], bool]:
-    """Results for the triggers in [since, now], the events used, and whether the
-    trigger list was cut at ``limit`` (the most recent kept)."""
-    rows = query(
-        EVENT_SELECT + "WHERE type = %s AND occurred_at >= %s AND occurred_at <= %s "
-        "ORDER BY occurred_at DESC, id DESC LIMIT %s",
-        [compiled.spec.trigger_type, since, now, limit + 1],
-    )
-    truncated = len(rows) > limit
-    triggers = events_from_rows(rows[:limit])
-    pool = Pool()
-    pool.add(triggers)
-    jobs = [Job(compiled, t, event_keys(t)) for t in sorted(triggers, key=lambda e: e.id)]
-    evaluate_jobs(jobs, pool, now)
-    return [j.result for j in jobs if j.result is not None], pool.by_id, truncated

@@ -23,7 +23,8 @@ from typing import Any
 import orjson
 from django.db import connection
 
-from awu.scoring.engine import entry_delta, trigger_holds
+from awu.rules.engine import entry_delta, trigger_holds
+from awu.rules.spec import UnitResult, UnitState
 from awu.scoring.evidence import (
     Job,
     Pool,
@@ -33,7 +34,6 @@ from awu.scoring.evidence import (
     prefer_indexes,
     result_keys,
 )
-from awu.scoring.model import UnitResult, UnitState
 from awu.scoring.published import Catalog, LiveVersion
 
 # (version id, trigger event id): the identity of a unit.

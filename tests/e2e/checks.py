@@ -13,8 +13,8 @@ from typing import Any
 
 from django.db.models import Sum
 
+from awu.rules.engine import evaluate
 from awu.scoring import evidence, published
-from awu.scoring.engine import evaluate
 from awu.scoring.models import AwuEntry, WorkUnit
 from ledger.models import EventOutbox, WorkEvent
 

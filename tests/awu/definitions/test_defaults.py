@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from awu.definitions.cel import check_condition, check_number
 from awu.definitions.defaults import DEFAULT_DEFINITIONS
-from awu.scoring.catalog import EVENT_TYPES
-from awu.scoring.engine import compile_definition
+from awu.rules.catalog import EVENT_TYPES
+from awu.rules.cel import check_condition, check_number
+from awu.rules.engine import compile_definition
 
 
 def test_there_is_one_default_per_domain():

@@ -1,8 +1,8 @@
-"""The definition admin: problems next to fields, publish, drafts, frozen versions, preview."""
+"""The definition admin: problems next to fields, publish, drafts, frozen versions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,9 +11,6 @@ from django.urls import reverse
 
 from awu.definitions.models import Definition, DefinitionVersion
 from awu.definitions.services import definitions_install_defaults
-from awu.scoring.models import WorkUnit
-from ledger.ingest import events_ingest
-from tests.e2e import stories
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -109,36 +106,3 @@ def test_new_draft_button_copies_a_frozen_version(admin_client: Client) -> None:
     copy = DefinitionVersion.objects.get(definition__key="resolution", version=2)
     assert response["Location"] == change_url(copy)
     assert (copy.status, copy.disqualifiers) == ("draft", version.disqualifiers)
-
-
-def test_preview_page_shows_counts_and_a_sample_with_evidence(admin_client: Client) -> None:
-    definitions_install_defaults(now=NOW - timedelta(days=400))
-    events_ingest(
-        items=[
-            *stories.ticket("a", NOW - timedelta(days=20)),
-            *stories.ticket("b", NOW - timedelta(days=10), reopen_after=2),
-        ],
-        now=NOW,
-    )
-    version = DefinitionVersion.objects.get(definition__key="resolution")
-    response = admin_client.get(
-        reverse("admin:definitions_version_preview", args=[version.pk]), {"days": "30"}
-    )
-    assert response.status_code == 200
-    preview = response.context["preview"]
-    assert preview.counts == {"completed": 1, "voided": 1}
-    assert "ticket.reopened" in response.content.decode()
-    assert not WorkUnit.objects.exists()
-
-
-def test_work_unit_pages_are_read_only_and_link_their_evidence(admin_client: Client) -> None:
-    from awu.scoring import services
-
-    definitions_install_defaults(now=NOW - timedelta(days=400))
-    events_ingest(items=stories.contract("k", NOW - timedelta(days=1)), now=NOW)
-    services.outbox_drain(clock=lambda: NOW)
-    unit = WorkUnit.objects.get()
-    response = admin_client.get(reverse("admin:scoring_workunit_change", args=[unit.pk]))
-    assert response.status_code == 200
-    assert "contract.signed" in response.content.decode()
-    assert admin_client.get(reverse("admin:scoring_workunit_add")).status_code == 403

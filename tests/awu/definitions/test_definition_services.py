@@ -1,4 +1,4 @@
-"""Definition services: checking, drafting, publishing, installing and previewing."""
+"""Definition services: checking, drafting, publishing and installing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from awu.definitions.defaults import DEFAULT_DEFINITIONS
 from awu.definitions.models import Definition, DefinitionVersion
 from awu.definitions.services import (
     InvalidVersion,
-    definition_preview,
     definition_publish,
     definitions_install_defaults,
     version_draft_from,
@@ -19,9 +18,6 @@ from awu.definitions.services import (
     version_problems,
     version_update,
 )
-from awu.scoring.models import AwuEntry, WorkUnit
-from ledger.ingest import events_ingest
-from tests.e2e import stories
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -141,30 +137,3 @@ def test_installing_the_defaults_leaves_an_edited_definition_alone() -> None:
     assert list(
         DefinitionVersion.objects.filter(definition__key="resolution").values_list("pk", flat=True)
     ) == [v2.pk, v1.pk]
-
-
-def test_preview_scores_recent_triggers_and_writes_nothing() -> None:
-    definitions_install_defaults(now=NOW - timedelta(days=400))
-    events = [
-        *stories.durable_change("done", NOW - timedelta(days=50)),
-        *stories.durable_change("open", NOW - timedelta(days=5)),
-        *stories.durable_change("bad", NOW - timedelta(days=50), disqualifier="revert"),
-        *stories.durable_change("old", NOW - timedelta(days=200)),
-    ]
-    events_ingest(items=events, now=NOW)
-    version = DefinitionVersion.objects.get(definition__key="durable-change")
-
-    preview = definition_preview(version=version, days=60, now=NOW)
-
-    assert preview.counts == {"completed": 1, "pending": 1, "voided": 1}
-    assert preview.units_total == 3
-    assert preview.sample[0].evidence[0].type == "code.pr.merged"
-    assert not WorkUnit.objects.exists()
-    assert not AwuEntry.objects.exists()
-
-
-def test_preview_of_a_version_with_problems_returns_them_instead(definition: Definition) -> None:
-    version = draft(definition, units="event.(")
-    preview = definition_preview(version=version, days=30, now=NOW)
-    assert "units" in preview.problems
-    assert preview.units_total == 0

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from awu.definitions.defaults import DEFAULT_DEFINITIONS, content_drove_traffic
-from awu.scoring.engine import (
+from awu.rules.engine import (
     CompiledDefinition,
     compile_definition,
     entry_delta,
@@ -28,8 +28,8 @@ from awu.scoring.engine import (
     gather_unit_events,
     ref_keys,
 )
-from awu.scoring.model import Event, RefKey, UnitResult
-from tests.awu.scoring.builders import day
+from awu.rules.spec import Event, RefKey, UnitResult
+from tests.awu.rules.builders import day
 
 # A low traffic threshold so that marketing units complete in short histories.
 COMPILED = [compile_definition(d.spec) for d in DEFAULT_DEFINITIONS] + [

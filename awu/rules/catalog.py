@@ -2,7 +2,7 @@
 
 docs/events.md documents the same set in prose; a test keeps the two in step.
 The examples double as the sample events that rule expressions are tried
-against when a definition is saved (see :mod:`awu.definitions.cel`), so every
+against when a definition is saved (see :mod:`awu.rules.cel`), so every
 documented attribute appears here with a value of its documented type.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from awu.scoring.model import Event
+from awu.rules.spec import Event
 
 
 @dataclass(frozen=True, slots=True)

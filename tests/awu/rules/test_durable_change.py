@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from awu.definitions.defaults import durable_change
-from awu.scoring.engine import compile_definition, entry_delta, evaluate
-from awu.scoring.model import Event, UnitResult, UnitState
-from tests.awu.scoring.builders import day, deployed, ev, merged
+from awu.rules.engine import compile_definition, entry_delta, evaluate
+from awu.rules.spec import Event, UnitResult, UnitState
+from tests.awu.rules.builders import day, deployed, ev, merged
 
 COMPILED = compile_definition(durable_change().spec)
 

@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from awu.definitions.cel import check_condition, check_number
-from awu.scoring.catalog import EVENT_TYPES
+from awu.rules.catalog import EVENT_TYPES
+from awu.rules.cel import check_condition, check_number
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 EVENTS_MD = (DOCS / "events.md").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from awu.scoring.model import Event
+from awu.rules.spec import Event
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

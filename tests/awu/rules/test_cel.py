@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from awu.definitions.cel import (
+from awu.rules.cel import (
     CelError,
     CelProblem,
     check_condition,
@@ -14,7 +14,7 @@ from awu.definitions.cel import (
     event_map,
     program_for,
 )
-from awu.scoring.model import Event
+from awu.rules.spec import Event
 
 
 def test_syntax_error_reports_its_line_and_column():

@@ -9,7 +9,7 @@ unit's trigger event), both maps with the keys ``id``, ``type``, ``occurred_at``
 The ``cel`` package parses at compile time but does not type-check, so
 :func:`check_condition` and :func:`check_number` also look up every function the
 expression calls and run it against sample events of the expected type (from
-:mod:`awu.scoring.catalog`): a wrong type or an unknown function is rejected
+:mod:`awu.rules.catalog`): a wrong type or an unknown function is rejected
 when the definition is saved, not found at scoring time. A missing attribute
 is not an error there, because every attribute is optional on the wire.
 """
@@ -25,8 +25,8 @@ from typing import Any
 
 import cel
 
-from awu.scoring.catalog import EVENT_TYPES, sample_event
-from awu.scoring.model import Event
+from awu.rules.catalog import EVENT_TYPES, sample_event
+from awu.rules.spec import Event
 
 VARIABLES = frozenset({"event", "trigger"})
 

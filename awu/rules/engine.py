@@ -45,8 +45,8 @@ from typing import Any
 
 import cel
 
-from awu.definitions.cel import CelError, CelProblem, event_map, program_for, uses_trigger
-from awu.scoring.model import (
+from awu.rules.cel import CelError, CelProblem, event_map, program_for, uses_trigger
+from awu.rules.spec import (
     Clause,
     DefinitionSpec,
     Event,
@@ -157,7 +157,7 @@ def _literal(text: str) -> Decimal | None:
 def compile_definition(spec: DefinitionSpec) -> CompiledDefinition:
     """Compile every expression of ``spec`` once.
 
-    Raises :class:`awu.definitions.cel.CelError` (positions included, messages
+    Raises :class:`awu.rules.cel.CelError` (positions included, messages
     prefixed with the field) for an expression that does not parse, and
     ``ValueError`` for an inconsistent spec (negative windows or units).
     """

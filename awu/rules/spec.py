@@ -2,7 +2,7 @@
 
 Nothing here knows about the ORM: the worker, the rescore command and the admin
 preview all build these values from ledger rows and hand them to
-:mod:`awu.scoring.engine`.
+:mod:`awu.rules.engine`.
 """
 
 from __future__ import annotations

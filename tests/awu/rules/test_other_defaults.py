@@ -11,9 +11,9 @@ from awu.definitions.defaults import (
     opportunity_progressed,
     resolution,
 )
-from awu.scoring.engine import CompiledDefinition, compile_definition, evaluate
-from awu.scoring.model import Event, UnitResult, UnitState
-from tests.awu.scoring.builders import day, ev
+from awu.rules.engine import CompiledDefinition, compile_definition, evaluate
+from awu.rules.spec import Event, UnitResult, UnitState
+from tests.awu.rules.builders import day, ev
 
 SALES = compile_definition(opportunity_progressed().spec)
 LEGAL = compile_definition(contract_signed().spec)

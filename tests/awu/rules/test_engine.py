@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from awu.definitions.cel import CelError
 from awu.definitions.defaults import durable_change
-from awu.scoring.engine import (
+from awu.rules.cel import CelError
+from awu.rules.engine import (
     compile_definition,
     entry_delta,
     evaluate,
@@ -18,8 +18,8 @@ from awu.scoring.engine import (
     ref_keys,
     relevant_types,
 )
-from awu.scoring.model import Clause, DefinitionSpec, Event, RefKey, ScoringWarning, UnitState
-from tests.awu.scoring.builders import day, deployed, ev, merged
+from awu.rules.spec import Clause, DefinitionSpec, Event, RefKey, ScoringWarning, UnitState
+from tests.awu.rules.builders import day, deployed, ev, merged
 
 DURABLE = compile_definition(durable_change().spec)
 

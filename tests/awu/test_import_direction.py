@@ -1,0 +1,49 @@
+"""Imports point one way: scoring -> definitions -> rules.
+
+Every import statement counts, including one inside a function: a cycle dodged
+at run time is still a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+AWU = Path(__file__).resolve().parents[2] / "awu"
+
+# package -> module prefixes none of its files may import
+FORBIDDEN = {
+    "definitions": ("awu.scoring", "awu.reports"),
+    "rules": ("awu.definitions", "awu.scoring", "awu.reports", "django", "ledger"),
+}
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+            # "from awu import scoring" names the package in the alias
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_imports_only_downstream(package: str) -> None:
+    forbidden = FORBIDDEN[package]
+    wrong: dict[str, str] = {}
+    for path in sorted((AWU / package).rglob("*.py")):
+        for line, module in imported_modules(path):
+            if any(module == p or module.startswith(p + ".") for p in forbidden):
+                wrong.setdefault(f"{path.relative_to(AWU.parent)}:{line}", module)
+    assert not wrong, "\n".join(f"{where}: {module}" for where, module in wrong.items())
+
+
+def test_a_wrong_import_inside_a_function_is_found(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from awu import scoring\n")
+    assert (2, "awu.scoring") in imported_modules(module)
