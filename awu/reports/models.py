@@ -3,7 +3,7 @@
 They are a cache of the ledger and the scoring state, never a source of truth:
 ``awu.reports.rollups`` rebuilds any day from the raw tables, and a report over
 rollups equals the same report computed from the raw tables
-(``awu.reports.selectors_naive``). Every rollup row carries the resolved
+(``awu.reports.aggregate`` with ``raw=True``). Every rollup row carries the resolved
 person and team, so any grouping is a sum over rollup rows.
 """
 

@@ -2,7 +2,7 @@
 
 Reports read the rollups (``awu.reports.rollups``), refreshed first when they
 are behind; ``as_of`` reports and periods that are not whole UTC days read the
-raw tables (``awu.reports.selectors_naive``). Both give the same numbers.
+raw tables (``aggregate.side_rows(raw=True)``). Both give the same numbers.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,12 +22,17 @@ from awu.reports.models import UsageQueue
 from awu.reports.query import ReportQuery
 from awu.reports.rollups import LOCK_KEY, queues, rollups_behind, rollups_refresh
 from awu.reports.selectors import efficiency_report, spend_deciles
-from awu.reports.selectors_naive import efficiency_report_naive
 from awu.scoring.models import WorkUnit
 from ledger.models import CostAdjustment, Identity, Membership, Person, TokenUsage
 from tests.awu.reports import build
 
 pytestmark = pytest.mark.django_db
+
+
+def efficiency_report_naive(*, query: ReportQuery) -> list[dict[str, Any]]:
+    """The efficiency report by GROUP BY over the raw facts: what the rollups are held to."""
+    return rows_from_sides(query, sides_for(query, raw=True))
+
 
 MARCH = ReportQuery(start=datetime(2026, 3, 1, tzinfo=UTC), stop=datetime(2026, 4, 1, tzinfo=UTC))
 
