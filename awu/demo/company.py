@@ -10,9 +10,12 @@ The shape follows patterns reported from the field (docs/demo.md):
   what the median person spends, yet produces only about twice the output;
 * AI-heavy changes churn more: they are reverted and cause attributed incidents
   more often, so more of them are voided;
-* teams in the middle of adoption (smaller models, cached context) get the most
-  work per dollar; teams new to the tools pay for the largest model without
-  caching, and the heaviest users run long agent sessions.
+* among the engineering teams, the one in the middle of adoption (smaller models,
+  cached context) gets the most work per dollar; the team new to the tools pays for
+  the largest model without caching, and the heaviest users run long agent sessions;
+* engineers who work in Claude Code send its telemetry, so the spend of a session
+  whose commit became a merged PR's head is tied to that PR's work unit; the rest
+  of the spend (the gateway's daily report, sessions that merged nothing) is not.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ BASE_ITEMS_PER_WORKDAY = 0.2
 # output grows with the fourth root of spend, so 16x the spend buys 2x the output.
 SPEND_SIGMA = 1.35
 OUTPUT_ELASTICITY = 0.25
+# Claude Code: an engineer works in it with a chance that grows with their adoption,
+# and then spends this share of their dollars in its sessions (the rest, chat and
+# scripts, reaches the gateway's daily usage report).
+CLAUDE_CODE_PER_ADOPTION = 2.0
+CLAUDE_CODE_SHARE = 0.85
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,7 @@ class PersonSpec:
     pagerduty: str = ""
     hubspot: str = ""
     zendesk: str = ""
+    claude_code: bool = False  # works in Claude Code, which reports its sessions over OTLP
 
     def aliases(self) -> list[str]:
         """Every actor string the tools use for this person (resolved by identities)."""
@@ -174,6 +183,27 @@ class Hook:
     at: str = ""  # when it happened, for ordering
 
 
+@dataclass(frozen=True, slots=True)
+class SessionDay:
+    """One day's Claude Code spend of one person, before work gathers it into sessions."""
+
+    day: datetime  # midnight UTC
+    spend: tuple[tuple[str, float], ...]  # (model, USD)
+
+
+@dataclass(slots=True)
+class Session:
+    """A Claude Code session: the days it was resumed on and, when its work was merged,
+    the commit it made that became the pull request's head."""
+
+    id: str
+    person: PersonSpec
+    days: list[SessionDay]
+    commit: str = ""
+    committed_at: datetime | None = None
+    message: str = ""
+
+
 @dataclass
 class Company:
     seed: int
@@ -184,8 +214,13 @@ class Company:
     events: list[dict[str, Any]] = field(default_factory=list)
     usage: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
+    # Claude Code's log records (``payloads.claude_code_*``), each with its actor.
+    telemetry: list[dict[str, Any]] = field(default_factory=list)
     # Work items started per person (email): the output the spend is compared with.
     work_items: Counter[str] = field(default_factory=Counter)
+    # Claude Code spend per person (email) and day; work turns it into sessions.
+    claude_code_days: dict[str, list[SessionDay]] = field(default_factory=dict)
+    sessions: list[Session] = field(default_factory=list)
 
     @property
     def start(self) -> datetime:
@@ -196,7 +231,28 @@ class Company:
         totals: dict[str, Decimal] = {p.email: Decimal(0) for p in self.people}
         for record in self.usage:
             totals[record["actor"]] += usage_cost(record)
+        for record in self.telemetry:
+            cost = record["attributes"].get("cost_usd")
+            if cost is not None:
+                totals[record["actor"]] += Decimal(repr(cost))
         return totals
+
+
+def sized_tokens(model: str, stage: Stage, usd: float) -> dict[str, int]:
+    """Token counts that cost about ``usd`` on ``model`` at ``stage``'s cache and
+    output shares (no cache writes); all zero when that is less than a token."""
+    rate_in, rate_out, rate_cached = SIZING_RATES[model]
+    cached = stage.cache_share
+    per_input_token = (
+        (1 - cached) * rate_in + cached * rate_cached + stage.output_ratio * rate_out
+    ) / 1_000_000
+    input_side = max(0, int(usd / per_input_token))
+    return {
+        "input_tokens": int(input_side * (1 - cached)),
+        "output_tokens": int(input_side * stage.output_ratio),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": int(input_side * cached),
+    }
 
 
 def usage_cost(record: dict[str, Any]) -> Decimal:
@@ -269,7 +325,9 @@ def _headcounts(people: int) -> list[int]:
     return raw
 
 
-def _people(rng: random.Random, size: int) -> list[PersonSpec]:
+def _people(rng: random.Random, tools: random.Random, size: int) -> list[PersonSpec]:
+    """The staff; ``tools`` draws who works in Claude Code (apart from ``rng`` so the
+    rest of the company does not depend on it)."""
     people: list[PersonSpec] = []
     seen: set[str] = set()
     number = 0
@@ -288,6 +346,7 @@ def _people(rng: random.Random, size: int) -> list[PersonSpec]:
             level = math.exp(rng.gauss(0.0, SPEND_SIGMA))
             handle = local.replace(".", "-")
             engineering = team.domain == "engineering"
+            adoption = clamp(rng.gauss(team.adoption, 0.1), 0.0, 0.98)
             people.append(
                 PersonSpec(
                     key=f"p{number:04d}",
@@ -295,7 +354,7 @@ def _people(rng: random.Random, size: int) -> list[PersonSpec]:
                     email=f"{local}@{EMAIL_DOMAIN}",
                     team=team.slug,
                     domain=team.domain,
-                    adoption=clamp(rng.gauss(team.adoption, 0.1), 0.0, 0.98),
+                    adoption=adoption,
                     daily_usd=team.daily_usd * team.stage.spend_factor * level,
                     output=BASE_ITEMS_PER_WORKDAY
                     * team.stage.output_factor
@@ -304,18 +363,25 @@ def _people(rng: random.Random, size: int) -> list[PersonSpec]:
                     pagerduty=f"P{number:06d}" if engineering else "",
                     hubspot=str(41_000_000 + number) if team.domain == "sales" else "",
                     zendesk=str(9_000_000 + number) if team.domain == "support" else "",
+                    claude_code=engineering
+                    and tools.random() < CLAUDE_CODE_PER_ADOPTION * adoption,
                 )
             )
     return people
 
 
 def _usage(company: Company) -> None:
-    """Daily bucketed token usage per person and model (a usage report's shape)."""
+    """Daily bucketed token usage per person and model (a usage report's shape).
+
+    A Claude Code user's share of the Anthropic dollars of the day is kept apart
+    (``company.claude_code_days``): it is reported by Claude Code itself, per session.
+    """
     teams = {team.slug: team for team in company.teams}
     for person in company.people:
         rng = seeded(company.seed, "usage", person.key)
         team = teams[person.team]
         stage = team.stage
+        days: list[SessionDay] = []
         for offset in range(company.days):
             day = company.start + timedelta(days=offset)
             weekend = day.weekday() >= 5
@@ -323,16 +389,16 @@ def _usage(company: Company) -> None:
             if weekend and rng.random() > (0.35 if stage is HEAVY else 0.05):
                 continue
             usd = person.daily_usd * math.exp(rng.gauss(0.0, 0.45)) * (0.4 if weekend else 1.0)
+            in_sessions: list[tuple[str, float]] = []
             for number, (provider, model, share) in enumerate(team.models):
                 if number > 0 and rng.random() < 0.4:
                     continue  # the secondary model is not used every day
-                rate_in, rate_out, rate_cached = SIZING_RATES[model]
-                cached = stage.cache_share
-                per_input_token = (
-                    (1 - cached) * rate_in + cached * rate_cached + stage.output_ratio * rate_out
-                ) / 1_000_000
-                input_side = int(usd * share / per_input_token)
-                if input_side <= 0:
+                dollars = usd * share
+                if person.claude_code and provider == "anthropic":
+                    in_sessions.append((model, dollars * CLAUDE_CODE_SHARE))
+                    dollars *= 1 - CLAUDE_CODE_SHARE
+                tokens = sized_tokens(model, stage, dollars)
+                if not any(tokens.values()):
                     continue
                 company.usage.append(
                     {
@@ -343,14 +409,15 @@ def _usage(company: Company) -> None:
                         "actor": person.email,
                         "provider": provider,
                         "model": model,
-                        "input_tokens": int(input_side * (1 - cached)),
-                        "output_tokens": int(input_side * stage.output_ratio),
-                        "cache_creation_input_tokens": 0,
-                        "cache_read_input_tokens": int(input_side * cached),
+                        **tokens,
                         "cost_usd": None,
                         "attributes": {"bucket": "1d"},
                     }
                 )
+            if in_sessions:
+                days.append(SessionDay(day=day, spend=tuple(in_sessions)))
+        if days:
+            company.claude_code_days[person.email] = days
 
 
 def company_build(
@@ -377,10 +444,11 @@ def company_build(
         anchor=anchor.astimezone(UTC),
         days=days,
         teams=TEAMS,
-        people=_people(seeded(seed, "people"), people),
+        people=_people(seeded(seed, "people"), seeded(seed, "claude-code"), people),
     )
     _usage(company)
     work.work_generate(company)
     company.events.sort(key=lambda e: (e["occurred_at"], e["source"], e["id"]))
     company.hooks.sort(key=lambda h: h.at)
+    company.telemetry.sort(key=lambda r: (r["actor"], r["at"], r["attributes"]["event.sequence"]))
     return company

@@ -5,8 +5,10 @@ with the ledger's models and ``identities.identity_map``. Everything else goes
 over HTTP, in process, through Django's test ``Client`` (URL routing, middleware,
 authentication and the real views, no server): work events and token usage in
 batches to ``POST /api/v1/events`` and ``POST /api/v1/token-usage`` with a demo
-API key, and vendor deliveries to ``POST /api/v1/hooks/<vendor>/<source>`` signed
-as each vendor signs them. A second run is answered ``duplicate`` throughout.
+API key, Claude Code's log exports to ``POST /v1/logs`` (OTLP/HTTP, protobuf) with
+a key of its own, and vendor deliveries to ``POST /api/v1/hooks/<vendor>/<source>``
+signed as each vendor signs them. A second run is answered ``duplicate`` throughout
+(an OTLP export answers only what it rejected: a retried export rejects nothing).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import secrets
 import threading
 from collections import Counter
@@ -21,16 +24,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.db import connections, transaction
 from django.test import Client
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from tqdm import tqdm
 
 from awu import clock
+from awu.demo import payloads
 from awu.demo.company import Company, Hook, anchor_for
+from integrations.otlp_ingest import OTLP_KIND, otlp_source_for_key
 from ledger import auth, identities
 from ledger import secrets as source_secrets
 from ledger.models import ApiKey, Membership, Person, Source, Team
@@ -38,8 +45,13 @@ from ledger.models import ApiKey, Membership, Person, Source, Team
 SOURCE_SLUG = "acme"
 WEBHOOK_VENDORS = ("github", "pagerduty", "docusign", "hubspot", "zendesk")
 # The GitHub demo source remembers when the demo history ends, so a re-run on a
-# later day regenerates the same records (and is answered duplicate).
+# later day regenerates the same records (and is answered duplicate), and which
+# source holds the demo's Claude Code exports.
 ANCHOR_KEY = "demo_anchor"
+CLAUDE_CODE_SOURCE_KEY = "demo_claude_code_source"
+CLAUDE_CODE_KEY_NAME = "demo claude code"
+# Log records per export: OpenTelemetry's default batch for log exporters.
+EXPORT_BATCH = 512
 
 
 @dataclass
@@ -114,6 +126,30 @@ def webhook_sources_install(*, anchor: datetime) -> dict[str, str]:
     return live
 
 
+def claude_code_key_install() -> tuple[ApiKey, str]:
+    """A ``usage:write`` key for the demo's Claude Code fleet, and the key itself.
+
+    The ledger keeps each key's OTLP exports under a source of the key's own (slug
+    ``otlp-key-<key id>``, docs/integrations/claude-code.md). Each run makes a new key
+    and revokes it after, so the fleet's source from an earlier run is moved to the
+    new key, as an operator does when rotating a fleet's key: a re-run's exports then
+    land where the first run's did and are retries. Needs ``webhook_sources_install``
+    first (the GitHub source remembers the fleet's source).
+    """
+    row, key = auth.api_key_create(name=CLAUDE_CODE_KEY_NAME, scopes=[ApiKey.Scope.USAGE_WRITE])
+    github = Source.objects.get(kind="github", slug=SOURCE_SLUG)
+    remembered = (github.config or {}).get(CLAUDE_CODE_SOURCE_KEY)
+    source = Source.objects.filter(pk=remembered, kind=OTLP_KIND).first() if remembered else None
+    if source is None:
+        source = otlp_source_for_key(key_id=row.pk, key_name=row.name)
+        github.config = {**(github.config or {}), CLAUDE_CODE_SOURCE_KEY: source.pk}
+        github.save(update_fields=["config"])
+    else:
+        source.slug = f"otlp-key-{row.pk}"
+        source.save(update_fields=["slug"])
+    return row, key
+
+
 class _Sender:
     """Posts over Django's in-process client, as a tool on localhost would."""
 
@@ -127,12 +163,18 @@ class _Sender:
         self.secrets = secrets_by_vendor
         self._local = threading.local()
 
-    def _post(self, path: str, body: bytes, headers: dict[str, str]) -> Any:
+    def _post(
+        self,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        content_type: str = "application/json",
+    ) -> Any:
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = Client(HTTP_HOST=self.host)
         return client.post(
-            path, data=body, content_type="application/json", secure=self.secure, headers=headers
+            path, data=body, content_type=content_type, secure=self.secure, headers=headers
         )
 
     def batch(self, path: str, items: Sequence[dict[str, Any]], kind: str, tally: Tally) -> None:
@@ -150,6 +192,26 @@ class _Sender:
         for result in answer["results"]:
             if result["status"] in ("invalid", "conflict") and len(tally.problems) < 20:
                 tally.problems.append(f"{kind} {items[result['index']]['id']}: {result}")
+
+    def logs(self, key: str, records: Sequence[dict[str, Any]], tally: Tally) -> None:
+        """One OTLP log export, as Claude Code's exporter posts it."""
+        response = self._post(
+            "/v1/logs",
+            payloads.claude_code_logs_export(records),
+            {"Authorization": f"Bearer {key}"},
+            content_type="application/x-protobuf",
+        )
+        tally.requests += 1
+        if response.status_code != 200:
+            tally.count("log record", "refused", len(records))
+            tally.problems.append(f"/v1/logs: {response.status_code} {response.content[:300]!r}")
+            return
+        answer = logs_service_pb2.ExportLogsServiceResponse.FromString(response.content)
+        rejected = answer.partial_success.rejected_log_records
+        tally.count("log record", "accepted", len(records) - rejected)
+        if rejected:
+            tally.count("log record", "rejected", rejected)
+            tally.problems.append(f"/v1/logs: {answer.partial_success.error_message}")
 
     def hook(self, hook: Hook, tally: Tally) -> None:
         body = orjson.dumps(hook.body)
@@ -218,25 +280,34 @@ def _chunks(items: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dic
         yield items[start : start + size]
 
 
-def _hooks_send(
-    sender: _Sender, hooks: Sequence[Hook], tally: Tally, bar: Any, workers: int
+def _exports(records: Sequence[dict[str, Any]]) -> list[Sequence[dict[str, Any]]]:
+    """Each person's records in exports of up to EXPORT_BATCH, as their Claude Code
+    batches them (``records`` are in actor order)."""
+    out: list[Sequence[dict[str, Any]]] = []
+    for _, group in itertools.groupby(records, key=lambda record: record["actor"]):
+        out.extend(_chunks(list(group), EXPORT_BATCH))
+    return out
+
+
+def _requests_send(
+    requests: Sequence[Callable[[Tally], None]], tally: Tally, bar: Any, workers: int
 ) -> None:
-    """One request per delivery, from ``workers`` threads (each with its own
-    database connection): a delivery waits mostly on the database, so a few in
-    flight at once keep the first run short. Arrival order does not change the
-    scores."""
+    """Make ``requests`` (each posts one delivery or export and counts its answer)
+    from ``workers`` threads, each with its own database connection: a request waits
+    mostly on the database, so a few in flight at once keep the first run short.
+    Arrival order does not change the scores."""
     if workers <= 1:
-        for hook in hooks:
-            sender.hook(hook, tally)
+        for request in requests:
+            request(tally)
             bar.update()
         return
     lock = threading.Lock()
 
-    def send(part: Sequence[Hook]) -> None:
+    def send(part: Sequence[Callable[[Tally], None]]) -> None:
         try:
-            for hook in part:
+            for request in part:
                 own = Tally()
-                sender.hook(hook, own)
+                request(own)
                 with lock:
                     tally.requests += own.requests
                     tally.statuses.update(own.statuses)
@@ -246,16 +317,18 @@ def _hooks_send(
             connections.close_all()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done in [pool.submit(send, hooks[n::workers]) for n in range(workers)]:
+        for done in [pool.submit(send, requests[n::workers]) for n in range(workers)]:
             done.result()
 
 
 def company_deliver(*, company: Company, progress: bool = True, workers: int = 1) -> Tally:
-    """Send the company's events, usage and vendor deliveries; returns the answers.
+    """Send the company's events, usage, Claude Code telemetry and vendor deliveries;
+    returns the answers.
 
-    A demo API key (events:write, usage:write) is made for the run and revoked at
-    its end, so no live credential is left behind. ``workers`` > 1 sends the
-    deliveries from that many threads, which needs the organisation and sources
+    Two demo API keys are made for the run (``demo seed`` with events:write and
+    usage:write; ``demo claude code`` with usage:write, for the OTLP exports) and
+    revoked at its end, so no live credential is left behind. ``workers`` > 1 sends
+    the deliveries from that many threads, which needs the organisation and sources
     committed first (not inside a caller's transaction).
     """
     batch_size = min(1000, int(settings.AWU_MAX_BATCH_ITEMS))
@@ -263,11 +336,13 @@ def company_deliver(*, company: Company, progress: bool = True, workers: int = 1
     row, key = auth.api_key_create(
         name="demo seed", scopes=[ApiKey.Scope.EVENTS_WRITE, ApiKey.Scope.USAGE_WRITE]
     )
+    fleet_row, fleet_key = claude_code_key_install()
     sender = _Sender(key, live)
     tally = Tally()
     event_batches = list(_chunks(company.events, batch_size))
     usage_batches = list(_chunks(company.usage, batch_size))
-    total = len(event_batches) + len(usage_batches) + len(company.hooks)
+    exports = _exports(company.telemetry)
+    total = len(event_batches) + len(usage_batches) + len(exports) + len(company.hooks)
     try:
         with tqdm(total=total, desc="Seeding the demo", unit="req", disable=not progress) as bar:
             for items in event_batches:
@@ -276,7 +351,10 @@ def company_deliver(*, company: Company, progress: bool = True, workers: int = 1
             for items in usage_batches:
                 sender.batch("/api/v1/token-usage", items, "usage", tally)
                 bar.update()
-            _hooks_send(sender, company.hooks, tally, bar, workers)
+            requests = [partial(sender.logs, fleet_key, records) for records in exports]
+            requests += [partial(sender.hook, hook) for hook in company.hooks]
+            _requests_send(requests, tally, bar, workers)
     finally:
         auth.api_key_revoke(key_id=row.pk)
+        auth.api_key_revoke(key_id=fleet_row.pk)
     return tally

@@ -1,18 +1,29 @@
-"""Vendor webhook bodies for the demo, shaped as each vendor sends them.
+"""Vendor webhook bodies and Claude Code telemetry for the demo, shaped as each
+vendor sends them.
 
 Only the fields the integrations read plus the ones a real delivery always
 carries; docs/integrations/<vendor>.md and tests/fixtures/<vendor>/ hold the
-full real payloads these follow.
+full real payloads these follow (tests/fixtures/otlp/ for Claude Code).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import functools
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from awu.demo.company import PersonSpec, rfc3339
+import orjson
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+
+from awu.demo.company import PersonSpec, rfc3339, usage_cost
 
 DEFAULT_BRANCH = "main"
+CLAUDE_CODE_VERSION = "2.1.230"
+CLAUDE_CODE_ORGANIZATION = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
 
 
 def _repository(repo: str) -> dict[str, Any]:
@@ -245,3 +256,138 @@ def zendesk_status_changed(
         },
         "event": {"previous": previous.upper(), "current": current.upper()},
     }
+
+
+# --- Claude Code (OTLP logs) ------------------------------------------------------------
+#
+# A log record is kept as plain data until it is sent: {"actor", "at", "name",
+# "attributes"}, ``at`` the event's RFC 3339 timestamp with milliseconds.
+
+
+@functools.cache
+def _claude_code_user(email: str) -> tuple[str, str]:
+    """The installation id (``user.id``) and account UUID Claude Code reports for a person."""
+    return (
+        hashlib.sha256(f"claude-code:{email}".encode()).hexdigest(),
+        str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailto:{email}")),
+    )
+
+
+def _claude_code_record(
+    name: str, *, session: str, prompt: str, person: PersonSpec, at: datetime, sequence: int,
+    attributes: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """One event with Claude Code's standard attributes."""
+    stamp = at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    user_id, account = _claude_code_user(person.email)
+    return {
+        "actor": person.email,
+        "at": stamp,
+        "name": f"claude_code.{name}",
+        "attributes": {
+            "user.id": user_id,
+            "session.id": session,
+            "organization.id": CLAUDE_CODE_ORGANIZATION,
+            "user.email": person.email,
+            "user.account_uuid": account,
+            "terminal.type": "vscode",
+            "prompt.id": prompt,
+            "event.timestamp": stamp,
+            "event.sequence": sequence,
+            "event.name": name,
+            **attributes,
+        },
+    }
+
+
+def claude_code_api_request(
+    *, session: str, prompt: str, person: PersonSpec, at: datetime, sequence: int,
+    request_id: str, model: str, tokens: dict[str, int],
+) -> dict[str, Any]:  # fmt: skip
+    """A ``claude_code.api_request`` event with the cost Claude Code computes itself."""
+    cost = usage_cost({"model": model, **tokens})
+    return _claude_code_record(
+        "api_request", session=session, prompt=prompt, person=person, at=at,
+        sequence=sequence,
+        attributes={
+            "model": model,
+            "cost_usd": float(round(cost, 6)),
+            "duration_ms": 1500 + tokens["output_tokens"] % 40_000,
+            "input_tokens": tokens["input_tokens"],
+            "output_tokens": tokens["output_tokens"],
+            "cache_read_tokens": tokens["cache_read_input_tokens"],
+            "cache_creation_tokens": tokens["cache_creation_input_tokens"],
+            "request_id": request_id,
+        },
+    )  # fmt: skip
+
+
+def claude_code_commit(
+    *, session: str, prompt: str, person: PersonSpec, at: datetime, sequence: int,
+    tool_use_id: str, commit: str, message: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``claude_code.tool_result`` of a ``git commit`` the session ran; its
+    ``git_commit_id`` is sent with ``OTEL_LOG_TOOL_DETAILS=1``."""
+    command = f"git commit -m {orjson.dumps(message).decode()}"
+    parameters = {
+        "bash_command": "git",
+        "full_command": command,
+        "timeout": 120000,
+        "description": "Commit the change",
+        "dangerouslyDisableSandbox": False,
+        "git_commit_id": commit,
+    }
+    return _claude_code_record(
+        "tool_result", session=session, prompt=prompt, person=person, at=at,
+        sequence=sequence,
+        attributes={
+            "tool_name": "Bash",
+            "tool_use_id": tool_use_id,
+            "success": "true",
+            "duration_ms": 688,
+            "decision_type": "accept",
+            "decision_source": "config",
+            "tool_parameters": orjson.dumps(parameters).decode(),
+        },
+    )  # fmt: skip
+
+
+def _any_value(value: Any) -> common_pb2.AnyValue:
+    if isinstance(value, bool):
+        return common_pb2.AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return common_pb2.AnyValue(int_value=value)
+    if isinstance(value, float):
+        return common_pb2.AnyValue(double_value=value)
+    return common_pb2.AnyValue(string_value=str(value))
+
+
+def _nanos(stamp: str) -> int:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+
+
+def claude_code_logs_export(records: Sequence[dict[str, Any]]) -> bytes:
+    """An OTLP ``ExportLogsServiceRequest`` (``http/protobuf``, the encoding the
+    Claude Code set-up guide recommends) holding ``records``, with Claude Code's
+    resource and instrumentation scope."""
+    export = logs_service_pb2.ExportLogsServiceRequest()
+    resource_logs = export.resource_logs.add()
+    for key, value in (
+        ("service.name", "claude-code"),
+        ("service.version", CLAUDE_CODE_VERSION),
+        ("os.type", "darwin"),
+    ):
+        resource_logs.resource.attributes.add(key=key, value=_any_value(value))
+    scope_logs = resource_logs.scope_logs.add()
+    scope_logs.scope.name = "com.anthropic.claude_code.events"
+    scope_logs.scope.version = CLAUDE_CODE_VERSION
+    for record in records:
+        log_record = scope_logs.log_records.add()
+        log_record.time_unix_nano = log_record.observed_time_unix_nano = _nanos(record["at"])
+        log_record.severity_number = 9  # INFO
+        log_record.severity_text = "INFO"
+        log_record.body.string_value = record["name"]
+        for key, value in record["attributes"].items():
+            log_record.attributes.add(key=key, value=_any_value(value))
+    return export.SerializeToString()

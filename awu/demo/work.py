@@ -5,13 +5,16 @@ engineering teams report through their CI (events API), PagerDuty reports every
 incident, DocuSign every signed contract, HubSpot every closed deal (stage moves
 come from a CRM sync over the events API), Zendesk part of the support tickets
 (the chat tool's tickets go through the API), and the CMS and web analytics post
-marketing's content and traffic.
+marketing's content and traffic. Engineers who work in Claude Code send its
+telemetry (OTLP logs): each session's requests, and the commit that became the
+head of the pull request it worked on.
 
 Probabilities that make the field patterns (docs/demo.md) are named constants.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import uuid
@@ -23,12 +26,15 @@ from awu.demo.company import (
     Company,
     Hook,
     PersonSpec,
+    Session,
+    SessionDay,
     TeamSpec,
     clamp,
     hex_id,
     poisson,
     rfc3339,
     seeded,
+    sized_tokens,
     workdays,
 )
 
@@ -39,6 +45,11 @@ ROLLBACK_BASE, ROLLBACK_PER_AI = 0.008, 0.02
 # Incidents nobody traced to a change, per merged change.
 UNATTRIBUTED_INCIDENTS = 0.03
 GITHUB_TEAM = "payments"
+# Claude Code: an AI-assisted change by a Claude Code user was worked on in one
+# session, resumed on the author's Claude Code days up to this many days before the
+# merge, whose last commit is the PR's head. Days no merged change gathered are
+# sessions of their own (questions, reviews, abandoned attempts) that commit nothing.
+SESSION_DAYS = 4
 # Sales: a deal advances a stage with this chance, else stalls; it slips back a
 # stage with a chance that grows with AI-drafted outreach.
 ADVANCE = 0.65
@@ -66,6 +77,10 @@ TITLES = (
 SUBJECTS = ("MSA", "NDA", "Order form", "DPA", "SOW", "Renewal")
 
 
+def _day_of(session_day: SessionDay) -> datetime:
+    return session_day.day
+
+
 def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -90,6 +105,8 @@ class _Work:
         self.members: dict[str, list[PersonSpec]] = {}
         for person in company.people:
             self.members.setdefault(person.team, []).append(person)
+        # Claude Code days no session has gathered yet, per person, in time order.
+        self.open_days = {email: list(days) for email, days in company.claude_code_days.items()}
 
     def before_end(self, moment: datetime) -> bool:
         return moment < self.anchor
@@ -114,12 +131,54 @@ class _Work:
         self.company.work_items[person.email] += len(out)
         return out
 
+    def session_commit(
+        self, person: PersonSpec, *, commit: str, merged_at: datetime, message: str
+    ) -> None:
+        """The session that made ``commit`` (a PR head merged at ``merged_at``): the
+        person's open Claude Code days of the SESSION_DAYS up to the merge day. No
+        session when there are none (the change was made without Claude Code)."""
+        day = merged_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        first = day - timedelta(days=SESSION_DAYS - 1)
+        open_days = self.open_days.get(person.email, [])
+        low = bisect.bisect_left(open_days, first, key=_day_of)
+        high = bisect.bisect_right(open_days, day, key=_day_of)
+        gathered = open_days[low:high]
+        if not gathered:
+            return
+        del open_days[low:high]
+        rng = seeded(self.company.seed, "session", commit)
+        # Committed a little before the merge, after the day's first requests.
+        committed_at = max(
+            gathered[-1].day + timedelta(hours=7, minutes=30),
+            merged_at - timedelta(minutes=rng.randrange(10, 120)),
+        )
+        self.company.sessions.append(
+            Session(
+                id=_uuid(rng), person=person, days=gathered, commit=commit,
+                committed_at=committed_at, message=message,
+            )
+        )  # fmt: skip
+
+    def sessions_close(self) -> None:
+        """Every Claude Code day no merged change gathered: a session of its own."""
+        people = {person.email: person for person in self.company.people}
+        for email, days in self.open_days.items():
+            for day in days:
+                rng = seeded(self.company.seed, "session", email, day.day.date())
+                self.company.sessions.append(
+                    Session(id=_uuid(rng), person=people[email], days=[day])
+                )
+        self.open_days = {}
+
 
 def work_generate(company: Company) -> None:
     work = _Work(company)
     for team in company.teams:
         generate = _DOMAINS[team.domain]
         generate(work, team, seeded(company.seed, "work", team.slug))
+    work.sessions_close()
+    for session in company.sessions:
+        _telemetry(work, session)
 
 
 def _engineering(work: _Work, team: TeamSpec, rng: random.Random) -> None:
@@ -154,6 +213,8 @@ def _change(
     deploy_id = int(rng.getrandbits(31))
     deployed_at = merged_at + timedelta(minutes=rng.randrange(20, 20 * 60))
     deployer = rng.choice(members)
+    if author.claude_code and share > 0.05:
+        work.session_commit(author, commit=head_sha, merged_at=merged_at, message=title)
     if github:
         level = None if share <= 0.05 else ("generated" if share >= 0.5 else "assisted")
         body = payloads.github_pull_request_merged(
@@ -218,6 +279,47 @@ def _change(
         _incident(work, team, rng, deployed_at, members, cause=key)
     if rng.random() < UNATTRIBUTED_INCIDENTS:
         _incident(work, team, rng, deployed_at, members, cause=None)
+
+
+def _telemetry(work: _Work, session: Session) -> None:
+    """What Claude Code exports for ``session``: its ``api_request`` events day by
+    day and, for a session whose work was merged, the ``tool_result`` of its commit.
+
+    Claude Code sends one ``api_request`` per API call; the demo sends one per model
+    and day, standing for that day's calls: the same spend in far fewer records, so
+    the seed stays quick.
+    """
+    rng = seeded(work.company.seed, "telemetry", session.id)
+    stage = work.teams[session.person.team].stage
+    sequence = 0
+    for day in session.days:
+        end = day.day + timedelta(hours=19)
+        if session.committed_at is not None and day is session.days[-1]:
+            end = min(end, session.committed_at)
+        start = min(day.day + timedelta(hours=8), end - timedelta(minutes=30))
+        requests = []
+        for model, usd in day.spend:
+            tokens = sized_tokens(model, stage, usd)
+            if any(tokens.values()):
+                requests.append((start + (end - start) * rng.random(), model, tokens))
+        prompt = ""
+        for at, model, tokens in sorted(requests, key=lambda r: r[0]):
+            sequence += 1
+            prompt = _uuid(rng)
+            record = payloads.claude_code_api_request(
+                session=session.id, prompt=prompt, person=session.person, at=at,
+                sequence=sequence, request_id="req_" + hex_id(rng, 96), model=model,
+                tokens=tokens,
+            )  # fmt: skip
+            work.company.telemetry.append(record)
+    if session.committed_at is not None:
+        record = payloads.claude_code_commit(
+            session=session.id, prompt=prompt or _uuid(rng), person=session.person,
+            at=session.committed_at, sequence=sequence + 1,
+            tool_use_id="toolu_" + hex_id(rng, 96), commit=session.commit,
+            message=session.message,
+        )  # fmt: skip
+        work.company.telemetry.append(record)
 
 
 def _incident(

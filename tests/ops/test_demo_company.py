@@ -10,9 +10,12 @@ from typing import Any
 
 import orjson
 import pytest
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
+from awu.demo import payloads
 from awu.demo.company import Company, Hook, company_build
 from integrations.base import Delivery
+from integrations.otlp_logs import LogsResult, usage_from_logs
 from integrations.registry import load_vendors
 from ledger.schemas import TokenUsageIn, WorkEventIn
 
@@ -36,12 +39,26 @@ def _canonical(hook: Hook) -> list[dict[str, Any]]:
     return mapped.events
 
 
-def _snapshot(c: Company) -> tuple[bytes, bytes, bytes]:
+def _snapshot(c: Company) -> tuple[bytes, bytes, bytes, bytes]:
     return (
         orjson.dumps(c.events),
         orjson.dumps(c.usage),
         orjson.dumps([(h.vendor, h.kind, h.delivery_id, h.body) for h in c.hooks]),
+        orjson.dumps(c.telemetry),
     )
+
+
+def _claude_code(c: Company) -> LogsResult:
+    """What the ledger's Claude Code mapping makes of the demo's log exports."""
+    export = logs_service_pb2.ExportLogsServiceRequest.FromString(
+        payloads.claude_code_logs_export(c.telemetry)
+    )
+    return usage_from_logs(export, received_at=ANCHOR)
+
+
+def _merged_commits(c: Company) -> set[str]:
+    records = list(c.events) + [e for hook in c.hooks for e in _canonical(hook)]
+    return {sha for r in records if r["type"] == "code.pr.merged" for sha in r["refs"]["commit"]}
 
 
 def test_same_seed_builds_the_same_company_record_for_record(company: Company) -> None:
@@ -74,6 +91,7 @@ def test_default_company_has_200_people_in_8_teams_across_5_domains(company: Com
 
 def test_history_spans_the_days_before_the_anchor_and_nothing_after(company: Company) -> None:
     times = [e["occurred_at"] for e in company.events] + [h.at for h in company.hooks]
+    times += [r["at"] for r in company.telemetry]
     ends = [u["period_end"] for u in company.usage]
 
     assert max(times) < "2026-11-23T00:00:00Z"
@@ -103,6 +121,47 @@ def test_every_record_is_valid_wire_format_and_every_delivery_maps(company: Comp
         "ticket.resolved",
         "ticket.reopened",
     }
+
+
+def test_claude_code_exports_map_to_valid_usage_and_commit_links(company: Company) -> None:
+    mapped = _claude_code(company)
+
+    assert mapped.rejected == 0
+    for record in mapped.usage:
+        TokenUsageIn.model_validate({**record, "source": "otlp-key-1"})
+    for record in mapped.events:
+        WorkEventIn.model_validate({**record, "source": "otlp-key-1"})
+    assert {e["type"] for e in mapped.events} == {"x.session.commit"}
+    assert all(u["refs"]["session"] and u["cost_usd"] for u in mapped.usage)
+
+
+def test_every_session_commit_is_a_commit_of_a_merged_pull_request(company: Company) -> None:
+    links = _claude_code(company).events
+    merged = _merged_commits(company)
+
+    assert links
+    assert {sha for e in links for sha in e["refs"]["commit"]} <= merged
+
+
+def test_about_half_of_engineering_spend_is_in_sessions_whose_work_was_merged(
+    company: Company,
+) -> None:
+    spend = company.spend_by_person()
+    engineering = sum(
+        (spend[p.email] for p in company.people if p.domain == "engineering"), Decimal(0)
+    )
+    merged = {session.id for session in company.sessions if session.commit}
+
+    in_merged_sessions = sum(
+        (
+            Decimal(repr(r["attributes"]["cost_usd"]))
+            for r in company.telemetry
+            if r["name"] == "claude_code.api_request" and r["attributes"]["session.id"] in merged
+        ),
+        Decimal(0),
+    )
+
+    assert Decimal("0.4") < in_merged_sessions / engineering < Decimal("0.65")
 
 
 def test_every_domain_emits_what_its_default_definition_scores(company: Company) -> None:

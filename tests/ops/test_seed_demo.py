@@ -27,6 +27,11 @@ def _seed(*extra: str) -> str:
     return out.getvalue()
 
 
+def _not_otlp(model: Any) -> Any:
+    """What the API batches and webhooks sent (an OTLP export answers no per-record status)."""
+    return model.objects.exclude(source__kind="otlp")
+
+
 @pytest.fixture
 def pinned(settings: Any) -> None:
     settings.AWU_NOW = NOW
@@ -46,11 +51,13 @@ def test_seed_builds_the_organisation_and_sends_work_through_api_and_webhooks(
             "kind", flat=True
         )
     )
-    assert vendor_kinds == {"api", "github", "pagerduty", "docusign", "hubspot", "zendesk"}
+    assert vendor_kinds == {"api", "github", "pagerduty", "docusign", "hubspot", "zendesk", "otlp"}
     assert not DeadLetter.objects.exists()
     assert TokenUsage.objects.filter(cost_usd__isnull=True).count() == 0
-    # The key the seed used is revoked when it is done.
-    assert not ApiKey.objects.filter(name="demo seed", revoked_at__isnull=True).exists()
+    assert TokenUsage.objects.filter(attributes__derived_from="logs").exists()
+    # The keys the seed used are revoked when it is done.
+    assert ApiKey.objects.filter(name__in=["demo seed", "demo claude code"]).count() == 2
+    assert not ApiKey.objects.filter(revoked_at__isnull=True).exists()
 
 
 @pytest.mark.django_db
@@ -79,18 +86,26 @@ def test_reports_answer_differently_per_team_after_scoring(
 
 @pytest.mark.django_db
 def test_second_run_stores_nothing_new_and_is_answered_duplicate(pinned: None) -> None:
-    _seed()
+    first = _seed()
     events, usage = WorkEvent.objects.count(), TokenUsage.objects.count()
     people, identities = Person.objects.count(), Identity.objects.count()
+    sent_events, sent_usage = _not_otlp(WorkEvent).count(), _not_otlp(TokenUsage).count()
+    log_records = re.search(r"log record accepted (\d+),", first)
+    assert log_records, first
 
     output = _seed()
 
     assert (WorkEvent.objects.count(), TokenUsage.objects.count()) == (events, usage)
     assert (Person.objects.count(), Identity.objects.count()) == (people, identities)
+    # Both runs' Claude Code exports went to the fleet's one source.
+    assert Source.objects.filter(kind="otlp").count() == 1
     assert "event created 0," in output
     assert "usage created 0," in output
-    assert f"event duplicate {events}," in output
-    assert f"usage duplicate {usage}," in output
+    assert f"event duplicate {sent_events}," in output
+    assert f"usage duplicate {sent_usage}," in output
+    # An export answers only what it rejected: the retried records are accepted.
+    assert f"log record accepted {log_records.group(1)}," in output
+    assert "rejected" not in output
 
 
 def test_up_seeds_the_demo_into_an_empty_ledger_unless_told_not_to() -> None:
@@ -119,7 +134,7 @@ def test_deliveries_sent_from_several_threads_are_all_stored(pinned: None) -> No
 
     created = re.search(r"event created (\d+),", out.getvalue())
     assert created, out.getvalue()
-    assert WorkEvent.objects.count() == int(created.group(1))
+    assert _not_otlp(WorkEvent).count() == int(created.group(1))
     assert "refused" not in out.getvalue()
     kinds = set(
         Source.objects.filter(id__in=WorkEvent.objects.values("source_id").distinct()).values_list(
