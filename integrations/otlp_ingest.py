@@ -6,7 +6,7 @@ source, a series store backed by ``MetricSeries`` and the ledger's ingest servic
 One Source per API key: kind ``otlp``, slug ``otlp-key-<key id>``, created on first
 use. Claude Code sends its logs and its metrics with the same key, so both land in
 the same source, which is what the logs-plus-metrics rule
-(``integrations.selectors.spend_counted_usage``) compares within.
+(``ledger.spend.spend_counted_usage``) compares within.
 
 Records the ledger refuses (``invalid``, or ``conflict``: the same id stored with a
 different body) are counted as rejected in the OTLP ``partial_success``; a

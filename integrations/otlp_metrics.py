@@ -35,14 +35,14 @@ record (a duplicate), never a second one.
 
 Logs plus metrics. Claude Code reports the same requests twice when both exporters
 are on: once per request as ``claude_code.api_request`` log events, once summed in
-these metrics. Both are stored (the ledger is append-only); spend counts the log
-records, and a metrics record counts only where no log-derived usage covers it.
-``counts_as_spend`` is that rule, for the ledger's spend selectors.
+these metrics. Both are stored (the ledger is append-only); the metrics records are
+stored with ``grain: "summary"``, so the ledger's spend rule (``ledger.spend``)
+counts the log records and a metrics record only where no log record covers it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
@@ -324,6 +324,9 @@ def _usage_record(principal: str, bucket: _Bucket) -> Record | None:
     session = string_attribute(bucket.values, "session.id")
     if session:
         record["refs"] = {"session": [session]}
+    # The same requests also arrive one by one as log events; ledger.spend counts
+    # those and this summary only where none covers it.
+    record["grain"] = "summary"
     extra: dict[str, Any] = {"derived_from": "metrics", "temporality": bucket.temporality}
     organization = string_attribute(bucket.values, "organization.id")
     if organization:
@@ -365,29 +368,3 @@ def _activity_event(
         event["refs"] = {"session": [session]}
     event.update(who(values))
     return event
-
-
-def counts_as_spend(
-    record: Record,
-    *,
-    sessions_with_log_usage: Container[str],
-    source_has_log_usage: bool,
-) -> bool:
-    """Whether a stored usage record counts toward spend (the logs-plus-metrics rule).
-
-    * Anything not derived from metrics counts (log records, API posts, usage reports).
-    * A metrics record with ``refs.session`` counts only if none of its sessions has
-      log-derived usage (``attributes.derived_from == "logs"``) from the same source.
-    * A metrics record without a session (``OTEL_METRICS_INCLUDE_SESSION_ID=false``)
-      cannot be matched to log events, so it counts only when the source has never
-      delivered log-derived usage.
-
-    Apply it when reading (or in a settle pass), never at ingest: logs and metrics
-    arrive in either order, and the answer must not depend on which came first.
-    """
-    if (record.get("attributes") or {}).get("derived_from") != "metrics":
-        return True
-    sessions = (record.get("refs") or {}).get("session") or []
-    if sessions:
-        return not any(session in sessions_with_log_usage for session in sessions)
-    return not source_has_log_usage

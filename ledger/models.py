@@ -194,6 +194,10 @@ class TokenUsage(models.Model):
         COMPUTED = "computed"
         UNPRICED = "unpriced"
 
+    class Grain(models.TextChoices):
+        REQUEST = "request"
+        SUMMARY = "summary"
+
     id = models.BigAutoField(primary_key=True)
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+", db_index=False)
     external_id = models.CharField(max_length=200)
@@ -212,6 +216,14 @@ class TokenUsage(models.Model):
     cache_read_input_tokens = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=20, decimal_places=9, null=True, blank=True)
     cost_source = models.CharField(max_length=10, choices=CostSource.choices)
+    grain = models.CharField(
+        max_length=10,
+        choices=Grain.choices,
+        default=Grain.REQUEST,
+        db_default=Grain.REQUEST,
+        help_text="'summary': a sum of requests the same source may also report one by one"
+        " (ledger.spend decides which counts).",
+    )
     price = models.ForeignKey(
         "ModelPrice", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -200,6 +200,12 @@ class TokenUsageIn(_Record):
         | None
     ) = Field(default=None, description="Reported cost as a decimal string; null to price it here.")
 
+    grain: Literal["request", "summary"] = Field(
+        default="request",
+        description="'summary' when the record sums requests that the same source may also "
+        "report one by one (then those count and this one does not: docs/events.md).",
+    )
+
     @field_validator("cost_usd", mode="before")
     @classmethod
     def _cost_is_decimal_text(cls, value: Any) -> Any:

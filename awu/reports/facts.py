@@ -21,8 +21,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from integrations.selectors import spend_counted_condition
 from ledger.identities import resolution_sql
+from ledger.spend import spend_counted_condition, usage_reach_keys_sql
 
 # Best-first order of the states a usage record can be tied to.
 TIE_STATES = ("completed", "voided", "pending", "expired")
@@ -41,22 +41,6 @@ def _unit_live_sql(alias: str, as_of: bool) -> str:
         f"{alias}.created_at <= %(as_of)s"
         f" AND ({alias}.superseded_at IS NULL OR {alias}.superseded_at > %(as_of)s)"
     )
-
-
-def usage_reach_keys_sql(alias: str, *, as_of: bool = False) -> str:
-    """SQL varchar[]: the ref keys a usage row reaches: its own refs, plus the
-    commits its sessions made (``x.session.commit`` events sharing a session)."""
-    event_seen = "AND se.received_at <= %(as_of)s" if as_of else ""
-    return f"""({alias}.ref_keys || ARRAY(
-        SELECT 'commit:' || c.value
-        FROM ledger_workevent se, jsonb_array_elements_text(
-            CASE WHEN jsonb_typeof(se.refs->'commit') = 'array' THEN se.refs->'commit' ELSE '[]'::jsonb END
-        ) c
-        WHERE se.type = 'x.session.commit' {event_seen}
-          AND se.ref_keys && ARRAY(
-              SELECT k FROM unnest({alias}.ref_keys) k WHERE k LIKE 'session:%%'
-          )::varchar[]
-    )::varchar[])"""  # noqa: S608 - fixed SQL
 
 
 def usage_unpriced_sql(alias: str, *, as_of: bool = False) -> str:

@@ -32,10 +32,10 @@ from awu.reports.measures import (
 )
 from awu.reports.query import ReportQuery
 from awu.scoring.models import AwuEntry, WorkUnit
-from integrations.selectors import spend_counted_condition
 from ledger.errors import NotFound
 from ledger.models import Team, WorkEvent
 from ledger.query import Keyset
+from ledger.spend import sessions_reaching_sql, spend_counted_condition
 
 
 def _raw(query: ReportQuery) -> bool:
@@ -270,11 +270,7 @@ def unit_tied_spend(unit: WorkUnit) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH sessions AS (
-                SELECT DISTINCT s FROM ledger_workevent e, unnest(e.ref_keys) s
-                WHERE e.type = 'x.session.commit' AND e.ref_keys && %(keys)s::varchar[]
-                  AND s LIKE 'session:%%'
-            )
+            WITH sessions AS ({sessions_reaching_sql("%(keys)s::varchar[]")})
             SELECT count(*), count(*) FILTER (WHERE {usage_unpriced_sql("u")}),
                 COALESCE(sum(COALESCE(u.cost_usd, 0) + COALESCE(
                     (SELECT sum(a.delta_usd) FROM ledger_costadjustment a WHERE a.usage_id = u.id), 0)), 0),

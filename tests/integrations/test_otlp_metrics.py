@@ -11,7 +11,6 @@ from integrations.otlp import decode_metrics
 from integrations.otlp_metrics import (
     InMemorySeriesStore,
     MetricsResult,
-    counts_as_spend,
     usage_from_metrics,
 )
 
@@ -319,36 +318,7 @@ def test_metrics_without_session_id_are_grouped_by_user() -> None:
 # --- the logs-plus-metrics rule -------------------------------------------------------
 
 
-def metrics_record(**changes: Any) -> dict[str, Any]:
-    record = {
-        "id": "cc-metrics-x",
-        "refs": {"session": [SESSION]},
-        "attributes": {"derived_from": "metrics"},
-    }
-    record.update(changes)
-    return record
+def test_metrics_usage_is_stored_as_a_summary_of_requests() -> None:
+    (usage,) = mapped(document("metrics_delta.json")).usage
 
-
-def test_metrics_usage_of_a_session_with_log_usage_is_not_spend() -> None:
-    assert not counts_as_spend(
-        metrics_record(), sessions_with_log_usage={SESSION}, source_has_log_usage=True
-    )
-
-
-def test_metrics_usage_of_a_session_without_log_usage_is_spend() -> None:
-    assert counts_as_spend(
-        metrics_record(), sessions_with_log_usage={"other"}, source_has_log_usage=True
-    )
-
-
-def test_log_derived_usage_is_always_spend() -> None:
-    record = metrics_record(attributes={"derived_from": "logs"})
-
-    assert counts_as_spend(record, sessions_with_log_usage={SESSION}, source_has_log_usage=True)
-
-
-def test_sessionless_metrics_usage_is_spend_only_from_a_source_without_logs() -> None:
-    record = metrics_record(refs={})
-
-    assert counts_as_spend(record, sessions_with_log_usage=set(), source_has_log_usage=False)
-    assert not counts_as_spend(record, sessions_with_log_usage=set(), source_has_log_usage=True)
+    assert usage["grain"] == "summary"

@@ -28,9 +28,9 @@ from opentelemetry.sdk.metrics import Counter, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from integrations.selectors import spend_counted_usage
 from ledger import prices
 from ledger.models import TokenUsage
+from ledger.spend import spend_counted_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

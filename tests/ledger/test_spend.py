@@ -1,16 +1,19 @@
-"""spend_counted_usage: Claude Code's logs and metrics never count the same spend twice."""
+"""ledger.spend: a source that reports requests one by one and summed (Claude Code's
+logs and metrics) never counts the same spend twice."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
-from integrations.otlp_metrics import counts_as_spend
-from integrations.selectors import spend_counted_condition, spend_counted_usage
 from ledger import ingest
-from ledger.models import Source, TokenUsage
+from ledger.models import Source, TokenUsage, UsageKey
+from ledger.schemas import TokenUsageIn
+from ledger.spend import spend_counted_condition, spend_counted_usage
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -33,6 +36,7 @@ def store(at: Source, record_id: str, derived_from: str | None, *sessions: str) 
     if derived_from == "metrics":
         record["period_start"] = "2026-11-02T09:00:00Z"
         record["period_end"] = "2026-11-02T09:01:00Z"
+        record["grain"] = "summary"
     else:
         record["occurred_at"] = "2026-11-02T09:00:30Z"
     if derived_from:
@@ -94,7 +98,7 @@ def test_usage_not_from_claude_code_always_counts() -> None:
     assert counted() == {"req-1", "report-1"}
 
 
-def test_the_selector_agrees_with_counts_as_spend() -> None:
+def test_the_rule_over_sessions_and_sources() -> None:
     a, b = source("a"), source("b")
     store(a, "log-1", "logs", "s1")
     store(a, "log-2", "logs", "s2", "s3")
@@ -104,18 +108,43 @@ def test_the_selector_agrees_with_counts_as_spend() -> None:
     store(a, "m-4", "metrics")
     store(b, "m-5", "metrics", "s1")
     store(b, "m-6", "metrics")
-    store(b, "api-1", None)
-    expected = set()
-    for row in TokenUsage.objects.all():
-        logs = TokenUsage.objects.filter(source=row.source, attributes__derived_from="logs")
-        sessions = {s for refs in logs.values_list("refs", flat=True) for s in refs["session"]}
-        record = {"attributes": row.attributes, "refs": row.refs}
-        if counts_as_spend(
-            record, sessions_with_log_usage=sessions, source_has_log_usage=logs.exists()
-        ):
-            expected.add(row.external_id)
-    assert counted() == expected
+    store(source("c"), "api-1", None)
     assert counted() == {"log-1", "log-2", "m-3", "m-5", "m-6", "api-1"}
+
+
+def test_a_summary_without_a_session_stops_counting_once_its_source_reports_requests() -> None:
+    b = source("b")
+    store(b, "m-6", "metrics")
+    assert counted() == {"m-6"}
+    store(b, "api-1", None)
+    assert counted() == {"api-1"}
+
+
+def test_the_grain_is_stored_and_a_retried_request_record_stays_a_duplicate() -> None:
+    cc = source("a")
+    store(cc, "m-1", "metrics", "s1")
+    store(cc, "log-1", "logs", "s1")
+    grains = dict(TokenUsage.objects.values_list("external_id", "grain"))
+    assert grains == {"m-1": "summary", "log-1": "request"}
+    again = {
+        "source": cc.slug,
+        "id": "log-1",
+        "occurred_at": "2026-11-02T09:00:30Z",
+        "provider": "anthropic",
+        "model": "claude-opus-4-5",
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "cost_usd": "0.01",
+        "attributes": {"derived_from": "logs"},
+        "refs": {"session": ["s1"]},
+    }
+    (result,) = ingest.usage_ingest(items=[again], now=NOW, source_id=cc.pk)
+    assert result.status == "duplicate"
+    # A request record's canonical body is what it was before records had a grain,
+    # so a record retried across that upgrade is still a duplicate.
+    body = TokenUsageIn.model_validate(again).model_dump(exclude={"source", "grain"})
+    before = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)).digest()
+    assert bytes(UsageKey.objects.get(external_id="log-1").digest) == before
 
 
 def test_the_selector_chains_like_any_queryset() -> None:
@@ -123,7 +152,7 @@ def test_the_selector_chains_like_any_queryset() -> None:
     store(cc, "log-1", "logs", "s1")
     store(cc, "metrics-1", "metrics", "s1")
     store(cc, "metrics-2", "metrics", "s2")
-    narrowed = spend_counted_usage(TokenUsage.objects.filter(attributes__derived_from="metrics"))
+    narrowed = spend_counted_usage(TokenUsage.objects.filter(grain="summary"))
     assert list(narrowed.values_list("external_id", flat=True)) == ["metrics-2"]
 
 

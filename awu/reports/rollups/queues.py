@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from awu.reports.rollups.sql import fetch, run
+from ledger.spend import sessions_reaching_sql
 
 QUEUES = (
     "reports_usagequeue", "reports_entryqueue", "reports_eventqueue", "reports_adjustmentqueue",
@@ -68,30 +69,25 @@ _TAKE_UNITS = (
 _UNIT_USAGE_DAYS = """
 WITH keys AS (
     SELECT DISTINCT k FROM scoring_workunit w, unnest(w.ref_keys) k WHERE w.id = ANY(%(ids)s)
-), sessions AS (
-    SELECT DISTINCT s FROM ledger_workevent e, unnest(e.ref_keys) s
-    WHERE e.type = 'x.session.commit'
-      AND e.ref_keys && ARRAY(SELECT k FROM keys)::varchar[]
-      AND s LIKE 'session:%%'
-)
+), sessions AS ({sessions})
 SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage u
 WHERE u.ref_keys && ARRAY(SELECT k FROM keys UNION SELECT s FROM sessions)::varchar[]
-"""
+""".replace("{sessions}", sessions_reaching_sql("ARRAY(SELECT k FROM keys)::varchar[]"))
 _UNIT_ENTRY_DAYS = """
 SELECT DISTINCT (effective_at AT TIME ZONE 'UTC')::date FROM scoring_awuentry
 WHERE unit_id = ANY(%(ids)s)
 """
 
-# A log-derived record stops the metrics-derived records of its session counting
-# (the same spend, reported twice): their days are recomputed.
+# A request record stops the summary records of its session counting (the same
+# spend, reported twice; ledger.spend): their days are recomputed.
 _DISPLACED_USAGE_DAYS = """
 WITH fresh AS (
     SELECT * FROM ledger_tokenusage WHERE id = ANY(ARRAY(SELECT usage_id FROM reports_usagetaken))
 )
 SELECT DISTINCT (m.occurred_at AT TIME ZONE 'UTC')::date
 FROM fresh f JOIN ledger_tokenusage m ON m.source_id = f.source_id
-WHERE f.attributes->>'derived_from' = 'logs'
-  AND m.attributes->>'derived_from' = 'metrics'
+WHERE f.grain = 'request'
+  AND m.grain = 'summary'
   AND (m.ref_keys && ARRAY(SELECT k FROM unnest(f.ref_keys) k WHERE k LIKE 'session:%%')::varchar[]
        OR NOT EXISTS (SELECT 1 FROM unnest(m.ref_keys) k WHERE k LIKE 'session:%%'))
 """

@@ -164,8 +164,13 @@ def usage(
     input_tokens: int = 100,
     output_tokens: int = 10,
     received_at: datetime | None = None,
+    grain: str | None = None,
 ) -> TokenUsage:
     refs = refs or {}
+    if grain is None:
+        # As Claude Code's mapping stores them: metrics are summaries of requests.
+        metrics = (attributes or {}).get("derived_from") == "metrics"
+        grain = "summary" if metrics else "request"
     when = occurred_at or at(2)
     return TokenUsage.objects.create(
         source=src or source(),
@@ -183,4 +188,5 @@ def usage(
         refs=refs,
         ref_keys=[f"{k}:{v}" for k, vs in refs.items() for v in vs],
         attributes=attributes or {},
+        grain=grain,
     )
