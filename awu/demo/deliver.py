@@ -29,9 +29,8 @@ from django.db import connections, transaction
 from django.test import Client
 from tqdm import tqdm
 
-from awu import clock
 from awu.demo.company import Company, Hook, anchor_for
-from ledger import auth, identities
+from ledger import auth, clock, identities
 from ledger import secrets as source_secrets
 from ledger.models import ApiKey, Membership, Person, Source, Team
 

@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from awu import clock
+from ledger import clock
 from ledger.periods import PeriodError, parse_bound
 from ledger.price_import import PriceImportReport, litellm_prices_import
 

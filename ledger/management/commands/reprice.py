@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from awu import clock
+from ledger import clock
 from ledger.periods import PeriodError, parse_period
 from ledger.repricing import RepriceError, RepriceLine, RepriceReport, usage_reprice
 

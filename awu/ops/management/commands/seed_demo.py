@@ -15,11 +15,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from awu import clock
 from awu.demo import company as demo
 from awu.demo import deliver
 from awu.reports.rollups import rollups_refresh
-from ledger import prices
+from ledger import clock, prices
 
 
 class Command(BaseCommand):
