@@ -14,10 +14,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.html import format_html
 
-from ledger import auth, prices, secrets
+from ledger import auth, clock, prices, secrets
 from ledger.models import (
     ApiKey,
     CostAdjustment,
@@ -66,7 +65,7 @@ class SourceAdmin(admin.ModelAdmin):
     @admin.display(description="previous secret live until")
     def rotating(self, obj: Source) -> Any:
         expires = obj.previous_secret_expires_at
-        return expires if expires and expires > timezone.now() else "—"
+        return expires if expires and expires > clock.now() else "—"
 
     def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -139,7 +138,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         prices.forget_cached_book()
         if change:
-            until = obj.effective_to or timezone.now()
+            until = obj.effective_to or clock.now()
             messages.info(
                 request,
                 "Stored costs are never rewritten. To correct usage already priced with "

@@ -16,8 +16,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.utils import timezone
 
+from ledger import clock
 from ledger.models import Source
 
 
@@ -49,7 +49,8 @@ def source_set_secret(
     that long, so deliveries signed during the vendor-side switch still verify."""
     if keep_previous_for and source.secret_encrypted:
         source.previous_secret_encrypted = source.secret_encrypted
-        source.previous_secret_expires_at = timezone.now() + keep_previous_for
+        # The clock, not the wall clock: live_secrets compares against clock.now().
+        source.previous_secret_expires_at = clock.now() + keep_previous_for
     else:
         source.previous_secret_encrypted = ""
         source.previous_secret_expires_at = None
