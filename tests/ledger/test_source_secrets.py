@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from _pytest.logging import LogCaptureFixture
 from django.test import override_settings
 
 from ledger import clock, secrets
@@ -47,6 +48,23 @@ def test_a_rotated_secret_stays_live_one_day_from_the_clock_not_the_wall_clock()
         assert secrets.live_secrets(source, now=clock.now()) == ["whsec-new", "whsec-old"]
     with override_settings(AWU_NOW="2026-03-02T12:00:00Z"):
         assert secrets.live_secrets(source, now=clock.now()) == ["whsec-new"]
+
+
+@pytest.mark.django_db
+def test_a_secret_set_under_another_key_is_logged_by_source_and_not_read_as_none(
+    caplog: LogCaptureFixture,
+) -> None:
+    with override_settings(AWU_SECRETS_KEY="secrets-key-a"):
+        source = Source.objects.create(kind="github", slug="acme")
+        secrets.source_set_secret(source=source, secret="whsec-3")
+    with (
+        override_settings(AWU_SECRETS_KEY="secrets-key-b"),
+        caplog.at_level("ERROR", logger="ledger.secrets"),
+        pytest.raises(secrets.UnreadableSecret),
+    ):
+        secrets.live_secrets(source, now=clock.now())
+    assert "signing secret of source github:acme cannot be decrypted" in caplog.text
+    assert "whsec-3" not in caplog.text
 
 
 def test_the_setting_is_read_from_the_environment() -> None:
