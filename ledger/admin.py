@@ -16,7 +16,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from ledger import auth, clock, prices, secrets
+from ledger import auth, clock, secrets
 from ledger.models import (
     ApiKey,
     CostAdjustment,
@@ -29,6 +29,7 @@ from ledger.models import (
     TokenUsage,
     WorkEvent,
 )
+from ledger.pricing.book import entry_from_row, forget_cached_book
 
 
 class SourceForm(forms.ModelForm):
@@ -131,12 +132,12 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ModelPrice, form: Any, change: bool) -> None:
         try:
-            prices.entry_from_row(obj)  # the pricing rules' own validation
+            entry_from_row(obj)  # the pricing rules' own validation
         except ValueError as exc:
             messages.error(request, f"Not saved: {exc}")
             return
         super().save_model(request, obj, form, change)
-        prices.forget_cached_book()
+        forget_cached_book()
         if change:
             until = obj.effective_to or clock.now()
             messages.info(

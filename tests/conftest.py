@@ -13,7 +13,8 @@ import orjson
 import pytest
 from django.test import Client
 
-from ledger import auth, prices, sources
+from ledger import auth, sources
+from ledger.pricing.book import forget_cached_book
 
 
 class Api:
@@ -43,7 +44,7 @@ def _fresh_process_caches() -> None:
     # Per-process memos (sources, price book, keys) must not leak between tests
     # whose transactions were rolled back.
     sources.forget_cached_sources()
-    prices.forget_cached_book()
+    forget_cached_book()
     auth._cache.clear()
 
 

@@ -28,7 +28,8 @@ import httpx
 import orjson
 import pytest
 
-from ledger import auth, prices
+from ledger import auth
+from ledger.pricing.book import install_published_prices
 from tests.e2e.conftest import Stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -186,7 +187,7 @@ def get(stack: Stack, key: str, path: str, **params: str) -> Any:
 def test_the_readme_tour_works_as_written(stack: Stack, tmp_path: Path) -> None:
     curl_available()
     # What `./run up` installs before the reader starts the tour.
-    prices.install_published_prices()
+    install_published_prices()
 
     calls, promises, checked = run_tour(stack, tmp_path)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ledger.pricing import (
+from ledger.pricing.cost import (
     DEFAULT_PRICEBOOK_PATH,
     MissingRateError,
     PriceEntry,

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger import clock
 from ledger.periods import PeriodError, parse_bound
-from ledger.price_import import PriceImportReport, litellm_prices_import
+from ledger.pricing.imports import PriceImportReport, litellm_prices_import
 
 
 class Command(BaseCommand):

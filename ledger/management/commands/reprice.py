@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from ledger import clock
 from ledger.periods import PeriodError, parse_period
-from ledger.repricing import RepriceError, RepriceLine, RepriceReport, usage_reprice
+from ledger.pricing.reprice import RepriceError, RepriceLine, RepriceReport, usage_reprice
 
 
 class Command(BaseCommand):

@@ -18,7 +18,8 @@ from django.db import connection
 from awu.demo import company as demo
 from awu.demo import deliver
 from awu.reports.rollups import rollups_refresh
-from ledger import clock, prices
+from ledger import clock
+from ledger.pricing.book import install_published_prices
 
 
 class Command(BaseCommand):
@@ -47,7 +48,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
         # The demo's records are priced and scored by what the product ships.
-        prices.install_published_prices()
+        install_published_prices()
         call_command("install_default_definitions", verbosity=0)
         anchor = deliver.demo_anchor(now=clock.now())
         try:

@@ -25,8 +25,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ledger import auth, prices
+from ledger import auth
 from ledger.models import ApiKey, WorkEvent
+from ledger.pricing.book import install_published_prices
 
 DEMO_USER = "demo"
 
@@ -74,7 +75,7 @@ class Command(BaseCommand):
         env = self._child_environment()
         self.stdout.write("Preparing the database ...")
         call_command("migrate", interactive=False, verbosity=0)
-        created, _ = prices.install_published_prices()
+        created, _ = install_published_prices()
         if created:
             self.stdout.write(f"Installed {created} published model prices.")
         call_command("install_default_definitions", verbosity=0)

@@ -65,7 +65,7 @@ __all__ = [
 COST_QUANTUM = Decimal("0.000000001")
 
 #: The shipped price book (published list prices with their sources).
-DEFAULT_PRICEBOOK_PATH = Path(__file__).with_name("pricebook") / "prices.json"
+DEFAULT_PRICEBOOK_PATH = Path(__file__).parents[1] / "pricebook" / "prices.json"
 
 _MILLION = Decimal(1_000_000)
 
