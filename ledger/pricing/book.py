@@ -15,13 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.models import ModelPrice
-from ledger.pricing.cost import (
-    MissingRateError,
-    PriceEntry,
-    compute_cost,
-    find_price,
-    load_pricebook,
-)
+from ledger.pricing.cost import MissingRateError, PriceEntry, compute_cost, find_price
+from ledger.pricing.files import load_pricebook
 
 # Seconds a process keeps the price book before reading it again. An edit in the
 # admin clears this process's copy at once; other processes see it within this.

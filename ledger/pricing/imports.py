@@ -1,6 +1,6 @@
 """Sync the price book from LiteLLM's model_prices_and_context_window.json.
 
-``ledger.pricing.cost.import_litellm`` turns the map into entries (pure); this module
+``ledger.pricing.litellm.import_litellm`` turns the map into entries (pure); this module
 decides, per entry, what the price book needs, and writes it:
 
 * the price in force for that model at ``effective_from`` has the same rates:
@@ -33,13 +33,9 @@ from django.db import connection, transaction
 
 from ledger.models import ModelPrice
 from ledger.pricing.book import RATE_FIELDS, entry_from_row, forget_cached_book, row_fields
-from ledger.pricing.cost import (
-    PriceEntry,
-    SkippedModel,
-    find_price,
-    import_litellm,
-    normalize_model,
-)
+from ledger.pricing.cost import PriceEntry, find_price
+from ledger.pricing.litellm import SkippedModel, import_litellm
+from ledger.pricing.names import normalize_model
 
 # pg_advisory_xact_lock key: one import at a time, so two runs cannot both
 # decide that the same price is new.

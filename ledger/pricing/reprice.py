@@ -5,7 +5,7 @@ CostAdjustment holding the difference, the price entry that gave the new cost
 and why; reports add the adjustments to the stored cost (awu.reports.facts).
 
 Which records: those of one provider whose model, normalised as at pricing time
-(``ledger.pricing.cost.normalize_model``), is the given model or is covered by the
+(``ledger.pricing.names.normalize_model``), is the given model or is covered by the
 ``match`` globs of that model's price book entries (its dated snapshots), in a
 period of ``occurred_at``. A record with a ``reported`` cost is never repriced:
 reported beats computed. Each other record is priced exactly as ingest prices
@@ -29,7 +29,7 @@ from django.db.models import Q, Sum
 
 from ledger.models import CostAdjustment, TokenUsage
 from ledger.pricing.book import PriceBook, current_book, forget_cached_book
-from ledger.pricing.cost import normalize_model
+from ledger.pricing.names import normalize_model
 
 # pg_advisory_xact_lock key: two reprice runs never compute the same record's
 # difference at once (each would append it).
