@@ -20,10 +20,10 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from awu import clock
 from awu.definitions import services
 from awu.definitions.forms import DefinitionVersionForm
 from awu.definitions.models import Definition, DefinitionVersion
+from ledger import clock
 
 
 class VersionInline(admin.TabularInline):

@@ -16,11 +16,11 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from awu import clock
 from awu.definitions.admin import DefinitionVersionAdmin
 from awu.definitions.models import DefinitionVersion
 from awu.scoring.models import AwuEntry, WorkUnit
 from awu.scoring.preview import definition_preview
+from ledger import clock
 from ledger.admin import ReadOnlyAdmin
 from ledger.models import WorkEvent
 

@@ -28,8 +28,8 @@ from opentelemetry.sdk.metrics import Counter, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from ledger import prices
 from ledger.models import TokenUsage
+from ledger.pricing.book import install_published_prices
 from ledger.spend import spend_counted_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,7 +117,7 @@ class ClaudeCodeSession:
 def claude_code(
     live_server: Any, make_key: Callable[..., str]
 ) -> Iterator[Callable[..., ClaudeCodeSession]]:
-    prices.install_published_prices()
+    install_published_prices()
     key = make_key("usage:write")
     opened: list[ClaudeCodeSession] = []
 
