@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from awu.ops.retention import dead_letters_purge
+from integrations.retention import dead_letters_purge
 from ledger import clock
 
 
