@@ -15,6 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "awu.settings")
 app = Celery("awu")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The default app, not only the current one (which is per thread): the ledger sends
+# its wake-ups and checks the broker through celery.current_app from any thread.
+app.set_default()
 
 
 @app.on_after_configure.connect

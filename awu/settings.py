@@ -153,7 +153,7 @@ AWU_MAX_FUTURE_SKEW_SECONDS = env.int("AWU_MAX_FUTURE_SKEW_SECONDS", default=864
 # How long a verified API key is trusted by one process before it is looked up
 # again; bounds how long a revoked key keeps working in a running process.
 AWU_API_KEY_CACHE_SECONDS = env.float("AWU_API_KEY_CACHE_SECONDS", default=5.0)
-# The clock override for demos and tests (RFC 3339). Read only by awu.clock.
+# The clock override for demos and tests (RFC 3339). Read only by ledger.clock.
 AWU_NOW = env.str("AWU_NOW", default="")
 
 # --- Security ---------------------------------------------------------------------

@@ -80,11 +80,12 @@ def _prepare(database_url: str, data_dir: Path, now: datetime) -> str:
     from django.core.management import call_command
 
     from awu.definitions.services import definitions_install_defaults
-    from ledger import auth, prices
+    from ledger import auth
     from ledger.models import Identity, Membership, Person, Team
+    from ledger.pricing.book import install_published_prices
 
     call_command("migrate", verbosity=0)
-    prices.install_published_prices()
+    install_published_prices()
     definitions_install_defaults(now=now - timedelta(days=365))
     teams = [Team.objects.create(slug=s, name=s.title(), domain="engineering") for s in TEAMS]
     for n, actor in enumerate(PEOPLE):

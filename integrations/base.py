@@ -21,7 +21,7 @@ import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -90,6 +90,25 @@ class Response:
 
 
 @dataclass(frozen=True)
+class ConfigKey:
+    """One per-source setting a vendor reads from ``Source.config``.
+
+    ``shape`` is the JSON the key must hold: ``"string"``, or ``"strings"`` (a list
+    of non-empty strings). ``meaning`` is shown to operators.
+    """
+
+    shape: Literal["string", "strings"]
+    meaning: str
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` for this key, or None when it fits."""
+        if self.shape == "strings":
+            fits = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+            return None if fits else "must be a list of non-empty strings"
+        return None if isinstance(value, str) else "must be a string"
+
+
+@dataclass(frozen=True)
 class Vendor:
     """One integration: its URL name, its authentication check and its mapping.
 
@@ -100,7 +119,8 @@ class Vendor:
     ``parse(delivery, config)`` returns Mapped or raises MappingError; ``config`` is
     the source's per-instance settings (known AI agents, default branch, ...).
     ``acknowledge`` builds the success answer when the vendor needs a particular
-    one; by default the view answers JSON.
+    one; by default the view answers JSON. ``config_keys`` are the settings
+    ``parse`` reads from ``config``; ``manage.py create_source`` accepts only these.
     """
 
     slug: str
@@ -108,6 +128,7 @@ class Vendor:
     verify: Callable[[Delivery, Sequence[str], datetime], None]
     parse: Callable[[Delivery, Mapping[str, Any]], Mapped]
     acknowledge: Callable[[Mapped], Response] | None = None
+    config_keys: Mapping[str, ConfigKey] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, Vendor] = {}

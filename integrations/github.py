@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from integrations.base import (
+    ConfigKey,
     Delivery,
     Mapped,
     MappingError,
@@ -431,4 +432,19 @@ _HANDLERS = {
     "deployment_status": _deployment_status,
 }
 
-VENDOR = register(Vendor(slug="github", title="GitHub", verify=verify, parse=parse))
+# Read by GitLab too (its merge requests carry labels and descriptions alike).
+AI_CONFIG_KEYS = {
+    "ai_labels": ConfigKey("strings", "PR labels that mark AI-assisted or AI-generated work"),
+    "ai_agents": ConfigKey("strings", "agents named by Co-authored-by: trailers"),
+}
+DEFAULT_BRANCH_KEY = ConfigKey("string", "default branch when the payload names none")
+
+VENDOR = register(
+    Vendor(
+        slug="github",
+        title="GitHub",
+        verify=verify,
+        parse=parse,
+        config_keys={**AI_CONFIG_KEYS, "default_branch": DEFAULT_BRANCH_KEY},
+    )
+)

@@ -61,7 +61,12 @@ from integrations.base import (
     load_json,
     register,
 )
-from integrations.github import ai_assistance, revert_events
+from integrations.github import (
+    AI_CONFIG_KEYS,
+    DEFAULT_BRANCH_KEY,
+    ai_assistance,
+    revert_events,
+)
 from integrations.payload import (
     any_signature_matches,
     dig,
@@ -311,4 +316,12 @@ _HANDLERS = {
     "Pipeline Hook": _ignore_pipeline,
 }
 
-VENDOR = register(Vendor(slug="gitlab", title="GitLab", verify=verify, parse=parse))
+VENDOR = register(
+    Vendor(
+        slug="gitlab",
+        title="GitLab",
+        verify=verify,
+        parse=parse,
+        config_keys={**AI_CONFIG_KEYS, "default_branch": DEFAULT_BRANCH_KEY},
+    )
+)

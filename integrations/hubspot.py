@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from integrations.base import (
+    ConfigKey,
     Delivery,
     Mapped,
     MappingError,
@@ -213,4 +214,17 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     return Mapped.ignore(f"events not used: {summary}")
 
 
-VENDOR = register(Vendor(slug="hubspot", title="HubSpot", verify=verify, parse=parse))
+VENDOR = register(
+    Vendor(
+        slug="hubspot",
+        title="HubSpot",
+        verify=verify,
+        parse=parse,
+        config_keys={
+            "stages": ConfigKey("strings", "deal stage ids in pipeline order"),
+            "won_stages": ConfigKey("strings", "stage ids that close a deal won"),
+            "lost_stages": ConfigKey("strings", "stage ids that close a deal lost"),
+            "pipeline": ConfigKey("string", "recorded as attributes.pipeline"),
+        },
+    )
+)

@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from integrations.base import (
+    ConfigKey,
     Delivery,
     Mapped,
     MappingError,
@@ -152,4 +153,17 @@ def _domain(project: str, config: Mapping[str, Any]) -> str | None:
     return default if isinstance(default, str) else None
 
 
-VENDOR = register(Vendor(slug="jira", title="Jira Cloud", verify=verify, parse=parse))
+VENDOR = register(
+    Vendor(
+        slug="jira",
+        title="Jira Cloud",
+        verify=verify,
+        parse=parse,
+        config_keys={
+            "support_projects": ConfigKey("strings", "project keys in the support domain"),
+            "engineering_projects": ConfigKey("strings", "project keys in the engineering domain"),
+            "default_domain": ConfigKey("string", "domain of any other project"),
+            "done_statuses": ConfigKey("strings", "status names counted as done"),
+        },
+    )
+)

@@ -31,7 +31,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from awu import clock
 from integrations import otlp
 from integrations.otlp_ingest import (
     ExportResult,
@@ -39,6 +38,7 @@ from integrations.otlp_ingest import (
     otlp_metrics_store,
     otlp_source_for_key,
 )
+from ledger import clock
 from ledger.auth import Principal
 from ledger.http import ApiError, read_body
 from ledger.models import ApiKey

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from integrations.base import (
+    ConfigKey,
     Delivery,
     Mapped,
     MappingError,
@@ -270,5 +271,13 @@ VENDOR = register(
         verify=verify,
         parse=parse,
         acknowledge=acknowledge,
+        config_keys={
+            "organization_id": ConfigKey("string", "your org id; other orgs are refused"),
+            "stages": ConfigKey("strings", "StageName values in pipeline order"),
+            "won_stages": ConfigKey("strings", "stages that close won, when IsWon is absent"),
+            "lost_stages": ConfigKey("strings", "stages that close lost, when IsWon is absent"),
+            "previous_stage_field": ConfigKey("string", "the field holding the prior stage"),
+            "pipeline": ConfigKey("string", "recorded as attributes.pipeline"),
+        },
     )
 )

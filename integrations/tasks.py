@@ -6,7 +6,6 @@ import logging
 
 from celery import shared_task
 
-from awu import clock
 from integrations.usage_import import (
     PROVIDERS,
     UsageImportError,
@@ -14,6 +13,7 @@ from integrations.usage_import import (
     usage_report_import,
     yesterday,
 )
+from ledger import clock
 
 logger = logging.getLogger(__name__)
 

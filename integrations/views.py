@@ -17,11 +17,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from awu import clock
 from integrations.base import Delivery, Headers, Mapped, SignatureError
 from integrations.registry import load_vendors
 from integrations.services import delivery_store
-from ledger import secrets
+from ledger import clock, secrets
 from ledger.http import RETRY_AFTER_SECONDS, ApiError, problem, read_body
 from ledger.openapi import errors
 from ledger.sources import source_for_hook
@@ -91,7 +90,17 @@ def hook(request: HttpRequest, vendor: str, source: str) -> HttpResponse:
             url=request.build_absolute_uri(),
             method=request.method or "POST",
         )
-        live = secrets.live_secrets(row, now=now)
+        try:
+            live = secrets.live_secrets(row, now=now)
+        except secrets.UnreadableSecret:
+            # The operator's key changed, not the sender's fault: the same status as
+            # a missing secret, but saying what to fix (the log names the source).
+            return problem(
+                401,
+                "not_authenticated",
+                "This source's stored signing secret cannot be decrypted with the "
+                "server's current key; it must be set again.",
+            )
         if not live:
             return problem(
                 401, "not_authenticated", "This source has no signing secret configured."

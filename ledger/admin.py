@@ -15,10 +15,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.html import format_html
 
-from ledger import auth, prices, secrets, teams
+from ledger import auth, clock, secrets, teams
 from ledger.models import (
     ApiKey,
     CostAdjustment,
@@ -31,6 +30,7 @@ from ledger.models import (
     TokenUsage,
     WorkEvent,
 )
+from ledger.pricing.book import entry_from_row, forget_cached_book
 
 
 class SourceForm(forms.ModelForm):
@@ -67,7 +67,7 @@ class SourceAdmin(admin.ModelAdmin):
     @admin.display(description="previous secret live until")
     def rotating(self, obj: Source) -> Any:
         expires = obj.previous_secret_expires_at
-        return expires if expires and expires > timezone.now() else "—"
+        return expires if expires and expires > clock.now() else "—"
 
     def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -190,14 +190,14 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ModelPrice, form: Any, change: bool) -> None:
         try:
-            prices.entry_from_row(obj)  # the pricing rules' own validation
+            entry_from_row(obj)  # the pricing rules' own validation
         except ValueError as exc:
             messages.error(request, f"Not saved: {exc}")
             return
         super().save_model(request, obj, form, change)
-        prices.forget_cached_book()
+        forget_cached_book()
         if change:
-            until = obj.effective_to or timezone.now()
+            until = obj.effective_to or clock.now()
             messages.info(
                 request,
                 "Stored costs are never rewritten. To correct usage already priced with "

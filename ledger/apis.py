@@ -17,8 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from awu import clock
-from ledger import ingest, query, selectors
+from ledger import clock, ingest, query, selectors
 from ledger.http import ApiError, parse_json, read_body, require_json
 from ledger.models import ApiKey
 from ledger.openapi import errors, one_or_many, ref

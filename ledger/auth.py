@@ -60,6 +60,9 @@ def api_key_create(*, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
 def api_key_revoke(*, key_id: int) -> ApiKey:
     row = ApiKey.objects.get(pk=key_id)
     if row.revoked_at is None:
+        # Wall-clock bookkeeping of an operator's act: nothing compares it with
+        # ledger.clock (a revoked key is refused whatever the time), and a pinned
+        # AWU_NOW must not misdate it.
         row.revoked_at = timezone.now()
         row.save(update_fields=["revoked_at"])
     _cache.clear()
@@ -124,6 +127,8 @@ def principal_for_key(key: str) -> Principal | None:
         Principal(key_id=row.pk, name=row.name, scopes=frozenset(row.scopes)) if row else None
     )
     if row is not None:
+        # Wall clock, like revoked_at: when the key was really used, a hint for
+        # operators that no time-based rule reads.
         ApiKey.objects.filter(pk=row.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=timezone.now() - LAST_USED_RESOLUTION)
         ).update(last_used_at=timezone.now())

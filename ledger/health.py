@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -27,10 +28,10 @@ def _database_ok() -> str | None:
 
 
 def _broker_ok() -> str | None:
-    from awu.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        # The project's app (Celery's default, so in any thread): the same URL,
+        # transport options and timeouts as the wake-ups.
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:  # any failure means not ready
         return exc.__class__.__name__

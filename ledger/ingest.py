@@ -29,7 +29,8 @@ from django.conf import settings
 from django.db import connection
 from pydantic import BaseModel, ValidationError
 
-from ledger import outbox, prices, sources, teams
+from ledger import outbox, sources, teams
+from ledger.pricing.book import PriceBook, current_book
 from ledger.schemas import TokenUsageIn, WorkEventIn
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
@@ -381,7 +382,7 @@ def usage_ingest(
     if valid:
         source_ids = _source_ids({u.source for _, u in valid}, source_id)
         teams.teams_discover(u.team for _, u in valid)
-        book = prices.current_book()
+        book = current_book()
         rows: list[_Row] = []
         for index, usage in valid:
             cost, cost_source, price_id = _cost(book, usage)
@@ -423,7 +424,7 @@ def usage_ingest(
     return results
 
 
-def _cost(book: prices.PriceBook, usage: TokenUsageIn) -> tuple[Decimal | None, str, int | None]:
+def _cost(book: PriceBook, usage: TokenUsageIn) -> tuple[Decimal | None, str, int | None]:
     if usage.cost_usd is not None:
         return usage.cost_usd, "reported", None
     priced = book.cost(

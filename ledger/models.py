@@ -289,7 +289,7 @@ class EventOutbox(models.Model):
 class ModelPrice(models.Model):
     """One price book entry: USD per million tokens for a model, effective-dated.
 
-    Mirrors ledger.pricing.PriceEntry, which does the arithmetic.
+    Mirrors ledger.pricing.cost.PriceEntry, which does the arithmetic.
     """
 
     provider = models.CharField(max_length=60)

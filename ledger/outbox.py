@@ -17,6 +17,7 @@ import os
 import threading
 import time
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
@@ -64,10 +65,10 @@ def _send() -> None:
     task = getattr(settings, "AWU_OUTBOX_WAKE_TASK", "")
     if not task:
         return
-    from awu.celery import app
-
     try:
-        app.send_task(task, retry=False, ignore_result=True)
+        # The project's app, made Celery's default at start-up: current_app is
+        # per thread and falls back to the default in this one.
+        current_app.send_task(task, retry=False, ignore_result=True)
     except Exception as exc:  # a broker outage must never fail an ingest
         logger.warning("could not send the scoring wake-up (%s); the sweep will catch up", exc)
 

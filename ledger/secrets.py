@@ -10,15 +10,22 @@ need to be recognised, are hashed instead (ledger.auth).
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import datetime, timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.utils import timezone
 
+from ledger import clock
 from ledger.models import Source
+
+logger = logging.getLogger(__name__)
+
+
+class UnreadableSecret(Exception):
+    """A source has a stored secret that the current key cannot decrypt."""
 
 
 def _fernet() -> Fernet:
@@ -49,7 +56,8 @@ def source_set_secret(
     that long, so deliveries signed during the vendor-side switch still verify."""
     if keep_previous_for and source.secret_encrypted:
         source.previous_secret_encrypted = source.secret_encrypted
-        source.previous_secret_expires_at = timezone.now() + keep_previous_for
+        # The clock, not the wall clock: live_secrets compares against clock.now().
+        source.previous_secret_expires_at = clock.now() + keep_previous_for
     else:
         source.previous_secret_encrypted = ""
         source.previous_secret_expires_at = None
@@ -65,9 +73,32 @@ def source_set_secret(
 
 
 def live_secrets(source: Source, *, now: datetime) -> list[str]:
-    """The secrets a delivery may be signed with right now (one, or two in rotation)."""
-    live = [decrypt(source.secret_encrypted)]
+    """The secrets a delivery may be signed with right now (one, or two in rotation).
+
+    A stored secret that cannot be decrypted is logged (naming the source, never
+    the secret). Raises UnreadableSecret when the source has a secret and none
+    can be read, which is not the same as having none.
+    """
+    stored = [("current", source.secret_encrypted)]
     expires = source.previous_secret_expires_at
     if source.previous_secret_encrypted and expires is not None and now < expires:
-        live.append(decrypt(source.previous_secret_encrypted))
-    return [s for s in live if s]
+        stored.append(("previous", source.previous_secret_encrypted))
+    live: list[str] = []
+    unreadable = False
+    for which, token in stored:
+        if not token:
+            continue
+        secret = decrypt(token)
+        if secret is None:
+            unreadable = True
+            logger.error(
+                "the %s signing secret of source %s cannot be decrypted with the current "
+                "key (AWU_SECRETS_KEY, else SECRET_KEY, changed since it was set); set it again",
+                which,
+                source,
+            )
+        else:
+            live.append(secret)
+    if unreadable and not live:
+        raise UnreadableSecret(str(source))
+    return live

@@ -13,7 +13,8 @@ import orjson
 import pytest
 from django.test import Client
 
-from ledger import auth, prices, sources, teams
+from ledger import auth, sources, teams
+from ledger.pricing.book import forget_cached_book
 
 
 class Api:
@@ -44,7 +45,7 @@ def _fresh_process_caches() -> None:
     # whose transactions were rolled back.
     sources.forget_cached_sources()
     teams.forget_known_teams()
-    prices.forget_cached_book()
+    forget_cached_book()
     auth._cache.clear()
 
 

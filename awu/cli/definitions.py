@@ -90,9 +90,9 @@ def run_list(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def run_preview(args: argparse.Namespace, extra: list[str]) -> int:
-    from awu import clock
     from awu.definitions.services import definition_preview
     from awu.reports.measures import amount
+    from ledger import clock
 
     version = _version(args.key, args.version)
     preview = definition_preview(version=version, days=args.days, now=clock.now())
@@ -127,8 +127,8 @@ def run_preview(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def run_publish(args: argparse.Namespace, extra: list[str]) -> int:
-    from awu import clock
     from awu.definitions.services import definition_publish
+    from ledger import clock
 
     version = _version(args.key, args.version, draft=True)
     published = definition_publish(version=version, now=clock.now())

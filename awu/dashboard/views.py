@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from awu import clock
 from awu.dashboard import assets
 from awu.dashboard.page import PERIOD_DAYS, dashboard_read, period_for
 from awu.reports.selectors import work_unit_detail
+from ledger import clock
 from ledger.errors import NotFound
 
 

@@ -17,10 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from awu import clock
 from awu.definitions import services
 from awu.definitions.forms import DefinitionVersionForm, PreviewForm
 from awu.definitions.models import Definition, DefinitionVersion
+from ledger import clock
 
 
 class VersionInline(admin.TabularInline):

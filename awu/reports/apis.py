@@ -15,12 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from awu import clock
 from awu.definitions.services import definition_preview
 from awu.reports import selectors, serializers
 from awu.reports.measures import amount
 from awu.reports.query import parse_report_query, parse_trend_query
 from awu.reports.renderers import CsvRenderer
+from ledger import clock
 from ledger.apis import PAGE_PARAMETERS
 from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey

@@ -11,8 +11,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from awu import clock
 from awu.scoring import services
+from ledger import clock
 
 # Drain for about this long, then hand the rest to a fresh task so one busy
 # queue cannot hold a worker process forever.

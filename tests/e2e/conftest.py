@@ -30,9 +30,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from awu import clock
 from awu.definitions.services import definitions_install_defaults
-from ledger import auth
+from ledger import auth, clock
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKERS = {

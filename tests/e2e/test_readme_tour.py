@@ -35,12 +35,12 @@ import httpx
 import orjson
 import pytest
 
-from awu import clock
 from awu.scoring import services
 from awu.scoring.models import WorkUnit
-from ledger import auth, prices
+from ledger import auth, clock
 from ledger.ingest import events_ingest, usage_ingest
 from ledger.models import Identity, Membership, Person, Team
+from ledger.pricing.book import install_published_prices
 from ledger.query import DEFAULT_LIMIT
 from tests.e2e.conftest import Stack, wait_for
 
@@ -247,7 +247,7 @@ def get(stack: Stack, key: str, path: str, **params: str) -> Any:
 def test_the_readme_tour_works_as_written(stack: Stack, tmp_path: Path, settings: Any) -> None:
     curl_available()
     # What `./run up` installs before the reader starts the tour.
-    prices.install_published_prices()
+    install_published_prices()
     # This process scores the older records itself; the stack's worker needs no wake-up.
     settings.AWU_OUTBOX_WAKE_TASK = ""
     older_ledger()

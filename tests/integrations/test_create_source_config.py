@@ -1,4 +1,7 @@
-"""``manage.py create_source KIND SLUG [--secret S | --secret-stdin] [--config JSON]``."""
+"""``manage.py create_source KIND SLUG [--secret S | --secret-stdin] [--config JSON]``.
+
+Config keys are checked against the ones the vendor declares on its registry entry.
+"""
 
 from __future__ import annotations
 
@@ -74,3 +77,21 @@ def test_invalid_config_is_refused_and_nothing_is_created(raw: str, message: str
     with pytest.raises(CommandError, match=message):
         create("salesforce", "emea", "--config", raw)
     assert not Source.objects.filter(slug="emea").exists()
+
+
+def test_a_key_the_vendor_does_not_read_is_refused_naming_the_keys_it_does() -> None:
+    with pytest.raises(CommandError, match="'stage' is not a hubspot setting") as raised:
+        create("hubspot", "emea", "--config", '{"stage": ["a"]}')
+    assert "won_stages (stage ids that close a deal won)" in str(raised.value)
+    assert not Source.objects.filter(slug="emea").exists()
+
+
+def test_a_vendor_without_settings_refuses_any_config() -> None:
+    with pytest.raises(CommandError, match="pagerduty takes no config keys"):
+        create("pagerduty", "oncall", "--config", '{"stages": ["a"]}')
+
+
+def test_a_key_shared_by_two_vendors_is_checked_against_each() -> None:
+    create("gitlab", "platform", "--config", '{"ai_labels": ["ai"], "default_branch": "main"}')
+    with pytest.raises(CommandError, match="default_branch must be a string"):
+        create("github", "acme", "--config", '{"default_branch": ["main"]}')

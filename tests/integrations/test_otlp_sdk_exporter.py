@@ -29,8 +29,8 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExp
 from opentelemetry.sdk.resources import Resource
 
 from integrations.selectors import spend_counted_usage
-from ledger import prices
 from ledger.models import TokenUsage
+from ledger.pricing.book import install_published_prices
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,7 +117,7 @@ class ClaudeCodeSession:
 def claude_code(
     live_server: Any, make_key: Callable[..., str]
 ) -> Iterator[Callable[..., ClaudeCodeSession]]:
-    prices.install_published_prices()
+    install_published_prices()
     key = make_key("usage:write")
     opened: list[ClaudeCodeSession] = []
 

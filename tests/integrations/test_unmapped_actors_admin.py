@@ -19,7 +19,7 @@ NOW = "2026-11-02T12:00:00Z"
 @pytest.fixture(autouse=True)
 def ledger_with_actors(settings: Any) -> None:
     settings.AWU_NOW = NOW
-    from awu import clock
+    from ledger import clock
 
     now = clock.now()
     api = Source.objects.create(kind="api", slug="deploy-bot")

@@ -4,8 +4,9 @@ Whatever the vendor, through POST /api/v1/hooks/<vendor>/<source>: a delivery th
 does not authenticate (wrong or missing signature, or signed too long ago) is
 refused with 401 and leaves nothing behind; one that carries nothing the ledger
 records is acknowledged and counted; a redelivery is a duplicate; an authentic body
-that cannot be mapped becomes a dead letter; and both secrets live during a
-rotation verify. Each vendor's own module keeps what is particular to it.
+that cannot be mapped becomes a dead letter; both secrets live during a
+rotation verify; and a stored secret the server's key cannot decrypt is refused
+and logged as such. Each vendor's own module keeps what is particular to it.
 
 The table below says, per vendor, how to sign a delivery (each vendor test module's
 ``deliver``), one recorded delivery that stores records, and the recorded
@@ -20,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from _pytest.logging import LogCaptureFixture
 from django.test import Client
 
 from tests.integrations import test_docusign_webhook as docusign
@@ -362,3 +364,22 @@ def test_both_live_secrets_verify_during_rotation(
     response = hook.deliver(client, settings, secret=secret)
     assert acknowledged(hook, response), response.content
     assert records_of(source) == hook.valid_records
+
+
+@pytest.mark.parametrize("hook", each_hook())
+def test_a_secret_the_current_key_cannot_decrypt_is_refused_and_logged(
+    client: Client, settings: Any, caplog: LogCaptureFixture, hook: Hook
+) -> None:
+    settings.AWU_SECRETS_KEY = "the-key-the-secrets-were-set-with"
+    source = source_for(hook)
+    settings.AWU_SECRETS_KEY = "a-new-key"
+    with caplog.at_level("ERROR", logger="ledger.secrets"):
+        response = hook.deliver(client, settings)
+    assert response.status_code == 401
+    assert answer(response)["type"] == "not_authenticated"
+    assert "cannot be decrypted with the server's current key" in answer(response)["detail"]
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(f"source {hook.vendor}:{hook.slug} cannot be decrypted" in m for m in logged)
+    assert hook.secret not in caplog.text
+    assert source.secret_encrypted not in caplog.text
+    assert nothing_stored(source)

@@ -12,7 +12,7 @@ from tests.ledger.factories import NOW
 
 @pytest.fixture
 def pinned_clock(settings: Any) -> str:
-    """Pin awu.clock to NOW, so the future-skew check does not depend on the wall clock."""
+    """Pin ledger.clock to NOW, so the future-skew check does not depend on the wall clock."""
     settings.AWU_NOW = NOW
     return NOW
 

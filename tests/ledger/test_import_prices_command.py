@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from ledger import ingest, prices
+from ledger import ingest
 from ledger.models import ModelPrice, TokenUsage
+from ledger.pricing.book import forget_cached_book
 from tests.ledger.factories import usage
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +122,7 @@ def test_a_changed_price_is_a_new_entry_and_the_old_one_ends_where_it_begins(
 
 def test_imported_prices_price_new_usage() -> None:
     run("--effective-from", SYNCED)
-    prices.forget_cached_book()
+    forget_cached_book()
 
     [result] = ingest.usage_ingest(
         items=[

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.pricing import PriceEntry, export_litellm, import_litellm
+from ledger.pricing.cost import PriceEntry
+from ledger.pricing.litellm import export_litellm, import_litellm
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "litellm" / "model_prices_excerpt.json"
 SYNCED = datetime(2026, 11, 23, tzinfo=UTC)

@@ -10,17 +10,14 @@ from typing import Any
 
 import pytest
 
-from ledger.pricing import (
+from ledger.pricing.cost import MissingRateError, PriceEntry, compute_cost, find_price
+from ledger.pricing.files import (
     DEFAULT_PRICEBOOK_PATH,
-    MissingRateError,
-    PriceEntry,
-    compute_cost,
-    find_price,
     load_pricebook,
-    normalize_model,
     price_entry_from_dict,
     price_entry_to_dict,
 )
+from ledger.pricing.names import normalize_model
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -17,9 +17,10 @@ from django.contrib import admin
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.management import CommandError, call_command
 
-from ledger import ingest, prices
+from ledger import ingest
 from ledger.models import CostAdjustment, ModelPrice, TokenUsage
-from ledger.repricing import RepriceError, RepriceReport, usage_reprice
+from ledger.pricing.book import forget_cached_book
+from ledger.pricing.reprice import RepriceError, RepriceReport, usage_reprice
 from tests.conftest import Api
 from tests.ledger.factories import usage
 
@@ -41,7 +42,7 @@ def sonnet_price(input_rate: str, *, start: datetime, **long_context: Any) -> Mo
         output=Decimal("15"),
         **long_context,
     )
-    prices.forget_cached_book()
+    forget_cached_book()
     return row
 
 

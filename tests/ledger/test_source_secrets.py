@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from _pytest.logging import LogCaptureFixture
 from django.test import override_settings
 
-from ledger import secrets
+from ledger import clock, secrets
+from ledger.models import Source
 
 
 def test_a_secret_is_stored_encrypted_and_read_back() -> None:
@@ -30,6 +33,38 @@ def test_the_secrets_key_rather_than_secret_key_encrypts_when_set() -> None:
 @pytest.mark.parametrize("token", ["", "not-a-fernet-token"])
 def test_an_unreadable_token_is_no_secret(token: str) -> None:
     assert secrets.decrypt(token) is None
+
+
+@pytest.mark.django_db
+@override_settings(AWU_NOW="2026-03-01T12:00:00Z")
+def test_a_rotated_secret_stays_live_one_day_from_the_clock_not_the_wall_clock() -> None:
+    source = Source.objects.create(kind="github", slug="acme")
+    secrets.source_set_secret(source=source, secret="whsec-old")
+    secrets.source_set_secret(
+        source=source, secret="whsec-new", keep_previous_for=timedelta(days=1)
+    )
+    assert source.previous_secret_expires_at == datetime(2026, 3, 2, 12, tzinfo=UTC)
+    with override_settings(AWU_NOW="2026-03-02T11:59:59Z"):
+        assert secrets.live_secrets(source, now=clock.now()) == ["whsec-new", "whsec-old"]
+    with override_settings(AWU_NOW="2026-03-02T12:00:00Z"):
+        assert secrets.live_secrets(source, now=clock.now()) == ["whsec-new"]
+
+
+@pytest.mark.django_db
+def test_a_secret_set_under_another_key_is_logged_by_source_and_not_read_as_none(
+    caplog: LogCaptureFixture,
+) -> None:
+    with override_settings(AWU_SECRETS_KEY="secrets-key-a"):
+        source = Source.objects.create(kind="github", slug="acme")
+        secrets.source_set_secret(source=source, secret="whsec-3")
+    with (
+        override_settings(AWU_SECRETS_KEY="secrets-key-b"),
+        caplog.at_level("ERROR", logger="ledger.secrets"),
+        pytest.raises(secrets.UnreadableSecret),
+    ):
+        secrets.live_secrets(source, now=clock.now())
+    assert "signing secret of source github:acme cannot be decrypted" in caplog.text
+    assert "whsec-3" not in caplog.text
 
 
 def test_the_setting_is_read_from_the_environment() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ledger import prices
 from ledger.models import ModelPrice, TokenUsage
+from ledger.pricing.book import forget_cached_book, install_published_prices
 from tests.ledger.factories import usage, without
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ PRICE_CHANGE = datetime(2026, 6, 1, tzinfo=UTC)
 
 @pytest.fixture
 def published_prices(db: None) -> None:
-    prices.install_published_prices()
+    install_published_prices()
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def price_change(db: None) -> tuple[ModelPrice, ModelPrice]:
         input=Decimal(1),
     )
     new = ModelPrice.objects.create(**common, effective_from=PRICE_CHANGE, input=Decimal(2))
-    prices.forget_cached_book()
+    forget_cached_book()
     return old, new
 
 
@@ -198,7 +198,7 @@ def test_a_later_price_change_does_not_rewrite_stored_costs(
         input=Decimal(100),
         output=Decimal(0),
     )
-    prices.forget_cached_book()
+    forget_cached_book()
 
     assert TokenUsage.objects.get().cost_usd == before
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from awu import clock
 from integrations.usage_import import (
     PROVIDERS,
     UsageApiError,
@@ -14,6 +13,7 @@ from integrations.usage_import import (
     credentials_from_env,
     usage_report_import,
 )
+from ledger import clock
 from ledger.query import PeriodError, parse_bound
 
 

@@ -6,8 +6,8 @@ from typing import Any
 import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from awu import clock
-from ledger.price_import import PriceImportReport, litellm_prices_import
+from ledger import clock
+from ledger.pricing.imports import PriceImportReport, litellm_prices_import
 from ledger.query import PeriodError, parse_bound
 
 

@@ -6,9 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from awu import clock
+from ledger import clock
+from ledger.pricing.reprice import RepriceError, RepriceLine, RepriceReport, usage_reprice
 from ledger.query import PeriodError, parse_period
-from ledger.repricing import RepriceError, RepriceLine, RepriceReport, usage_reprice
 
 
 class Command(BaseCommand):

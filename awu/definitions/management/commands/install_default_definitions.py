@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from awu import clock
 from awu.definitions.services import definitions_install_defaults
+from ledger import clock
 
 
 class Command(BaseCommand):

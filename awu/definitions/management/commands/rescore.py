@@ -8,11 +8,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from awu import clock
 from awu.definitions.models import Definition
 from awu.definitions.services import DefinitionError
 from awu.scoring.models import WorkUnit
 from awu.scoring.services import definition_rescore, earliest_event_time
+from ledger import clock
 
 
 def _moment(text: str) -> datetime:

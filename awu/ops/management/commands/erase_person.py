@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from awu import clock
 from awu.ops.erasure import ErasureReport, PersonNotFound, person_erase
+from ledger import clock
 from ledger.models import Identity, Person
 
 

@@ -19,10 +19,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connection
 from django.db.migrations.executor import MigrationExecutor
 
-from awu import clock
 from awu.definitions.defaults import DEFAULT_DEFINITIONS
 from awu.definitions.services import definitions_install_defaults
-from ledger import prices
+from ledger import clock
+from ledger.pricing.book import install_published_prices
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def database_prepare(*, now: datetime) -> Preparation:
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
         call_command("migrate", interactive=False, verbosity=0)
-        installed, present = prices.install_published_prices()
+        installed, present = install_published_prices()
         definitions = definitions_install_defaults(now=now)
     return Preparation(
         migrations_applied=len(pending),

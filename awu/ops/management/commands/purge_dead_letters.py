@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from awu import clock
 from awu.ops.retention import dead_letters_purge
+from ledger import clock
 
 
 class Command(BaseCommand):

@@ -15,11 +15,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from awu import clock
 from awu.demo import company as demo
 from awu.demo import deliver
 from awu.reports.rollups import rollups_refresh
-from ledger import prices
+from ledger import clock
+from ledger.pricing.book import install_published_prices
 
 
 class Command(BaseCommand):
@@ -48,7 +48,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
         # The demo's records are priced and scored by what the product ships.
-        prices.install_published_prices()
+        install_published_prices()
         call_command("install_default_definitions", verbosity=0)
         anchor = deliver.demo_anchor(now=clock.now())
         try:

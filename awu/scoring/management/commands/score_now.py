@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
-from awu import clock
 from awu.scoring import services
 from awu.scoring.models import WorkUnit
+from ledger import clock
 
 
 class Command(BaseCommand):

@@ -8,6 +8,8 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
+from integrations.base import Vendor
+from integrations.registry import load_vendors
 from ledger import secrets
 from ledger.models import Source
 
@@ -43,7 +45,8 @@ class Command(BaseCommand):
             help=(
                 "Per-source vendor settings as a JSON object, merged into the source's "
                 "config (keys given replace those keys), e.g. "
-                '\'{"stages": ["appointmentscheduled", "closedwon"]}\'.'
+                '\'{"stages": ["appointmentscheduled", "closedwon"]}\'. '
+                "Each vendor accepts its own keys; an unknown key is refused with the list."
             ),
         )
         parser.add_argument(
@@ -54,15 +57,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, kind: str, slug: str, **options: Any) -> None:
-        from integrations.base import REGISTRY
-        from integrations.registry import load_vendors
-
-        load_vendors()
-        if kind not in REGISTRY:
-            raise CommandError(f"unknown vendor {kind!r}; known: {', '.join(sorted(REGISTRY))}")
+        vendors = load_vendors()
+        vendor = vendors.get(kind)
+        if vendor is None:
+            raise CommandError(f"unknown vendor {kind!r}; known: {', '.join(sorted(vendors))}")
         if slug != slugify(slug):
             raise CommandError(f"use a slug (lower-case letters, digits, -): {slugify(slug)!r}")
-        config = _parse_config(options["config"]) if options["config"] else None
+        config = _parse_config(options["config"], vendor) if options["config"] else None
         stdin: TextIO = options.get("stdin") or sys.stdin
         secret = _read_secret(stdin) if options["secret_stdin"] else options["secret"]
         source, created = Source.objects.get_or_create(
@@ -96,21 +97,7 @@ def _read_secret(stream: TextIO) -> str:
     return secret
 
 
-# Config keys the vendor modules read, and the JSON type each must have.
-_LIST_OF_STRINGS = {
-    "stages", "won_stages", "lost_stages", "ai_labels", "ai_agents", "done_statuses",
-    "support_projects", "engineering_projects",
-}  # fmt: skip
-_STRINGS = {
-    "organization_id",
-    "previous_stage_field",
-    "pipeline",
-    "default_domain",
-    "default_branch",
-}
-
-
-def _parse_config(raw: str) -> dict[str, Any]:
+def _parse_config(raw: str, vendor: Vendor) -> dict[str, Any]:
     """--config as a dict; CommandError naming the problem when it is not usable."""
     try:
         config = orjson.loads(raw)
@@ -118,11 +105,18 @@ def _parse_config(raw: str) -> dict[str, Any]:
         raise CommandError(f"--config is not valid JSON: {exc}") from exc
     if not isinstance(config, dict):
         raise CommandError("--config must be a JSON object, e.g. '{\"stages\": [...]}'")
+    known = vendor.config_keys
     for key, value in config.items():
-        if key in _LIST_OF_STRINGS and not (
-            isinstance(value, list) and all(isinstance(item, str) and item for item in value)
-        ):
-            raise CommandError(f"--config {key} must be a list of non-empty strings")
-        if key in _STRINGS and not isinstance(value, str):
-            raise CommandError(f"--config {key} must be a string")
+        if key not in known:
+            takes = (
+                "takes: " + ", ".join(f"{name} ({spec.meaning})" for name, spec in known.items())
+                if known
+                else "takes no config keys"
+            )
+            raise CommandError(
+                f"--config {key!r} is not a {vendor.slug} setting; {vendor.slug} {takes}"
+            )
+        problem = known[key].problem(value)
+        if problem:
+            raise CommandError(f"--config {key} {problem}")
     return config

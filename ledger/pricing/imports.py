@@ -1,6 +1,6 @@
 """Sync the price book from LiteLLM's model_prices_and_context_window.json.
 
-``ledger.pricing.import_litellm`` turns the map into entries (pure); this module
+``ledger.pricing.litellm.import_litellm`` turns the map into entries (pure); this module
 decides, per entry, what the price book needs, and writes it:
 
 * the price in force for that model at ``effective_from`` has the same rates:
@@ -31,8 +31,11 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from ledger import prices, pricing
 from ledger.models import ModelPrice
+from ledger.pricing.book import RATE_FIELDS, entry_from_row, forget_cached_book, row_fields
+from ledger.pricing.cost import PriceEntry, find_price
+from ledger.pricing.litellm import SkippedModel, import_litellm
+from ledger.pricing.names import normalize_model
 
 # pg_advisory_xact_lock key: one import at a time, so two runs cannot both
 # decide that the same price is new.
@@ -41,14 +44,14 @@ LOCK_KEY = 0x4157_5049  # "AWPI"
 # ModelPrice rate columns are numeric(14, 6).
 _RATE_PLACES = 6
 _RATE_LIMIT = Decimal(10) ** (14 - _RATE_PLACES)
-_RATE_NAMES = tuple(name for name in prices.RATE_FIELDS if name != "long_context_threshold")
+_RATE_NAMES = tuple(name for name in RATE_FIELDS if name != "long_context_threshold")
 
 
 @dataclass(frozen=True)
 class PriceChange:
     """A new row, and the row it ends (None for a model new to the price book)."""
 
-    entry: pricing.PriceEntry
+    entry: PriceEntry
     replaces: int | None = None
     replaces_from: datetime | None = None
 
@@ -60,7 +63,7 @@ class PriceImportReport:
     keys: int = 0
     created: list[PriceChange] = field(default_factory=list)
     unchanged: int = 0
-    skipped: list[pricing.SkippedModel] = field(default_factory=list)
+    skipped: list[SkippedModel] = field(default_factory=list)
 
 
 def litellm_prices_import(
@@ -76,7 +79,7 @@ def litellm_prices_import(
     creates nothing. With ``dry_run`` the same report is produced and nothing is
     written. Raises ValueError for a naive ``effective_from``.
     """
-    parsed = pricing.import_litellm(price_map, effective_from=effective_from, providers=providers)
+    parsed = import_litellm(price_map, effective_from=effective_from, providers=providers)
     report = PriceImportReport(
         effective_from=effective_from.astimezone(UTC),
         dry_run=dry_run,
@@ -89,17 +92,17 @@ def litellm_prices_import(
     for key, spec in price_map.items():
         if isinstance(spec, Mapping):
             provider = str(spec.get("litellm_provider") or "").strip().lower()
-            keys.setdefault((provider, pricing.normalize_model(key)), key)
+            keys.setdefault((provider, normalize_model(key)), key)
 
-    def skip(entry: pricing.PriceEntry, reason: str) -> None:
+    def skip(entry: PriceEntry, reason: str) -> None:
         key = keys.get((entry.provider, entry.model), f"{entry.provider}/{entry.model}")
-        report.skipped.append(pricing.SkippedModel(key, reason))
+        report.skipped.append(SkippedModel(key, reason))
 
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
         rows = list(ModelPrice.objects.all())
-        book = [prices.entry_from_row(row) for row in rows]
+        book = [entry_from_row(row) for row in rows]
         row_of = {id(entry): row for entry, row in zip(book, rows, strict=True)}
         taken = {(row.provider, row.match, row.effective_from) for row in rows}
         for entry in parsed.entries:
@@ -107,7 +110,7 @@ def litellm_prices_import(
             if problem:
                 skip(entry, problem)
                 continue
-            current = pricing.find_price(
+            current = find_price(
                 book, provider=entry.provider, model=entry.model, at=entry.effective_from
             )
             if current is not None and _rates(current) == _rates(entry):
@@ -143,7 +146,7 @@ def litellm_prices_import(
         if not dry_run:
             _write(report.created)
     if not dry_run:
-        prices.forget_cached_book()
+        forget_cached_book()
     return report
 
 
@@ -155,16 +158,14 @@ def _write(changes: list[PriceChange]) -> None:
             row = ModelPrice.objects.get(pk=change.replaces)
             row.effective_to = change.entry.effective_from
             row.save(update_fields=["effective_to", "updated_at"])
-    ModelPrice.objects.bulk_create(
-        [ModelPrice(**prices.row_fields(change.entry)) for change in changes]
-    )
+    ModelPrice.objects.bulk_create([ModelPrice(**row_fields(change.entry)) for change in changes])
 
 
-def _rates(entry: pricing.PriceEntry) -> tuple[Any, ...]:
-    return tuple(getattr(entry, name) for name in prices.RATE_FIELDS)
+def _rates(entry: PriceEntry) -> tuple[Any, ...]:
+    return tuple(getattr(entry, name) for name in RATE_FIELDS)
 
 
-def _next_start(book: list[pricing.PriceEntry], entry: pricing.PriceEntry) -> datetime | None:
+def _next_start(book: list[PriceEntry], entry: PriceEntry) -> datetime | None:
     """The start of the model's next scheduled price, so the new row ends there."""
     later = [
         e.effective_from
@@ -176,7 +177,7 @@ def _next_start(book: list[pricing.PriceEntry], entry: pricing.PriceEntry) -> da
     return min(later, default=None)
 
 
-def _unstorable(entry: pricing.PriceEntry) -> str | None:
+def _unstorable(entry: PriceEntry) -> str | None:
     for name in _RATE_NAMES:
         value = getattr(entry, name)
         if value is None:

@@ -5,11 +5,11 @@ CostAdjustment holding the difference, the price entry that gave the new cost
 and why; reports add the adjustments to the stored cost (awu.reports.facts).
 
 Which records: those of one provider whose model, normalised as at pricing time
-(``ledger.pricing.normalize_model``), is the given model or is covered by the
+(``ledger.pricing.names.normalize_model``), is the given model or is covered by the
 ``match`` globs of that model's price book entries (its dated snapshots), in a
 period of ``occurred_at``. A record with a ``reported`` cost is never repriced:
 reported beats computed. Each other record is priced exactly as ingest prices
-it (``prices.PriceBook.cost``: the entry in force at ``occurred_at``, base tier
+it (``ledger.pricing.book.PriceBook.cost``: the entry in force at ``occurred_at``, base tier
 for vendor-report buckets), and compared with its cost so far (stored cost plus
 earlier adjustments). So running it again appends nothing: the cost so far
 already equals the new price.
@@ -27,9 +27,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 
-from ledger import prices
 from ledger.models import CostAdjustment, TokenUsage
-from ledger.pricing import normalize_model
+from ledger.pricing.book import PriceBook, current_book, forget_cached_book
+from ledger.pricing.names import normalize_model
 
 # pg_advisory_xact_lock key: two reprice runs never compute the same record's
 # difference at once (each would append it).
@@ -116,8 +116,8 @@ def usage_reprice(
     provider = provider.strip().lower()
     wanted = normalize_model(model)
     # Read once, fresh: a price edited a moment ago must count.
-    prices.forget_cached_book()
-    book = prices.current_book()
+    forget_cached_book()
+    book = current_book()
     if not any(e.provider == provider and e.specificity(wanted) is not None for e in book.entries):
         raise RepriceError(
             f"no price book entry for {provider}/{wanted}: add one (admin, or "
@@ -213,7 +213,7 @@ def _batch(qs: Any, after: tuple[datetime, int] | None, size: int) -> list[dict[
 
 
 def _compare(
-    book: prices.PriceBook, rows: list[dict[str, Any]], report: RepriceReport
+    book: PriceBook, rows: list[dict[str, Any]], report: RepriceReport
 ) -> list[RepriceLine]:
     changed: list[RepriceLine] = []
     for row in rows:

@@ -1,6 +1,6 @@
 """The price book as the ingest path sees it: ModelPrice rows as PriceEntry values.
 
-The arithmetic lives in ledger.pricing (pure); this module loads the rows, keeps
+The arithmetic lives in ledger.pricing.cost (pure); this module loads the rows, keeps
 them for a few seconds per process (the hot path must not query the price book
 per record), and maps a chosen entry back to its row for ``TokenUsage.price``.
 """
@@ -14,8 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ledger import pricing
 from ledger.models import ModelPrice
+from ledger.pricing.cost import MissingRateError, PriceEntry, compute_cost, find_price
+from ledger.pricing.files import load_pricebook
 
 # Seconds a process keeps the price book before reading it again. An edit in the
 # admin clears this process's copy at once; other processes see it within this.
@@ -28,8 +29,8 @@ RATE_FIELDS = (
 )  # fmt: skip
 
 
-def entry_from_row(row: ModelPrice) -> pricing.PriceEntry:
-    return pricing.PriceEntry(
+def entry_from_row(row: ModelPrice) -> PriceEntry:
+    return PriceEntry(
         provider=row.provider,
         model=row.model,
         match=row.match,
@@ -41,7 +42,7 @@ def entry_from_row(row: ModelPrice) -> pricing.PriceEntry:
     )
 
 
-def row_fields(entry: pricing.PriceEntry) -> dict[str, Any]:
+def row_fields(entry: PriceEntry) -> dict[str, Any]:
     """ModelPrice field values for an entry (the inverse of entry_from_row)."""
     fields = {
         name: getattr(entry, name)
@@ -54,13 +55,11 @@ def row_fields(entry: pricing.PriceEntry) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PriceBook:
-    entries: tuple[pricing.PriceEntry, ...]
+    entries: tuple[PriceEntry, ...]
     row_ids: dict[int, int]  # id(entry) -> ModelPrice.pk
 
-    def find(
-        self, *, provider: str, model: str, at: datetime
-    ) -> tuple[pricing.PriceEntry, int] | None:
-        entry = pricing.find_price(self.entries, provider=provider, model=model, at=at)
+    def find(self, *, provider: str, model: str, at: datetime) -> tuple[PriceEntry, int] | None:
+        entry = find_price(self.entries, provider=provider, model=model, at=at)
         return None if entry is None else (entry, self.row_ids[id(entry)])
 
     def cost(
@@ -86,7 +85,7 @@ class PriceBook:
             return None
         entry, row_id = found
         try:
-            cost = pricing.compute_cost(
+            cost = compute_cost(
                 entry,
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
@@ -95,7 +94,7 @@ class PriceBook:
                 cache_read_tokens=cache_read_input_tokens,
                 tier="base" if bucket else "auto",
             )
-        except pricing.MissingRateError:
+        except MissingRateError:
             return None
         return cost, row_id
 
@@ -143,7 +142,7 @@ def install_published_prices() -> tuple[int, int]:
     as it is, so edits made in the admin are kept. Returns (created, kept).
     """
     created = kept = 0
-    for entry in pricing.load_pricebook():
+    for entry in load_pricebook():
         fields = row_fields(entry)
         _, was_created = ModelPrice.objects.get_or_create(
             provider=fields.pop("provider"),
