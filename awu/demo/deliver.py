@@ -183,7 +183,7 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-# How each vendor signs a delivery (the other side of integrations/<vendor>.py verify()).
+# How each vendor signs a delivery (the other side of integrations/webhooks/<vendor>.py verify()).
 _SIGNERS: dict[str, Callable[[str, bytes, str], dict[str, str]]] = {
     "github": lambda secret, body, url: {
         "X-Hub-Signature-256": "sha256=" + _hmac(secret, body).hex()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from integrations.otlp_metrics import counts_as_spend
+from integrations.otlp.metrics import counts_as_spend
 from integrations.selectors import spend_counted_condition, spend_counted_usage
 from ledger import ingest
 from ledger.models import Source, TokenUsage

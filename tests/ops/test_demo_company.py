@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from awu.demo.company import Company, Hook, company_build
-from integrations.base import Delivery
-from integrations.registry import load_vendors
+from integrations.webhooks.base import Delivery
+from integrations.webhooks.registry import load_vendors
 from ledger.schemas import TokenUsageIn, WorkEventIn
 
 ANCHOR = datetime(2026, 11, 23, tzinfo=UTC)
