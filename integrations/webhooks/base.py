@@ -90,6 +90,28 @@ class Response:
 
 
 @dataclass(frozen=True)
+class Signed:
+    """What a vendor adds to a delivery to authenticate it.
+
+    ``headers`` are sent with the body; ``query`` is appended to the endpoint URL
+    (Salesforce outbound messages carry no signature: the shared token is in the
+    URL the operator configured).
+    """
+
+    headers: dict[str, str]
+    query: str = ""
+
+
+class Signer(Protocol):
+    """``sign(body, secret, now=..., url=...)``: what the vendor sends, signed at ``now``.
+
+    ``url`` is the absolute endpoint URL, for the vendors that sign it (HubSpot v3).
+    """
+
+    def __call__(self, body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed: ...
+
+
+@dataclass(frozen=True)
 class ConfigKey:
     """One per-source setting a vendor reads from ``Source.config``.
 
@@ -116,6 +138,8 @@ class Vendor:
     ``secrets`` (two may be live during rotation) authenticates the delivery; where
     the vendor signs a timestamp, a delivery outside the tolerance window around
     ``now`` is a replay and is refused too.
+    ``sign`` is the other side of ``verify``: what the vendor sends for a body and
+    a secret, so the demo and the tests sign as the vendor does in one place.
     ``parse(delivery, config)`` returns Mapped or raises MappingError; ``config`` is
     the source's per-instance settings (known AI agents, default branch, ...).
     ``acknowledge`` builds the success answer when the vendor needs a particular
@@ -127,6 +151,7 @@ class Vendor:
     title: str
     verify: Callable[[Delivery, Sequence[str], datetime], None]
     parse: Callable[[Delivery, Mapping[str, Any]], Mapped]
+    sign: Signer
     acknowledge: Callable[[Mapped], Response] | None = None
     config_keys: Mapping[str, ConfigKey] = field(default_factory=dict)
 

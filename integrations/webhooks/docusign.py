@@ -23,6 +23,7 @@ from integrations.webhooks.base import (
     MappingError,
     Record,
     SignatureError,
+    Signed,
     Vendor,
     load_json,
     register,
@@ -50,6 +51,11 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
         secrets, lambda secret: hmac_base64(secret, delivery.body), received
     ):
         raise SignatureError("no X-DocuSign-Signature header matches a live Connect key")
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """The first signature header Connect sends (one more per further Connect key)."""
+    return Signed({f"{SIGNATURE_HEADER_PREFIX}1": hmac_base64(secret, body)})
 
 
 def _text(value: Any) -> str | None:
@@ -135,4 +141,6 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     return Mapped(events=[record])
 
 
-VENDOR = register(Vendor(slug="docusign", title="DocuSign Connect", verify=verify, parse=parse))
+VENDOR = register(
+    Vendor(slug="docusign", title="DocuSign Connect", verify=verify, parse=parse, sign=sign)
+)

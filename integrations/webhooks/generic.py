@@ -23,6 +23,7 @@ from integrations.webhooks.base import (
     MappingError,
     Record,
     SignatureError,
+    Signed,
     Vendor,
     any_secret_matches,
     hmac_hex,
@@ -73,6 +74,14 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
         secrets, lambda secret: signature_for(secret, timestamp, delivery.body), received
     ):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match a live secret")
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """The signature and timestamp headers a sender computes at ``now``."""
+    timestamp = str(int(now.timestamp()))
+    return Signed(
+        {SIGNATURE_HEADER: signature_for(secret, timestamp, body), TIMESTAMP_HEADER: timestamp}
+    )
 
 
 def _without_source(item: Any, *, where: str) -> Record:
@@ -126,4 +135,6 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     return mapped
 
 
-VENDOR = register(Vendor(slug="generic", title="Generic JSON hook", verify=verify, parse=parse))
+VENDOR = register(
+    Vendor(slug="generic", title="Generic JSON hook", verify=verify, parse=parse, sign=sign)
+)

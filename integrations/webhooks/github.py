@@ -41,7 +41,9 @@ from integrations.webhooks.base import (
     Mapped,
     MappingError,
     Record,
+    Signed,
     Vendor,
+    hmac_hex,
     load_json,
     register,
 )
@@ -174,6 +176,11 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     check_hex_hmac_header(
         delivery.body, delivery.headers, secrets, header=SIGNATURE_HEADER, prefix="sha256="
     )
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """The signature header GitHub sends with ``body``."""
+    return Signed({SIGNATURE_HEADER: "sha256=" + hmac_hex(secret, body)})
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
@@ -445,6 +452,7 @@ VENDOR = register(
         title="GitHub",
         verify=verify,
         parse=parse,
+        sign=sign,
         config_keys={**AI_CONFIG_KEYS, "default_branch": DEFAULT_BRANCH_KEY},
     )
 )

@@ -56,6 +56,7 @@ from integrations.webhooks.base import (
     MappingError,
     Record,
     SignatureError,
+    Signed,
     Vendor,
     any_secret_matches,
     load_json,
@@ -160,6 +161,24 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
         raise SignatureError(f"{TOKEN_HEADER} header missing")
     if not any_secret_matches(secrets, lambda secret: secret, str(token)):
         raise SignatureError(f"{TOKEN_HEADER} does not match a live secret")
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """What GitLab sends: with a ``whsec_`` signing token, the signed webhook headers
+    (the id derived from the body); else the secret token verbatim."""
+    key = _signing_key(secret)
+    if key is None:
+        return Signed({TOKEN_HEADER: secret})
+    delivery_id = "msg_" + hashlib.sha256(body).hexdigest()[:32]
+    timestamp = str(int(now.timestamp()))
+    digest = hmac.new(key, f"{delivery_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return Signed(
+        {
+            ID_HEADER: delivery_id,
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: "v1," + base64.b64encode(digest.digest()).decode(),
+        }
+    )
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
@@ -322,6 +341,7 @@ VENDOR = register(
         title="GitLab",
         verify=verify,
         parse=parse,
+        sign=sign,
         config_keys={**AI_CONFIG_KEYS, "default_branch": DEFAULT_BRANCH_KEY},
     )
 )

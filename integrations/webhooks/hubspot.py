@@ -34,6 +34,7 @@ from integrations.webhooks.base import (
     MappingError,
     Record,
     SignatureError,
+    Signed,
     Vendor,
     any_secret_matches,
     load_json,
@@ -111,6 +112,13 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     )
     if not any_secret_matches(secrets, lambda secret: hmac_base64(secret, message), received):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match a live app secret")
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """The v3 headers HubSpot sends for a POST of ``body`` to ``url`` at ``now``."""
+    timestamp = str(int(now.timestamp() * 1000))
+    message = b"POST" + _signed_uri(url).encode() + body + timestamp.encode()
+    return Signed({SIGNATURE_HEADER: hmac_base64(secret, message), TIMESTAMP_HEADER: timestamp})
 
 
 def _actor(event: Mapping[str, Any]) -> str | None:
@@ -220,6 +228,7 @@ VENDOR = register(
         title="HubSpot",
         verify=verify,
         parse=parse,
+        sign=sign,
         config_keys={
             "stages": ConfigKey("strings", "deal stage ids in pipeline order"),
             "won_stages": ConfigKey("strings", "stage ids that close a deal won"),

@@ -36,7 +36,9 @@ from integrations.webhooks.base import (
     Mapped,
     MappingError,
     Record,
+    Signed,
     Vendor,
+    hmac_hex,
     load_json,
     register,
 )
@@ -68,6 +70,11 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     check_hex_hmac_header(
         delivery.body, delivery.headers, secrets, header=SIGNATURE_HEADER, prefix="sha256="
     )
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """The signature header Jira sends with ``body``."""
+    return Signed({SIGNATURE_HEADER: "sha256=" + hmac_hex(secret, body)})
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
@@ -159,6 +166,7 @@ VENDOR = register(
         title="Jira Cloud",
         verify=verify,
         parse=parse,
+        sign=sign,
         config_keys={
             "support_projects": ConfigKey("strings", "project keys in the support domain"),
             "engineering_projects": ConfigKey("strings", "project keys in the engineering domain"),

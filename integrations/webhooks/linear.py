@@ -35,7 +35,9 @@ from integrations.webhooks.base import (
     MappingError,
     Record,
     SignatureError,
+    Signed,
     Vendor,
+    hmac_hex,
     load_json,
     register,
 )
@@ -81,6 +83,11 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
         tolerance=timedelta(seconds=REPLAY_TOLERANCE_SECONDS),
         what="webhookTimestamp",
     )
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """The signature header Linear sends (its timestamp is inside the signed body)."""
+    return Signed({SIGNATURE_HEADER: hmac_hex(secret, body)})
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
@@ -143,4 +150,4 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     return without_nulls(Mapped(events=[event]))
 
 
-VENDOR = register(Vendor(slug="linear", title="Linear", verify=verify, parse=parse))
+VENDOR = register(Vendor(slug="linear", title="Linear", verify=verify, parse=parse, sign=sign))

@@ -40,6 +40,7 @@ from integrations.webhooks.base import (
     MappingError,
     Record,
     SignatureError,
+    Signed,
     Vendor,
     hmac_hex,
     load_json,
@@ -105,6 +106,12 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
         raise SignatureError(f"{SIGNATURE_HEADER} has no v1 signature")
     if not any_signature_matches(secrets, lambda secret: hmac_hex(secret, delivery.body), received):
         raise SignatureError(f"no {SIGNATURE_HEADER} v1 signature matches a live secret")
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """The signature header PagerDuty sends for one signing secret (while it
+    rotates it sends one ``v1=`` per secret, comma-separated)."""
+    return Signed({SIGNATURE_HEADER: "v1=" + hmac_hex(secret, body)})
 
 
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
@@ -200,4 +207,6 @@ def _incident_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-VENDOR = register(Vendor(slug="pagerduty", title="PagerDuty", verify=verify, parse=parse))
+VENDOR = register(
+    Vendor(slug="pagerduty", title="PagerDuty", verify=verify, parse=parse, sign=sign)
+)

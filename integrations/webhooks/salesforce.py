@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from integrations.webhooks.base import (
     ConfigKey,
@@ -42,6 +42,7 @@ from integrations.webhooks.base import (
     Record,
     Response,
     SignatureError,
+    Signed,
     Vendor,
     any_secret_matches,
     register,
@@ -101,6 +102,11 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
         raise SignatureError(f"{AUTH_QUERY_PARAMETER} query parameter given more than once")
     if not any_secret_matches(secrets, lambda secret: secret, tokens[0]):
         raise SignatureError(f"{AUTH_QUERY_PARAMETER} does not match a live secret")
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """Outbound messages are not signed: the shared token is in the endpoint URL."""
+    return Signed({}, query=urlencode({AUTH_QUERY_PARAMETER: secret}))
 
 
 def acknowledge(mapped: Mapped) -> Response:
@@ -270,6 +276,7 @@ VENDOR = register(
         title="Salesforce",
         verify=verify,
         parse=parse,
+        sign=sign,
         acknowledge=acknowledge,
         config_keys={
             "organization_id": ConfigKey("string", "your org id; other orgs are refused"),

@@ -31,6 +31,7 @@ from integrations.webhooks.base import (
     MappingError,
     Record,
     SignatureError,
+    Signed,
     Vendor,
     any_secret_matches,
     load_json,
@@ -79,6 +80,17 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     message = timestamp.encode() + delivery.body
     if not any_secret_matches(secrets, lambda secret: hmac_base64(secret, message), received):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match a live signing secret")
+
+
+def sign(body: bytes, secret: str, *, now: datetime, url: str = "") -> Signed:
+    """The signature and timestamp headers Zendesk sends at ``now``."""
+    timestamp = now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return Signed(
+        {
+            SIGNATURE_HEADER: hmac_base64(secret, timestamp.encode() + body),
+            TIMESTAMP_HEADER: timestamp,
+        }
+    )
 
 
 def _status(value: Any, *, field: str) -> str:
@@ -212,4 +224,4 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     )
 
 
-VENDOR = register(Vendor(slug="zendesk", title="Zendesk", verify=verify, parse=parse))
+VENDOR = register(Vendor(slug="zendesk", title="Zendesk", verify=verify, parse=parse, sign=sign))

@@ -2,13 +2,13 @@
 
 Deliveries go through ``POST /api/v1/hooks/<vendor>/<slug>`` with Django's test
 client against the real database; signatures are computed here as each vendor
-computes them, for the source's secret.
+signs them (each registry entry's ``sign``), for the source's secret.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ import orjson
 from django.test import Client
 
 from integrations.models import DeadLetter, IgnoredDeliveries
+from integrations.webhooks.base import Signed
+from integrations.webhooks.registry import load_vendors
 from ledger import secrets
 from ledger.models import Source, TokenUsage, WorkEvent
 
@@ -28,6 +30,13 @@ def fixture(vendor: str, name: str) -> bytes:
 
 def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def signed(
+    vendor: str, body: bytes, secret: str, *, now: datetime | None = None, url: str = ""
+) -> Signed:
+    """What the vendor sends to authenticate ``body``: its registry entry's ``sign``."""
+    return load_vendors()[vendor].sign(body, secret, now=now or datetime.now(UTC), url=url)
 
 
 def make_source(

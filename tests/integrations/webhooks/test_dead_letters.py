@@ -8,7 +8,6 @@ import pytest
 from django.test import Client
 
 from integrations.models import DeadLetter
-from integrations.webhooks.base import hmac_hex
 from tests.integrations.webhooks import (
     dead_letters,
     events_of,
@@ -16,6 +15,7 @@ from tests.integrations.webhooks import (
     make_source,
     nothing_stored,
     post_hook,
+    signed,
 )
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def github_delivery(client: Client, body: bytes, delivery: str = "d-1") -> Any:
     headers = {
         "X-GitHub-Event": "pull_request",
         "X-GitHub-Delivery": delivery,
-        "X-Hub-Signature-256": "sha256=" + hmac_hex(SECRET, body),
+        **signed("github", body, SECRET).headers,
     }
     return post_hook(client, "github", "acme", body, headers)
 
@@ -129,7 +129,7 @@ def test_a_dead_letter_keeps_no_credentials(client: Client, github: Any) -> None
     headers = {
         "X-GitHub-Event": "pull_request",
         "X-GitHub-Delivery": "d-2",
-        "X-Hub-Signature-256": "sha256=" + hmac_hex(SECRET, body),
+        **signed("github", body, SECRET).headers,
         "Authorization": "Basic c2VjcmV0",
         "Cookie": "session=abc",
     }

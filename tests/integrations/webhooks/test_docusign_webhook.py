@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import Any
 
 import pytest
@@ -15,6 +12,7 @@ from tests.integrations.webhooks import (
     fixture,
     make_source,
     post_hook,
+    signed,
     stored,
 )
 
@@ -25,15 +23,13 @@ SLUG = "legal"
 ENVELOPE = "93be49ab-1234-4d0b-9a5c-f752070d71ec"
 
 
-def sign(secret: str, body: bytes) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
 def deliver(client: Client, settings: Any, body: bytes, *secrets: str) -> Any:
     # The completed envelope is dated 2026-11-03; the clock sits just after it.
     settings.AWU_NOW = "2026-11-03T15:43:00Z"
     headers = {
-        f"X-DocuSign-Signature-{n}": sign(secret, body)
+        f"X-DocuSign-Signature-{n}": signed("docusign", body, secret).headers[
+            "X-DocuSign-Signature-1"
+        ]
         for n, secret in enumerate(secrets or (SECRET,), 1)
     }
     return post_hook(client, "docusign", SLUG, body, headers)

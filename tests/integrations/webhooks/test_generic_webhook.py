@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +18,7 @@ from tests.integrations.webhooks import (
     nothing_stored,
     post_hook,
     rfc3339,
+    signed,
     stored,
     usage_of,
 )
@@ -40,9 +39,7 @@ def deliver(
     sent_at: datetime = NOW,
 ) -> Any:
     settings.AWU_NOW = rfc3339(NOW)
-    timestamp = str(int(sent_at.timestamp()))
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    headers = {"X-AWU-Signature": f"sha256={digest.hexdigest()}", "X-AWU-Timestamp": timestamp}
+    headers = signed("generic", body, secret, now=sent_at).headers
     return post_hook(client, "generic", SLUG, body, headers)
 
 

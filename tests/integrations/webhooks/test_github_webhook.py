@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.webhooks.base import hmac_hex
 from tests.integrations.webhooks import (
     answer,
     dead_letters,
@@ -17,6 +16,7 @@ from tests.integrations.webhooks import (
     make_source,
     nothing_stored,
     post_hook,
+    signed,
     stored,
 )
 
@@ -35,7 +35,7 @@ def headers(
     return {
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": delivery,
-        "X-Hub-Signature-256": "sha256=" + hmac_hex(secret, body),
+        **signed("github", body, secret).headers,
     }
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +16,7 @@ from tests.integrations.webhooks import (
     make_source,
     nothing_stored,
     post_hook,
+    signed,
     stored,
 )
 
@@ -28,13 +27,17 @@ SLUG = "acme-gitlab"
 KEY = "f5e5f430-f57b-4e6e-9fac-d9128cd7232f"
 
 
-def headers(event: str, *, token: str = SECRET, key: str = KEY) -> dict[str, str]:
+def headers(event: str, body: bytes, *, token: str = SECRET, key: str = KEY) -> dict[str, str]:
     # GitLab sends the secret token verbatim, and an Idempotency-Key kept across retries.
-    return {"X-Gitlab-Event": event, "X-Gitlab-Token": token, "Idempotency-Key": key}
+    return {
+        "X-Gitlab-Event": event,
+        "Idempotency-Key": key,
+        **signed("gitlab", body, token).headers,
+    }
 
 
 def deliver(client: Client, event: str, body: bytes, **options: Any) -> Any:
-    return post_hook(client, "gitlab", SLUG, body, headers(event, **options))
+    return post_hook(client, "gitlab", SLUG, body, headers(event, body, **options))
 
 
 @pytest.fixture
@@ -91,15 +94,9 @@ OLD_SIGNING_TOKEN = "whsec_" + base64.b64encode(bytes(range(32, 64))).decode()
 def signed_headers(
     event: str, body: bytes, *, key: bytes = SIGNING_KEY, age: timedelta = timedelta(0)
 ) -> dict[str, str]:
-    timestamp = str(int((datetime.now(UTC) - age).timestamp()))
-    digest = hmac.new(key, f"{KEY}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return {
-        "X-Gitlab-Event": event,
-        "Idempotency-Key": KEY,
-        "webhook-id": KEY,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
-    }
+    token = "whsec_" + base64.b64encode(key).decode()
+    sent = signed("gitlab", body, token, now=datetime.now(UTC) - age)
+    return {"X-Gitlab-Event": event, "Idempotency-Key": KEY, **sent.headers}
 
 
 @pytest.fixture
@@ -147,8 +144,7 @@ def test_with_a_signing_token_the_plain_token_header_is_not_enough(
     client: Client, signed_source: Any
 ) -> None:
     body = fixture("gitlab", "merge_request.merge.json")
-    response = post_hook(
-        client, "gitlab", SLUG, body, headers("Merge Request Hook", token=SIGNING_TOKEN)
-    )
+    plain = {"X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Token": SIGNING_TOKEN}
+    response = post_hook(client, "gitlab", SLUG, body, plain)
     assert response.status_code == 401
     assert nothing_stored(signed_source)

@@ -6,9 +6,6 @@ timestamp; the test client's URL is ``http://testserver/...``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +18,7 @@ from tests.integrations.webhooks import (
     make_source,
     post_hook,
     rfc3339,
+    signed,
     stored,
 )
 
@@ -33,13 +31,7 @@ URL = f"http://testserver/api/v1/hooks/hubspot/{SLUG}"
 
 
 def headers(body: bytes, *, secret: str, sent_at: datetime) -> dict[str, str]:
-    timestamp = str(int(sent_at.timestamp() * 1000))
-    message = b"POST" + URL.encode() + body + timestamp.encode()
-    signature = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest())
-    return {
-        "X-HubSpot-Signature-v3": signature.decode(),
-        "X-HubSpot-Request-Timestamp": timestamp,
-    }
+    return signed("hubspot", body, secret, now=sent_at, url=URL).headers
 
 
 def deliver(

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.webhooks.base import hmac_hex
 from tests.integrations.webhooks import (
     events_of,
     fixture,
     make_source,
     post_hook,
+    signed,
     stored,
 )
 
@@ -24,7 +24,7 @@ SLUG = "support"
 
 def headers(body: bytes, identifier: str, *, secret: str = SECRET) -> dict[str, str]:
     return {
-        "X-Hub-Signature": "sha256=" + hmac_hex(secret, body),
+        **signed("jira", body, secret).headers,
         "X-Atlassian-Webhook-Identifier": identifier,
     }
 

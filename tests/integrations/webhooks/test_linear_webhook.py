@@ -13,13 +13,13 @@ import orjson
 import pytest
 from django.test import Client
 
-from integrations.webhooks.base import hmac_hex
 from tests.integrations.webhooks import (
     events_of,
     fixture,
     make_source,
     post_hook,
     rfc3339,
+    signed,
     stored,
 )
 
@@ -48,7 +48,7 @@ def deliver(
     except (orjson.JSONDecodeError, KeyError, TypeError):
         settings.AWU_NOW = "2023-02-10T19:22:22Z"
     headers = {
-        "Linear-Signature": hmac_hex(secret, body),
+        **signed("linear", body, secret).headers,
         "Linear-Delivery": delivery,
         "Linear-Event": "Issue",
     }

@@ -8,7 +8,6 @@ import orjson
 import pytest
 from django.test import Client
 
-from integrations.webhooks.base import hmac_hex
 from tests.integrations.webhooks import (
     answer,
     events_of,
@@ -16,6 +15,7 @@ from tests.integrations.webhooks import (
     make_source,
     nothing_stored,
     post_hook,
+    signed,
     stored,
 )
 
@@ -29,7 +29,8 @@ def headers(body: bytes, *secrets: str) -> dict[str, str]:
     # One v1= signature per signing secret PagerDuty holds (several while it rotates).
     return {
         "X-PagerDuty-Signature": ",".join(
-            "v1=" + hmac_hex(secret, body) for secret in secrets or (SECRET,)
+            signed("pagerduty", body, secret).headers["X-PagerDuty-Signature"]
+            for secret in secrets or (SECRET,)
         )
     }
 

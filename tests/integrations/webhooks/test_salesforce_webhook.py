@@ -18,6 +18,7 @@ from tests.integrations.webhooks import (
     make_source,
     nothing_stored,
     post_hook,
+    signed,
 )
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,7 @@ def deliver(client: Client, settings: Any, body: bytes, *, token: str | None = S
         SLUG,
         body,
         {"SOAPAction": '""'},
-        query=f"token={token}" if token is not None else "",
+        query=signed("salesforce", body, token).query if token is not None else "",
         content_type=SOAP,
     )
 

@@ -5,8 +5,9 @@ does not authenticate (wrong or missing signature, or signed too long ago) is
 refused with 401 and leaves nothing behind; one that carries nothing the ledger
 records is acknowledged and counted; a redelivery is a duplicate; an authentic body
 that cannot be mapped becomes a dead letter; both secrets live during a
-rotation verify; and a stored secret the server's key cannot decrypt is refused
-and logged as such. Each vendor's own module keeps what is particular to it.
+rotation verify; a stored secret the server's key cannot decrypt is refused
+and logged as such; and what the vendor's ``sign`` sends is what its ``verify``
+accepts, for that secret only. Each vendor's own module keeps what is particular to it.
 
 The table below says, per vendor, how to sign a delivery (each vendor test module's
 ``deliver``), one recorded delivery that stores records, and the recorded
@@ -17,13 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from _pytest.logging import LogCaptureFixture
 from django.test import Client
+from django.utils.datastructures import CaseInsensitiveMapping
 
+from integrations.webhooks.base import Delivery, SignatureError
+from integrations.webhooks.registry import load_vendors
 from tests.integrations.webhooks import (
     answer,
     dead_letters,
@@ -287,6 +291,43 @@ def test_deliveries_that_record_nothing_are_acknowledged_and_counted(
         assert answer(response)["status"] == "ignored"
     assert ignored_count(source) == 1
     assert nothing_stored(source)
+
+
+def _signed_delivery(vendor: str, body: bytes, secret: str, now: datetime) -> Delivery:
+    """A delivery carrying what the vendor's ``sign`` adds, as the webhook view reads it."""
+    url = f"https://ledger.example/api/v1/hooks/{vendor}/acme"
+    sent = load_vendors()[vendor].sign(body, secret, now=now, url=url)
+    url = f"{url}?{sent.query}" if sent.query else url
+    return Delivery(body=body, headers=CaseInsensitiveMapping(sent.headers), url=url)
+
+
+def test_every_registered_vendor_is_in_the_table() -> None:
+    assert sorted(hook.vendor for hook in HOOKS) == sorted(load_vendors())
+
+
+SIGNERS = [
+    *[pytest.param(hook, hook.secret, NOT_A_LIVE_SECRET, id=hook.vendor) for hook in HOOKS],
+    # GitLab signs with the webhook headers when the secret is a whsec_ signing token.
+    pytest.param(
+        next(hook for hook in HOOKS if hook.vendor == "gitlab"),
+        gitlab.SIGNING_TOKEN,
+        gitlab.OLD_SIGNING_TOKEN,
+        id="gitlab-signing-token",
+    ),
+]
+
+
+@pytest.mark.parametrize(("hook", "secret", "other_secret"), SIGNERS)
+def test_verify_accepts_what_sign_produced_and_only_for_that_secret(
+    hook: Hook, secret: str, other_secret: str
+) -> None:
+    # Linear signs the time inside the body: sign "now" as the recorded delivery's time.
+    body = fixture(hook.vendor, hook.valid[1])
+    now = linear.sent_at(body) if hook.vendor == "linear" else datetime(2026, 11, 4, tzinfo=UTC)
+    vendor = load_vendors()[hook.vendor]
+    vendor.verify(_signed_delivery(hook.vendor, body, secret, now), [secret], now)
+    with pytest.raises(SignatureError):
+        vendor.verify(_signed_delivery(hook.vendor, body, other_secret, now), [secret], now)
 
 
 @pytest.mark.parametrize("hook", each_hook())

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +14,7 @@ from tests.integrations.webhooks import (
     make_source,
     post_hook,
     rfc3339,
+    signed,
     stored,
 )
 
@@ -37,12 +35,7 @@ def deliver(
     sent_at: datetime = NOW,
 ) -> Any:
     settings.AWU_NOW = rfc3339(NOW)
-    timestamp = rfc3339(sent_at)
-    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
-    headers = {
-        "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode(),
-        "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
-    }
+    headers = signed("zendesk", body, secret, now=sent_at).headers
     return post_hook(client, "zendesk", SLUG, body, headers)
 
 
