@@ -24,7 +24,6 @@ RECORDED = Recorded(FIXTURES)
 body_of = RECORDED.body
 edited = RECORDED.edited
 SECRET = "connect-key-one"
-OTHER_SECRET = "connect-key-two"
 NOW = datetime(2026, 11, 3, 15, 43, tzinfo=UTC)
 ENVELOPE_ID = "93be49ab-1234-4d0b-9a5c-f752070d71ec"
 
@@ -49,27 +48,10 @@ def test_signature_from_the_live_key_is_accepted() -> None:
     docusign.verify(signed(body_of("envelope_completed.json")), [SECRET], NOW)
 
 
-def test_wrong_signature_is_refused() -> None:
-    body = body_of("envelope_completed.json")
-    with pytest.raises(SignatureError):
-        docusign.verify(delivery(body, sign("not-the-key", body)), [SECRET], NOW)
-
-
-def test_missing_signature_is_refused() -> None:
-    with pytest.raises(SignatureError, match="X-DocuSign-Signature-1 header missing"):
-        docusign.verify(delivery(body_of("envelope_completed.json")), [SECRET], NOW)
-
-
 def test_signature_over_a_different_body_is_refused() -> None:
     body = body_of("envelope_completed.json")
     with pytest.raises(SignatureError):
         docusign.verify(delivery(body + b" ", sign(SECRET, body)), [SECRET], NOW)
-
-
-def test_either_of_two_live_secrets_is_accepted_during_rotation() -> None:
-    body = body_of("envelope_completed.json")
-    docusign.verify(signed(body, SECRET), [SECRET, OTHER_SECRET], NOW)
-    docusign.verify(signed(body, OTHER_SECRET), [SECRET, OTHER_SECRET], NOW)
 
 
 def test_any_of_several_signature_headers_may_match() -> None:
@@ -153,11 +135,6 @@ def test_completed_recipient_is_not_a_signed_contract() -> None:
     assert mapped.ignored == "event recipient-completed not used"
 
 
-def test_body_that_is_not_json_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="not valid JSON"):
-        docusign.parse(signed(b"<DocuSignEnvelopeInformation/>"), {})
-
-
 def test_missing_event_is_a_mapping_error() -> None:
     body = edited("envelope_completed.json", lambda p: p.pop("event"))
     with pytest.raises(MappingError, match="event missing"):
@@ -177,12 +154,6 @@ def test_bad_completed_time_is_a_mapping_error() -> None:
     )
     with pytest.raises(MappingError, match="completedDateTime is not an RFC 3339"):
         docusign.parse(signed(body), {})
-
-
-def test_vendor_is_registered_under_its_slug() -> None:
-    from integrations.webhooks.base import REGISTRY
-
-    assert REGISTRY["docusign"] is docusign.VENDOR
 
 
 # Robustness

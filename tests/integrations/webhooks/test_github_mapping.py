@@ -49,28 +49,11 @@ def test_githubs_documented_signature_example_is_accepted() -> None:
     github.verify(Delivery(body=body, headers={"X-Hub-Signature-256": expected}), [SECRET], NOW)
 
 
-def test_signature_from_an_unknown_secret_is_refused() -> None:
-    with pytest.raises(SignatureError, match="does not match"):
-        github.verify(delivery("ping", body_of("ping.json"), secret="other"), [SECRET], NOW)
-
-
-def test_missing_signature_is_refused() -> None:
-    bare = Delivery(body=body_of("ping.json"), headers={"X-GitHub-Event": "ping"})
-    with pytest.raises(SignatureError, match="missing"):
-        github.verify(bare, [SECRET], NOW)
-
-
 def test_signature_without_the_sha256_prefix_is_refused() -> None:
     body = body_of("ping.json")
     headers = {"X-Hub-Signature-256": hmac_hex(SECRET, body)}
     with pytest.raises(SignatureError, match="sha256="):
         github.verify(Delivery(body=body, headers=headers), [SECRET], NOW)
-
-
-def test_either_of_two_live_secrets_is_accepted_during_rotation() -> None:
-    body = body_of("ping.json")
-    github.verify(delivery("ping", body, secret="old"), ["old", "new"], NOW)
-    github.verify(delivery("ping", body, secret="new"), ["old", "new"], NOW)
 
 
 def test_tampered_body_is_refused() -> None:
@@ -296,39 +279,11 @@ def test_unknown_event_kind_is_ignored() -> None:
     assert github.parse(delivery("star", b"{}"), {}).ignored == "event star not used"
 
 
-def test_body_that_is_not_json_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="not valid JSON"):
-        github.parse(delivery("pull_request", b"{not json"), {})
-
-
 def test_missing_delivery_id_is_a_mapping_error() -> None:
     body = body_of("pull_request.merged.json")
     headers = {"X-GitHub-Event": "pull_request"}
     with pytest.raises(MappingError, match="X-GitHub-Delivery"):
         github.parse(Delivery(body=body, headers=headers), {})
-
-
-def test_vendor_is_registered_under_its_slug() -> None:
-    from integrations.webhooks.base import REGISTRY
-
-    assert REGISTRY["github"] is github.VENDOR
-
-
-_EVENT_OF = {
-    "pull_request": "pull_request",
-    "push": "push",
-    "deployment_status": "deployment_status",
-    "ping": "ping",
-}
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
-def test_every_fixture_maps_to_records_the_ingest_api_accepts(name: str) -> None:
-    from ledger.schemas import WorkEventIn
-
-    mapped = github.parse(delivery(_EVENT_OF[name.split(".")[0]], body_of(name)), {})
-    for event in mapped.events:
-        WorkEventIn.model_validate({**event, "source": "github-acme"})
 
 
 JSON_VALUES = json_values()

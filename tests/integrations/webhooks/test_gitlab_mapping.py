@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integrations.webhooks import gitlab
-from integrations.webhooks.base import Delivery, MappingError, SignatureError
+from integrations.webhooks.base import Delivery, MappingError
 from tests.integrations.webhooks.mapping import Recorded, json_values, maps_or_refuses, only_event
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gitlab"
@@ -38,21 +38,6 @@ def delivery(event: str, body: bytes, *, token: str = SECRET, **extra: str) -> D
 
 def test_matching_token_is_accepted() -> None:
     gitlab.verify(delivery("Push Hook", b"{}"), [SECRET], NOW)
-
-
-def test_wrong_token_is_refused() -> None:
-    with pytest.raises(SignatureError, match="does not match"):
-        gitlab.verify(delivery("Push Hook", b"{}", token="guess"), [SECRET], NOW)
-
-
-def test_missing_token_is_refused() -> None:
-    with pytest.raises(SignatureError, match="missing"):
-        gitlab.verify(Delivery(body=b"{}", headers={}), [SECRET], NOW)
-
-
-def test_either_of_two_live_tokens_is_accepted_during_rotation() -> None:
-    gitlab.verify(delivery("Push Hook", b"{}", token="old"), ["old", "new"], NOW)
-    gitlab.verify(delivery("Push Hook", b"{}", token="new"), ["old", "new"], NOW)
 
 
 def test_merged_merge_request_becomes_code_pr_merged() -> None:
@@ -168,11 +153,6 @@ def test_delivery_without_any_id_header_is_a_mapping_error() -> None:
         gitlab.parse(Delivery(body=body, headers={"X-Gitlab-Event": "Deployment Hook"}), {})
 
 
-def test_body_that_is_not_json_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="not valid JSON"):
-        gitlab.parse(delivery("Merge Request Hook", b"<html>"), {})
-
-
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -183,23 +163,6 @@ def test_body_that_is_not_json_is_a_mapping_error() -> None:
 )
 def test_each_gitlab_timestamp_form_is_normalised_to_utc(raw: str, expected: str) -> None:
     assert gitlab.utc_timestamp(raw, field="t") == expected
-
-
-_EVENT_OF = {
-    "merge_request": "Merge Request Hook",
-    "push": "Push Hook",
-    "deployment": "Deployment Hook",
-    "pipeline": "Pipeline Hook",
-}
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
-def test_every_fixture_maps_to_records_the_ingest_api_accepts(name: str) -> None:
-    from ledger.schemas import WorkEventIn
-
-    mapped = gitlab.parse(delivery(_EVENT_OF[name.split(".")[0]], body_of(name)), {})
-    for event in mapped.events:
-        WorkEventIn.model_validate({**event, "source": "gitlab-acme"})
 
 
 JSON_VALUES = json_values()

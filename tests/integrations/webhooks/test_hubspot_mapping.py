@@ -24,7 +24,6 @@ RECORDED = Recorded(FIXTURES)
 body_of = RECORDED.body
 edited = RECORDED.edited
 SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
-OTHER_SECRET = "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"
 NOW = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)
 URL = "https://awu.example.com/api/v1/hooks/hubspot/emea"
 
@@ -70,18 +69,6 @@ def test_v3_signature_from_the_app_secret_is_accepted() -> None:
     hubspot.verify(signed(body_of("deal_stage_changes.json")), [SECRET], NOW)
 
 
-def test_wrong_signature_is_refused() -> None:
-    with pytest.raises(SignatureError, match="does not match"):
-        hubspot.verify(signed(body_of("deal_stage_changes.json"), secret="wrong"), [SECRET], NOW)
-
-
-def test_missing_signature_is_refused() -> None:
-    delivery = signed(body_of("deal_stage_changes.json"))
-    headers = httpx.Headers({"X-HubSpot-Request-Timestamp": millis(NOW)})
-    with pytest.raises(SignatureError, match="X-HubSpot-Signature-v3 header missing"):
-        hubspot.verify(Delivery(body=delivery.body, headers=headers, url=URL), [SECRET], NOW)
-
-
 def test_missing_timestamp_is_refused() -> None:
     delivery = signed(body_of("deal_stage_changes.json"))
     headers = httpx.Headers(
@@ -98,12 +85,6 @@ def test_signature_for_another_url_is_refused() -> None:
     )
     with pytest.raises(SignatureError):
         hubspot.verify(delivery, [SECRET], NOW)
-
-
-def test_either_of_two_live_secrets_is_accepted_during_rotation() -> None:
-    body = body_of("deal_stage_changes.json")
-    hubspot.verify(signed(body, secret=SECRET), [OTHER_SECRET, SECRET], NOW)
-    hubspot.verify(signed(body, secret=OTHER_SECRET), [OTHER_SECRET, SECRET], NOW)
 
 
 def test_timestamp_older_than_five_minutes_is_a_replay() -> None:
@@ -234,11 +215,6 @@ def test_empty_batch_is_ignored() -> None:
 def test_body_that_is_not_an_array_is_a_mapping_error() -> None:
     with pytest.raises(MappingError, match="not a JSON array"):
         hubspot.parse(signed(b'{"eventId": 1}'), {})
-
-
-def test_malformed_json_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="not valid JSON"):
-        hubspot.parse(signed(b"[{"), {})
 
 
 def test_dealstage_event_without_object_id_is_a_mapping_error() -> None:

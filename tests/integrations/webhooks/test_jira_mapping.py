@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integrations.webhooks import jira
-from integrations.webhooks.base import Delivery, MappingError, SignatureError, hmac_hex
+from integrations.webhooks.base import Delivery, MappingError, hmac_hex
 from tests.integrations.webhooks.mapping import Recorded, json_values, maps_or_refuses
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "jira"
@@ -34,24 +34,6 @@ def delivery(body: bytes, *, secret: str = SECRET, identifier: str = IDENTIFIER)
 
 def test_signature_from_the_live_secret_is_accepted() -> None:
     jira.verify(delivery(body_of("issue_updated.resolved.json")), [SECRET], NOW)
-
-
-def test_wrong_signature_is_refused() -> None:
-    signed = delivery(body_of("issue_updated.resolved.json"), secret="other")
-    with pytest.raises(SignatureError, match="does not match"):
-        jira.verify(signed, [SECRET], NOW)
-
-
-def test_missing_signature_is_refused() -> None:
-    unsigned = Delivery(body=b"{}", headers={"X-Atlassian-Webhook-Identifier": IDENTIFIER})
-    with pytest.raises(SignatureError, match="missing"):
-        jira.verify(unsigned, [SECRET], NOW)
-
-
-def test_either_of_two_live_secrets_is_accepted_during_rotation() -> None:
-    body = body_of("issue_updated.resolved.json")
-    jira.verify(delivery(body, secret="old"), ["old", "new"], NOW)
-    jira.verify(delivery(body, secret="new"), ["old", "new"], NOW)
 
 
 def test_issue_moved_to_done_becomes_ticket_resolved() -> None:
@@ -137,20 +119,6 @@ def test_resolution_without_issue_key_is_a_mapping_error() -> None:
     body = edited("issue_updated.resolved.json", lambda p: p["issue"].pop("key"))
     with pytest.raises(MappingError, match=r"issue\.key missing"):
         jira.parse(delivery(body), {})
-
-
-def test_body_that_is_not_json_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="not valid JSON"):
-        jira.parse(delivery(b"\x00"), {})
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
-def test_every_fixture_maps_to_records_the_ingest_api_accepts(name: str) -> None:
-    from ledger.schemas import WorkEventIn
-
-    mapped = jira.parse(delivery(body_of(name)), {})
-    for event in mapped.events:
-        WorkEventIn.model_validate({**event, "source": "jira-acme"})
 
 
 JSON_VALUES = json_values()

@@ -38,23 +38,6 @@ def test_fresh_delivery_signed_with_the_live_secret_is_accepted() -> None:
     linear.verify(delivery(body_of("issue.update.completed.json")), [SECRET], SENT)
 
 
-def test_wrong_signature_is_refused() -> None:
-    signed = delivery(body_of("issue.update.completed.json"), secret="other")
-    with pytest.raises(SignatureError, match="does not match"):
-        linear.verify(signed, [SECRET], SENT)
-
-
-def test_missing_signature_is_refused() -> None:
-    with pytest.raises(SignatureError, match="missing"):
-        linear.verify(Delivery(body=body_of("comment.create.json"), headers={}), [SECRET], SENT)
-
-
-def test_either_of_two_live_secrets_is_accepted_during_rotation() -> None:
-    body = body_of("issue.update.completed.json")
-    linear.verify(delivery(body, secret="old"), ["old", "new"], SENT)
-    linear.verify(delivery(body, secret="new"), ["old", "new"], SENT)
-
-
 def test_delivery_older_than_the_tolerance_is_refused_as_a_replay() -> None:
     late = SENT + timedelta(seconds=linear.REPLAY_TOLERANCE_SECONDS + 1)
     with pytest.raises(SignatureError, match="tolerance"):
@@ -132,20 +115,6 @@ def test_completion_without_identifier_is_a_mapping_error() -> None:
     body = edited("issue.update.completed.json", lambda p: p["data"].pop("identifier"))
     with pytest.raises(MappingError, match=r"data\.identifier missing"):
         linear.parse(delivery(body), {})
-
-
-def test_body_that_is_not_json_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="not valid JSON"):
-        linear.parse(delivery(b"[1,"), {})
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
-def test_every_fixture_maps_to_records_the_ingest_api_accepts(name: str) -> None:
-    from ledger.schemas import WorkEventIn
-
-    mapped = linear.parse(delivery(body_of(name)), {})
-    for event in mapped.events:
-        WorkEventIn.model_validate({**event, "source": "linear-acme"})
 
 
 JSON_VALUES = json_values()

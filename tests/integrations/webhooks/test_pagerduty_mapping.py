@@ -35,17 +35,6 @@ def test_signature_from_the_live_secret_is_accepted() -> None:
     pagerduty.verify(delivery(body_of("incident.triggered.json")), [SECRET], NOW)
 
 
-def test_wrong_signature_is_refused() -> None:
-    signed = delivery(body_of("incident.triggered.json"), secrets=("other",))
-    with pytest.raises(SignatureError, match="no X-PagerDuty-Signature"):
-        pagerduty.verify(signed, [SECRET], NOW)
-
-
-def test_missing_signature_is_refused() -> None:
-    with pytest.raises(SignatureError, match="missing"):
-        pagerduty.verify(Delivery(body=b"{}", headers={}), [SECRET], NOW)
-
-
 def test_header_without_a_v1_signature_is_refused() -> None:
     unsigned = Delivery(body=b"{}", headers={"X-PagerDuty-Signature": "v0=abc"})
     with pytest.raises(SignatureError, match="no v1"):
@@ -56,12 +45,6 @@ def test_any_of_several_signatures_matching_is_accepted() -> None:
     # PagerDuty signs with both of its secrets while it rotates one.
     signed = delivery(body_of("incident.triggered.json"), secrets=("retired", SECRET))
     pagerduty.verify(signed, [SECRET], NOW)
-
-
-def test_either_of_two_live_secrets_is_accepted_during_rotation() -> None:
-    body = body_of("incident.triggered.json")
-    pagerduty.verify(delivery(body, secrets=("old",)), ["old", "new"], NOW)
-    pagerduty.verify(delivery(body, secrets=("new",)), ["old", "new"], NOW)
 
 
 def test_triggered_incident_becomes_incident_opened() -> None:
@@ -179,20 +162,6 @@ def test_event_without_id_is_a_mapping_error() -> None:
     body = edited("incident.triggered.json", lambda e: e.pop("id"))
     with pytest.raises(MappingError, match=r"^event\.id missing$"):
         pagerduty.parse(delivery(body), {})
-
-
-def test_body_that_is_not_json_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="not valid JSON"):
-        pagerduty.parse(delivery(b"event="), {})
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
-def test_every_fixture_maps_to_records_the_ingest_api_accepts(name: str) -> None:
-    from ledger.schemas import WorkEventIn
-
-    mapped = pagerduty.parse(delivery(body_of(name)), {})
-    for event in mapped.events:
-        WorkEventIn.model_validate({**event, "source": "pagerduty-acme"})
 
 
 JSON_VALUES = json_values(text_size=30)

@@ -19,7 +19,6 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "salesforce"
 RECORDED = Recorded(FIXTURES)
 body_of = RECORDED.body
 SECRET = "b1f0c2a4e5d6"
-OTHER_SECRET = "9e8d7c6b5a4f"
 NOW = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)
 BASE_URL = "https://awu.example.com/api/v1/hooks/salesforce/emea"
 CONFIG: dict[str, Any] = {"organization_id": "00D000000000062EAA"}
@@ -49,31 +48,11 @@ def test_token_in_the_endpoint_url_is_accepted() -> None:
     salesforce.verify(delivery(body_of("opportunity_stage_changed.xml")), [SECRET], NOW)
 
 
-def test_wrong_token_is_refused() -> None:
-    with pytest.raises(SignatureError, match="does not match"):
-        salesforce.verify(
-            delivery(body_of("opportunity_stage_changed.xml"), token="guess"), [SECRET], NOW
-        )
-
-
-def test_missing_token_is_refused() -> None:
-    with pytest.raises(SignatureError, match="token query parameter missing"):
-        salesforce.verify(
-            delivery(body_of("opportunity_stage_changed.xml"), token=None), [SECRET], NOW
-        )
-
-
 def test_repeated_token_is_refused() -> None:
     body = body_of("opportunity_stage_changed.xml")
     url = f"{BASE_URL}?token=guess&token={SECRET}"
     with pytest.raises(SignatureError, match="more than once"):
         salesforce.verify(Delivery(body=body, headers=httpx.Headers({}), url=url), [SECRET], NOW)
-
-
-def test_either_of_two_live_tokens_is_accepted_during_rotation() -> None:
-    body = body_of("opportunity_stage_changed.xml")
-    salesforce.verify(delivery(body, token=SECRET), [SECRET, OTHER_SECRET], NOW)
-    salesforce.verify(delivery(body, token=OTHER_SECRET), [SECRET, OTHER_SECRET], NOW)
 
 
 def test_message_from_another_org_is_a_mapping_error() -> None:

@@ -26,9 +26,11 @@ from _pytest.logging import LogCaptureFixture
 from django.test import Client
 from django.utils.datastructures import CaseInsensitiveMapping
 
-from integrations.webhooks.base import Delivery, SignatureError
+from integrations.webhooks.base import Delivery, MappingError, SignatureError
 from integrations.webhooks.registry import load_vendors
+from ledger.schemas import TokenUsageIn, WorkEventIn
 from tests.integrations.webhooks import (
+    FIXTURES,
     answer,
     dead_letters,
     events_of,
@@ -75,6 +77,10 @@ class Hook:
     # What the vendor sends alongside its signature, to be sent without it.
     unsigned_headers: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    # Vendors that name the event kind in a header: that header, and the kind of
+    # each recorded delivery by the first part of its fixture's name.
+    kind_header: str = ""
+    kinds: dict[str, str] = field(default_factory=dict)
     # The window around the clock a signed time must fall in, and the header (or
     # field) the refusal names; None for vendors that sign no time.
     replay_window: timedelta | None = None
@@ -117,6 +123,8 @@ HOOKS = [
         valid_records=1,
         ignored=(("ping", "ping.json"), ("pull_request", "pull_request.closed.json")),
         unsigned_headers={"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": github.DELIVERY},
+        kind_header="X-GitHub-Event",
+        kinds={name: name for name in ("pull_request", "push", "deployment_status", "ping")},
     ),
     Hook(
         vendor="gitlab",
@@ -134,6 +142,13 @@ HOOKS = [
             ("Issue Hook", "push.json"),  # an event kind the mapping does not know
         ),
         unsigned_headers={"X-Gitlab-Event": "Merge Request Hook", "Idempotency-Key": gitlab.KEY},
+        kind_header="X-Gitlab-Event",
+        kinds={
+            "merge_request": "Merge Request Hook",
+            "push": "Push Hook",
+            "deployment": "Deployment Hook",
+            "pipeline": "Pipeline Hook",
+        },
     ),
     Hook(
         vendor="docusign",
@@ -293,16 +308,32 @@ def test_deliveries_that_record_nothing_are_acknowledged_and_counted(
     assert nothing_stored(source)
 
 
-def _signed_delivery(vendor: str, body: bytes, secret: str, now: datetime) -> Delivery:
+# verify and parse alone, without the endpoint: what every vendor module keeps.
+
+URL = "https://ledger.example/api/v1/hooks/{vendor}/acme"
+
+
+def _signing_time(hook: Hook, body: bytes) -> datetime:
+    # Linear signs the time inside the body: sign "now" as the recorded delivery's time.
+    return linear.sent_at(body) if hook.vendor == "linear" else datetime(2026, 11, 4, tzinfo=UTC)
+
+
+def _signed_delivery(hook: Hook, body: bytes, secret: str, now: datetime) -> Delivery:
     """A delivery carrying what the vendor's ``sign`` adds, as the webhook view reads it."""
-    url = f"https://ledger.example/api/v1/hooks/{vendor}/acme"
-    sent = load_vendors()[vendor].sign(body, secret, now=now, url=url)
+    url = URL.format(vendor=hook.vendor)
+    sent = load_vendors()[hook.vendor].sign(body, secret, now=now, url=url)
     url = f"{url}?{sent.query}" if sent.query else url
-    return Delivery(body=body, headers=CaseInsensitiveMapping(sent.headers), url=url)
+    headers = {**hook.unsigned_headers, **sent.headers}
+    return Delivery(body=body, headers=CaseInsensitiveMapping(headers), url=url)
 
 
 def test_every_registered_vendor_is_in_the_table() -> None:
     assert sorted(hook.vendor for hook in HOOKS) == sorted(load_vendors())
+
+
+@pytest.mark.parametrize("hook", each_hook())
+def test_vendor_is_registered_under_its_slug(hook: Hook) -> None:
+    assert load_vendors()[hook.vendor].slug == hook.vendor
 
 
 SIGNERS = [
@@ -321,13 +352,70 @@ SIGNERS = [
 def test_verify_accepts_what_sign_produced_and_only_for_that_secret(
     hook: Hook, secret: str, other_secret: str
 ) -> None:
-    # Linear signs the time inside the body: sign "now" as the recorded delivery's time.
     body = fixture(hook.vendor, hook.valid[1])
-    now = linear.sent_at(body) if hook.vendor == "linear" else datetime(2026, 11, 4, tzinfo=UTC)
+    now = _signing_time(hook, body)
     vendor = load_vendors()[hook.vendor]
-    vendor.verify(_signed_delivery(hook.vendor, body, secret, now), [secret], now)
-    with pytest.raises(SignatureError):
-        vendor.verify(_signed_delivery(hook.vendor, body, other_secret, now), [secret], now)
+    vendor.verify(_signed_delivery(hook, body, secret, now), [secret], now)
+    with pytest.raises(SignatureError, match="match"):
+        vendor.verify(_signed_delivery(hook, body, other_secret, now), [secret], now)
+
+
+@pytest.mark.parametrize(("hook", "secret", "other_secret"), SIGNERS)
+def test_either_of_two_live_secrets_verifies_during_rotation(
+    hook: Hook, secret: str, other_secret: str
+) -> None:
+    body = fixture(hook.vendor, hook.valid[1])
+    now = _signing_time(hook, body)
+    vendor = load_vendors()[hook.vendor]
+    for signer in (secret, other_secret):
+        vendor.verify(_signed_delivery(hook, body, signer, now), [other_secret, secret], now)
+
+
+@pytest.mark.parametrize("hook", each_hook())
+def test_missing_signature_is_refused_by_verify(hook: Hook) -> None:
+    body = fixture(hook.vendor, hook.valid[1])
+    unsigned = Delivery(
+        body=body,
+        headers=CaseInsensitiveMapping(hook.unsigned_headers),
+        url=URL.format(vendor=hook.vendor),
+    )
+    with pytest.raises(SignatureError, match="missing"):
+        load_vendors()[hook.vendor].verify(unsigned, [hook.secret], _signing_time(hook, body))
+
+
+def recorded(hook: Hook) -> list[str]:
+    return sorted(p.name for p in (FIXTURES / hook.vendor).iterdir() if p.suffix != ".md")
+
+
+@pytest.mark.parametrize(
+    ("hook", "name"),
+    [
+        pytest.param(hook, name, id=f"{hook.vendor}-{name}")
+        for hook in HOOKS
+        for name in recorded(hook)
+    ],
+)
+def test_every_recorded_delivery_maps_to_records_the_ingest_api_accepts(
+    hook: Hook, name: str
+) -> None:
+    headers = dict(hook.unsigned_headers)
+    if hook.kind_header:
+        headers[hook.kind_header] = hook.kinds[name.split(".")[0]]
+    delivery = Delivery(body=fixture(hook.vendor, name), headers=CaseInsensitiveMapping(headers))
+    mapped = load_vendors()[hook.vendor].parse(delivery, hook.config)
+    source = f"{hook.vendor}-acme"
+    for event in mapped.events:
+        WorkEventIn.model_validate({**event, "source": source})
+    for usage in mapped.usage:
+        TokenUsageIn.model_validate({**usage, "source": source})
+
+
+@pytest.mark.parametrize("hook", each_hook([hook for hook in HOOKS if not hook.soap]))
+@pytest.mark.parametrize("body", [b"{not json", b"\x00", b"[1,", b"<html>"])
+def test_body_that_is_not_json_is_a_mapping_error(hook: Hook, body: bytes) -> None:
+    delivery = Delivery(body=body, headers=CaseInsensitiveMapping(hook.unsigned_headers))
+    with pytest.raises(MappingError, match="not valid JSON"):
+        load_vendors()[hook.vendor].parse(delivery, hook.config)
 
 
 @pytest.mark.parametrize("hook", each_hook())

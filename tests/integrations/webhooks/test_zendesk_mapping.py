@@ -24,7 +24,6 @@ RECORDED = Recorded(FIXTURES)
 body_of = RECORDED.body
 edited = RECORDED.edited
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
-OTHER_SECRET = "bmV4dF9zZWNyZXRfZm9yX3JvdGF0aW9u"
 NOW = datetime(2026, 11, 4, 10, 56, tzinfo=UTC)
 
 
@@ -55,17 +54,6 @@ def test_signature_from_the_signing_secret_is_accepted() -> None:
     zendesk.verify(signed(body_of("ticket_solved.json")), [SECRET], NOW)
 
 
-def test_wrong_signature_is_refused() -> None:
-    with pytest.raises(SignatureError, match="does not match"):
-        zendesk.verify(signed(body_of("ticket_solved.json"), secret="nope"), [SECRET], NOW)
-
-
-def test_missing_signature_is_refused() -> None:
-    headers = httpx.Headers({"X-Zendesk-Webhook-Signature-Timestamp": stamp(NOW)})
-    with pytest.raises(SignatureError, match="Signature header missing"):
-        zendesk.verify(Delivery(body=b"{}", headers=headers), [SECRET], NOW)
-
-
 def test_missing_timestamp_is_refused() -> None:
     headers = httpx.Headers({"X-Zendesk-Webhook-Signature": "abc="})
     with pytest.raises(SignatureError, match="Timestamp header missing"):
@@ -82,12 +70,6 @@ def test_signature_with_a_changed_timestamp_is_refused() -> None:
     )
     with pytest.raises(SignatureError):
         zendesk.verify(Delivery(body=delivery.body, headers=headers), [SECRET], NOW)
-
-
-def test_either_of_two_live_secrets_is_accepted_during_rotation() -> None:
-    body = body_of("ticket_solved.json")
-    zendesk.verify(signed(body, secret=SECRET), [SECRET, OTHER_SECRET], NOW)
-    zendesk.verify(signed(body, secret=OTHER_SECRET), [SECRET, OTHER_SECRET], NOW)
 
 
 def test_timestamp_outside_the_tolerance_is_a_replay() -> None:
@@ -199,11 +181,6 @@ def test_missing_previous_status_is_a_mapping_error() -> None:
 def test_body_of_unknown_shape_is_a_mapping_error() -> None:
     with pytest.raises(MappingError, match="neither a Zendesk event"):
         zendesk.parse(signed(b'{"ticket": {"id": 1}}'), {})
-
-
-def test_malformed_json_is_a_mapping_error() -> None:
-    with pytest.raises(MappingError, match="not valid JSON"):
-        zendesk.parse(signed(b"{"), {})
 
 
 # Mapping: trigger bodies
