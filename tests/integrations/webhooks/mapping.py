@@ -12,9 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from integrations.webhooks.base import Mapped, MappingError
+
+# Other suites may share the machine; a slow draw is not a failure of the mapping.
+SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
 
 def json_values(*, floats: bool = False, text_size: int = 20) -> st.SearchStrategy[Any]:
@@ -71,3 +75,12 @@ def only_event(mapped: Mapped) -> dict[str, Any]:
     assert len(mapped.events) == 1
     event: dict[str, Any] = mapped.events[0]
     return event
+
+
+def replace_key(node: Any, key: str, value: Any) -> None:
+    """Set ``key`` to ``value`` wherever it occurs in the nested dicts of ``node``."""
+    if isinstance(node, dict):
+        if key in node:
+            node[key] = value
+        for child in list(node.values()):
+            replace_key(child, key, value)

@@ -336,12 +336,3 @@ def test_mutated_payloads_map_or_raise_mapping_error_only(
     event, name = choice
     payload = _mutate(json.loads(body_of(name)), path, value)
     maps_or_refuses(lambda: github.parse(delivery(event, json.dumps(payload).encode()), {}))
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    event=st.sampled_from(["pull_request", "push", "deployment_status", "ping"]),
-    payload=JSON_VALUES,
-)
-def test_random_payloads_map_or_raise_mapping_error_only(event: str, payload: Any) -> None:
-    maps_or_refuses(lambda: github.parse(delivery(event, json.dumps(payload).encode()), {}))

@@ -193,12 +193,3 @@ def test_mutated_payloads_map_or_raise_mapping_error_only(
     payload = json.loads(body_of(name))
     payload[field] = value
     maps_or_refuses(lambda: gitlab.parse(delivery(event, json.dumps(payload).encode()), {}))
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    event=st.sampled_from(["Merge Request Hook", "Push Hook", "Deployment Hook"]),
-    payload=JSON_VALUES,
-)
-def test_random_payloads_map_or_raise_mapping_error_only(event: str, payload: Any) -> None:
-    maps_or_refuses(lambda: gitlab.parse(delivery(event, json.dumps(payload).encode()), {}))

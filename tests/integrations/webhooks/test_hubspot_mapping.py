@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integrations.webhooks import hubspot
 from integrations.webhooks.base import Delivery, Mapped, MappingError, SignatureError
-from tests.integrations.webhooks.mapping import Recorded, json_values, maps_or_refuses
+from tests.integrations.webhooks.mapping import SLOW_OK, Recorded, json_values, maps_or_refuses
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hubspot"
 RECORDED = Recorded(FIXTURES)
@@ -236,8 +236,6 @@ def test_badly_typed_stage_config_is_a_mapping_error() -> None:
 
 # Robustness
 
-# Other suites may share the machine; a slow draw is not a failure of the mapping.
-SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
 JSON = json_values(floats=True)
 FIELDS = st.sampled_from(

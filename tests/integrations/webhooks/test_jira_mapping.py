@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,9 +149,3 @@ def test_mutated_fields_and_changelog_map_or_raise_mapping_error_only(
 
     body = edited("issue_updated.resolved.json", mutate)
     maps_or_refuses(lambda: jira.parse(delivery(body), {}))
-
-
-@settings(max_examples=200, deadline=None)
-@given(payload=JSON_VALUES)
-def test_random_payloads_map_or_raise_mapping_error_only(payload: Any) -> None:
-    maps_or_refuses(lambda: jira.parse(delivery(json.dumps(payload).encode()), {}))

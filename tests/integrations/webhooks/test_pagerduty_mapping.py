@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -188,9 +187,3 @@ def test_mutated_event_data_maps_or_raises_mapping_error_only(
 ) -> None:
     body = edited(name, lambda e: e["data"].update({field: value}))
     maps_or_refuses(lambda: pagerduty.parse(delivery(body), {}))
-
-
-@settings(max_examples=200, deadline=None)
-@given(payload=JSON_VALUES)
-def test_random_payloads_map_or_raise_mapping_error_only(payload: Any) -> None:
-    maps_or_refuses(lambda: pagerduty.parse(delivery(json.dumps(payload).encode()), {}))

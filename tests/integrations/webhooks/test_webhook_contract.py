@@ -16,6 +16,7 @@ deliveries that are acknowledged without storing anything.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ import pytest
 from _pytest.logging import LogCaptureFixture
 from django.test import Client
 from django.utils.datastructures import CaseInsensitiveMapping
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from integrations.webhooks.base import Delivery, MappingError, SignatureError
 from integrations.webhooks.registry import load_vendors
@@ -52,6 +55,7 @@ from tests.integrations.webhooks import test_linear_webhook as linear
 from tests.integrations.webhooks import test_pagerduty_webhook as pagerduty
 from tests.integrations.webhooks import test_salesforce_webhook as salesforce
 from tests.integrations.webhooks import test_zendesk_webhook as zendesk
+from tests.integrations.webhooks.mapping import SLOW_OK, json_values, maps_or_refuses
 
 pytestmark = pytest.mark.django_db
 NOT_A_LIVE_SECRET = "not-a-live-secret"
@@ -408,6 +412,24 @@ def test_every_recorded_delivery_maps_to_records_the_ingest_api_accepts(
         WorkEventIn.model_validate({**event, "source": source})
     for usage in mapped.usage:
         TokenUsageIn.model_validate({**usage, "source": source})
+
+
+RANDOM_BODIES = st.binary(max_size=200) | json_values().map(lambda v: json.dumps(v).encode())
+
+
+@pytest.mark.parametrize("hook", each_hook([hook for hook in HOOKS if not hook.soap]))
+@settings(max_examples=200, deadline=None, suppress_health_check=SLOW_OK)
+@given(body=RANDOM_BODIES, data=st.data())
+def test_random_bodies_map_to_records_without_source_or_raise_mapping_error(
+    hook: Hook, body: bytes, data: st.DataObject
+) -> None:
+    headers = dict(hook.unsigned_headers)
+    if hook.kind_header:
+        headers[hook.kind_header] = data.draw(st.sampled_from(sorted(hook.kinds.values())))
+    delivery = Delivery(body=body, headers=CaseInsensitiveMapping(headers))
+    result = maps_or_refuses(lambda: load_vendors()[hook.vendor].parse(delivery, hook.config))
+    if result is not None:
+        assert all("source" not in record for record in result.events + result.usage)
 
 
 @pytest.mark.parametrize("hook", each_hook([hook for hook in HOOKS if not hook.soap]))
