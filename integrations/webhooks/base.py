@@ -1,6 +1,6 @@
 """The contract every vendor module implements, and the registry that finds them.
 
-A vendor module is two pure functions and nothing else:
+A vendor module is three pure functions and nothing else:
 
 * ``verify`` checks the vendor's own authentication (an HMAC over the raw body,
   a shared token header, ...) against the source's live secrets. It runs on the
@@ -8,8 +8,11 @@ A vendor module is two pure functions and nothing else:
 * ``parse`` turns one delivery (raw body + headers) into canonical records in the
   wire format of the generic API (see docs/events.md): work events and token usage
   records, without ``source`` (the webhook URL names it).
+* ``sign`` is the vendor's side of ``verify``: the headers (or, for Salesforce, the
+  URL query) it sends with a body. The demo and the tests sign through it, so a
+  scheme is written once beside the check it must pass.
 
-Neither touches the database. The webhook view (``integrations.webhooks.views``) runs them,
+None touches the database. The webhook view (``integrations.webhooks.views``) runs them,
 hands the records to the ledger's ingest services and keeps a dead letter for any
 delivery that fails to map.
 """
