@@ -5,8 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from awu.dashboard import urls as dashboard_urls
 from awu.ops.metrics import MetricsView
 from awu.reports import urls as reports_urls
-from integrations import otlp_views
-from integrations import views as integration_views
+from integrations.otlp import views as otlp_views
+from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
 from ledger import health
 

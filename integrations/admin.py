@@ -14,9 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from integrations.models import DeadLetter, IgnoredDeliveries, MetricSeries, UnmappedActor
-from integrations.registry import load_vendors
 from integrations.selectors import unmapped_actors
 from integrations.services import dead_letter_replay, unmapped_actor_map
+from integrations.webhooks.registry import load_vendors
 from ledger import clock
 from ledger.admin import ReadOnlyAdmin
 from ledger.models import Identity

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 
-from integrations.base import Delivery, Mapped, MappingError, Vendor
 from integrations.models import DeadLetter
+from integrations.webhooks.base import Delivery, Mapped, MappingError, Vendor
 from ledger import identities, ingest
 from ledger.models import Identity, Person, Source
 

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from integrations.usage_import import (
+from integrations.usage_reports.importing import (
     PROVIDERS,
     UsageImportError,
     credentials_from_env,

@@ -13,9 +13,6 @@ signed as each vendor signs them. A second run is answered ``duplicate`` through
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
 import secrets
 import threading
@@ -36,7 +33,8 @@ from tqdm import tqdm
 
 from awu.demo import payloads
 from awu.demo.company import Company, Hook, anchor_for
-from integrations.otlp_ingest import OTLP_KIND, otlp_source_for_key
+from integrations.otlp.ingest import OTLP_KIND, otlp_source_for_key
+from integrations.webhooks.registry import load_vendors
 from ledger import auth, clock, identities
 from ledger import secrets as source_secrets
 from ledger.models import ApiKey, Membership, Person, Source, Team
@@ -219,7 +217,12 @@ class _Sender:
         body = orjson.dumps(hook.body)
         path = f"/api/v1/hooks/{hook.vendor}/{SOURCE_SLUG}"
         url = f"{'https' if self.secure else 'http'}://{self.host}{path}"
-        headers = _SIGNERS[hook.vendor](self.secrets[hook.vendor], body, url)
+        signed = load_vendors()[hook.vendor].sign(
+            body, self.secrets[hook.vendor], now=clock.now(), url=url
+        )
+        headers = dict(signed.headers)
+        if signed.query:
+            path = f"{path}?{signed.query}"
         if hook.kind:
             headers["X-GitHub-Event"] = hook.kind
             headers["X-GitHub-Delivery"] = hook.delivery_id
@@ -235,46 +238,6 @@ class _Sender:
             return
         for result in answer.get("events", []):
             tally.count("event", result["status"])
-
-
-def _hmac(secret: str, message: bytes) -> bytes:
-    return hmac.new(secret.encode(), message, hashlib.sha256).digest()
-
-
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode()
-
-
-# How each vendor signs a delivery (the other side of integrations/<vendor>.py verify()).
-_SIGNERS: dict[str, Callable[[str, bytes, str], dict[str, str]]] = {
-    "github": lambda secret, body, url: {
-        "X-Hub-Signature-256": "sha256=" + _hmac(secret, body).hex()
-    },
-    "pagerduty": lambda secret, body, url: {
-        "X-PagerDuty-Signature": "v1=" + _hmac(secret, body).hex()
-    },
-    "docusign": lambda secret, body, url: {"X-DocuSign-Signature-1": _b64(_hmac(secret, body))},
-    "hubspot": lambda secret, body, url: _hubspot_headers(secret, body, url),
-    "zendesk": lambda secret, body, url: _zendesk_headers(secret, body),
-}
-
-
-def _hubspot_headers(secret: str, body: bytes, url: str) -> dict[str, str]:
-    # v3: method + URI + body + timestamp (epoch ms), checked against the clock.
-    timestamp = str(int(clock.now().timestamp() * 1000))
-    message = b"POST" + url.encode() + body + timestamp.encode()
-    return {
-        "X-HubSpot-Signature-v3": _b64(_hmac(secret, message)),
-        "X-HubSpot-Request-Timestamp": timestamp,
-    }
-
-
-def _zendesk_headers(secret: str, body: bytes) -> dict[str, str]:
-    timestamp = clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
-    return {
-        "X-Zendesk-Webhook-Signature": _b64(_hmac(secret, timestamp.encode() + body)),
-        "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
-    }
 
 
 def _chunks(items: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:

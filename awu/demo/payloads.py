@@ -95,7 +95,7 @@ def github_deployment_status(
     rollback_of: int | None = None,
 ) -> dict[str, Any]:
     """``deployment_status`` ``success`` to production; a rollback names the deploy
-    it undoes in the deployment payload (the convention integrations/github.py reads)."""
+    it undoes in the deployment payload (the convention integrations/webhooks/github.py reads)."""
     user = {"login": creator.github, "type": "User"}
     payload: dict[str, Any] = {}
     if rollback_of is not None:

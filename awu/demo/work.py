@@ -55,7 +55,7 @@ SESSION_DAYS = 4
 ADVANCE = 0.65
 SLIP_BASE, SLIP_PER_AI = 0.06, 0.06
 WIN = 0.45
-# HubSpot's default pipeline, in order (integrations/hubspot.py DEFAULT_STAGES).
+# HubSpot's default pipeline, in order (integrations/webhooks/hubspot.py DEFAULT_STAGES).
 OPEN_STAGES = (
     "appointmentscheduled",
     "qualifiedtobuy",

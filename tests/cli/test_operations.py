@@ -15,7 +15,7 @@ from ledger.models import ApiKey, TokenUsage
 from tests.cli.conftest import Ran, assert_one_line_error
 from tests.e2e import stories
 from tests.integrations.test_import_usage import vendor_api  # noqa: F401 - the fixture
-from tests.integrations.test_vendor_usage_clients import FakeVendorApi
+from tests.integrations.usage_reports.test_clients import FakeVendorApi
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

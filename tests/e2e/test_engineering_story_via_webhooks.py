@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import hmac
 import json
 import subprocess
 import sys
@@ -44,6 +43,7 @@ import pytest
 
 from awu.scoring import services
 from awu.scoring.models import AwuEntry, WorkUnit
+from integrations.webhooks.registry import load_vendors
 from ledger import auth
 from ledger.models import EventOutbox, WorkEvent
 from tests.e2e.checks import assert_matches_engine
@@ -71,8 +71,9 @@ def _sha(name: str) -> str:
     return hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()
 
 
-def _hmac_hex(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _signature(vendor: str, secret: str, body: bytes) -> dict[str, str]:
+    """The headers the vendor signs ``body`` with (its registry entry's ``sign``)."""
+    return load_vendors()[vendor].sign(body, secret, now=datetime.now(UTC)).headers
 
 
 def create_sources(stack: Stack, sources: list[tuple[str, str, str]]) -> None:
@@ -127,7 +128,7 @@ def deliver_github(stack: Stack, event: str, payload: dict[str, Any]) -> list[st
         {
             "X-GitHub-Event": event,
             "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": "sha256=" + _hmac_hex(GITHUB_SECRET, body),
+            **_signature("github", GITHUB_SECRET, body),
         },
     )
     return [item["status"] for item in answer.get("events", [])]
@@ -141,7 +142,7 @@ def deliver_pagerduty(stack: Stack, payload: dict[str, Any]) -> list[str]:
         "pagerduty",
         "ops",
         body,
-        {"X-PagerDuty-Signature": "v1=" + _hmac_hex(PAGERDUTY_SECRET, body)},
+        _signature("pagerduty", PAGERDUTY_SECRET, body),
     )
     return [item["status"] for item in answer.get("events", [])]
 

@@ -20,7 +20,7 @@ from django.core.management import CommandError, call_command
 
 from integrations.tasks import import_usage_reports
 from ledger.models import Source, TokenUsage
-from tests.integrations.test_vendor_usage_clients import (
+from tests.integrations.usage_reports.test_clients import (
     ANTHROPIC_COST,
     ANTHROPIC_PAGE_2,
     ANTHROPIC_USAGE,

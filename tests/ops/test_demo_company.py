@@ -14,9 +14,9 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from awu.demo import payloads
 from awu.demo.company import Company, Hook, company_build
-from integrations.base import Delivery
-from integrations.otlp_logs import LogsResult, usage_from_logs
-from integrations.registry import load_vendors
+from integrations.otlp.logs import LogsResult, usage_from_logs
+from integrations.webhooks.base import Delivery
+from integrations.webhooks.registry import load_vendors
 from ledger.schemas import TokenUsageIn, WorkEventIn
 
 ANCHOR = datetime(2026, 11, 23, tzinfo=UTC)

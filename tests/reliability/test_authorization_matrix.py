@@ -17,7 +17,6 @@ production settings.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -37,7 +36,7 @@ from django.test import Client
 
 from ledger import auth
 from tests.awu.reports import build
-from tests.integrations.webhooks import fixture, make_source
+from tests.integrations.webhooks import fixture, make_source, signed
 from tests.ledger import factories
 from tests.reliability.security_helpers import (
     CALLERS,
@@ -262,9 +261,7 @@ def test_endpoint_answers_each_caller_as_the_matrix_says(
 def _signed(body: bytes, secret: str) -> dict[str, str]:
     """The generic hook's headers: HMAC-SHA256 of ``<timestamp>.`` + body, at NOW."""
     now = datetime.fromisoformat(factories.NOW.replace("Z", "+00:00"))
-    timestamp = str(int(now.timestamp()))
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return {"X-AWU-Signature": f"sha256={digest.hexdigest()}", "X-AWU-Timestamp": timestamp}
+    return signed("generic", body, secret, now=now).headers
 
 
 @pytest.mark.parametrize("caller", CALLERS)

@@ -2,7 +2,7 @@
 
 tests/ledger/test_ingest_errors.py and test_ingest_properties.py cover the events
 endpoint's bodies (malformed JSON, invalid UTF-8, NaN, nesting, size, batch count,
-content types, garbage and mutated records) and tests/integrations/test_otlp_endpoint.py
+content types, garbage and mutated records) and tests/integrations/otlp/test_endpoint.py
 the basic OTLP refusals on /v1/logs; tests/test_api_contract.py drives every
 operation with schema-shaped requests. Added here: the same refusals on the other
 POST endpoints (token usage, definition preview, /v1/metrics), odd content types,

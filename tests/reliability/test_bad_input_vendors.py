@@ -25,13 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from integrations.base import Delivery, Mapped, MappingError
 from integrations.models import DeadLetter
-from integrations.registry import load_vendors
+from integrations.webhooks.base import Delivery, Mapped, MappingError
+from integrations.webhooks.registry import load_vendors
 from ledger.models import Source, TokenUsage, WorkEvent
 from ledger.schemas import TokenUsageIn, WorkEventIn
-from tests.integrations.test_webhook_contract import HOOKS, Hook, source_for
 from tests.integrations.webhooks import fixture, ignored_count
+from tests.integrations.webhooks.test_webhook_contract import HOOKS, Hook, source_for
 from tests.reliability.security_helpers import ANY_JSON, mutated_body, mutated_xml
 
 # The header naming the event kind, for vendors that send one.

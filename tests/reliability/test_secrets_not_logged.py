@@ -27,8 +27,13 @@ from integrations.models import DeadLetter
 from integrations.tasks import import_usage_reports
 from ledger import auth
 from ledger.models import Source
-from tests.integrations.test_vendor_usage_clients import ANTHROPIC_USAGE, FakeVendorApi, Reply
-from tests.integrations.test_webhook_contract import HOOKS, NOT_A_LIVE_SECRET, Hook, source_for
+from tests.integrations.usage_reports.test_clients import ANTHROPIC_USAGE, FakeVendorApi, Reply
+from tests.integrations.webhooks.test_webhook_contract import (
+    HOOKS,
+    NOT_A_LIVE_SECRET,
+    Hook,
+    source_for,
+)
 from tests.ledger import factories
 from tests.reliability.security_helpers import every_log_record, leaks, rendered
 

@@ -8,8 +8,8 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
-from integrations.base import Vendor
-from integrations.registry import load_vendors
+from integrations.webhooks.base import Vendor
+from integrations.webhooks.registry import load_vendors
 from ledger import secrets
 from ledger.models import Source
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from integrations.usage_import import (
+from integrations.usage_reports.importing import (
     PROVIDERS,
     UsageApiError,
     UsageImportError,

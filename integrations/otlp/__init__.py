@@ -1,0 +1,1 @@
+"""OTLP/HTTP ingest: decoding, the logs and metrics mappings, storing, and the views."""
