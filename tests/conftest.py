@@ -39,14 +39,19 @@ class Api:
         return self.client.get(path, params or {}, **self._headers(extra))
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_caches() -> None:
-    # Per-process memos (sources, price book, keys) must not leak between tests
-    # whose transactions were rolled back.
+def forget_process_caches() -> None:
+    """Per-process memos (sources, teams, price book, keys) must not leak between
+    tests whose transactions were rolled back, nor into data a module fixture
+    commits."""
     sources.forget_cached_sources()
     teams.forget_known_teams()
     forget_cached_book()
     auth._cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> None:
+    forget_process_caches()
 
 
 @pytest.fixture

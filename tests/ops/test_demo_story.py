@@ -18,6 +18,7 @@ from django.test import Client, override_settings
 
 from awu.scoring.models import WorkUnit
 from ledger.models import WorkEvent
+from tests.conftest import forget_process_caches
 from tests.ledger.factories import NOW
 
 # Large enough for five engineers per spend decile and for units that completed.
@@ -27,10 +28,16 @@ ENGINEERING = ("platform", "payments", "mobile")
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    # Module fixtures run before the per-test cache reset: start from none, so
+    # no id remembered from an earlier test's rolled-back rows is used here.
+    forget_process_caches()
     with django_db_blocker.unblock(), override_settings(AWU_NOW=NOW):
-        call_command("seed_demo", *MEDIUM, "--score", stdout=StringIO(), stderr=StringIO())
-        yield
-        call_command("flush", interactive=False, verbosity=0)
+        try:
+            call_command("seed_demo", *MEDIUM, "--score", stdout=StringIO(), stderr=StringIO())
+            yield
+        finally:
+            call_command("flush", interactive=False, verbosity=0)
+            forget_process_caches()
 
 
 @pytest.fixture
