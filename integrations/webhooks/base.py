@@ -186,15 +186,19 @@ def hmac_hex(secret: str, message: bytes, digestmod: str = "sha256") -> str:
 
 
 def any_secret_matches(
-    secrets: Sequence[str], expected_for: Callable[[str], str], received: str
+    secrets: Sequence[str], expected_for: Callable[[str], str], received: str | Sequence[str]
 ) -> bool:
-    """True when ``received`` equals ``expected_for(secret)`` for some live secret.
+    """True when a received signature equals ``expected_for(secret)`` for some live secret.
 
-    Every secret is tried (no early exit) and each comparison is constant-time, so
-    the timing says nothing about which secret, or which prefix, matched.
+    ``received`` is one signature, or several for vendors that send one per key.
+    Every pair is compared in constant time with no early exit, so the timing says
+    nothing about which secret, or which prefix, matched.
     """
+    signatures = [received] if isinstance(received, str) else list(received)
     matched = False
     for secret in secrets:
-        if hmac.compare_digest(expected_for(secret).encode(), received.encode()):
-            matched = True
+        expected = expected_for(secret).encode()
+        for signature in signatures:
+            if hmac.compare_digest(expected, signature.encode()):
+                matched = True
     return matched

@@ -25,10 +25,11 @@ from integrations.webhooks.base import (
     SignatureError,
     Signed,
     Vendor,
+    any_secret_matches,
     load_json,
     register,
 )
-from integrations.webhooks.payload import any_signature_matches, hmac_base64, utc_timestamp
+from integrations.webhooks.payload import hmac_base64, utc_timestamp
 
 SIGNATURE_HEADER_PREFIX = "X-DocuSign-Signature-"
 # DocuSign allows up to 100 Connect keys per account, one header each.
@@ -47,9 +48,7 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
         received.append(str(value).strip())
     if not received:
         raise SignatureError(f"{SIGNATURE_HEADER_PREFIX}1 header missing")
-    if not any_signature_matches(
-        secrets, lambda secret: hmac_base64(secret, delivery.body), received
-    ):
+    if not any_secret_matches(secrets, lambda secret: hmac_base64(secret, delivery.body), received):
         raise SignatureError("no X-DocuSign-Signature header matches a live Connect key")
 
 

@@ -69,7 +69,6 @@ from integrations.webhooks.github import (
     revert_events,
 )
 from integrations.webhooks.payload import (
-    any_signature_matches,
     dig,
     epoch_header,
     from_epoch,
@@ -145,7 +144,7 @@ def _check_signature(delivery: Delivery, keys: Sequence[bytes], now: datetime) -
     expected = [
         base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode() for key in keys
     ]
-    if not any_signature_matches(expected, lambda signature: signature, received):
+    if not any_secret_matches(expected, lambda signature: signature, received):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match a live signing token")
 
 

@@ -42,12 +42,12 @@ from integrations.webhooks.base import (
     SignatureError,
     Signed,
     Vendor,
+    any_secret_matches,
     hmac_hex,
     load_json,
     register,
 )
 from integrations.webhooks.payload import (
-    any_signature_matches,
     dig,
     opt_str,
     req_str,
@@ -104,7 +104,7 @@ def verify(delivery: Delivery, secrets: Sequence[str], now: datetime) -> None:
     ]
     if not received:
         raise SignatureError(f"{SIGNATURE_HEADER} has no v1 signature")
-    if not any_signature_matches(secrets, lambda secret: hmac_hex(secret, delivery.body), received):
+    if not any_secret_matches(secrets, lambda secret: hmac_hex(secret, delivery.body), received):
         raise SignatureError(f"no {SIGNATURE_HEADER} v1 signature matches a live secret")
 
 

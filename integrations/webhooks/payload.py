@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -172,24 +172,6 @@ def required_header(headers: Headers, name: str, *, strip: bool = True) -> str:
 def hmac_base64(secret: str, message: bytes) -> str:
     """Base64 of the HMAC-SHA256 of ``message`` under ``secret``."""
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
-
-
-def any_signature_matches(
-    secrets: Sequence[str], expected_for: Callable[[str], str], received: Sequence[str]
-) -> bool:
-    """True when any received signature equals ``expected_for(secret)`` for any live secret.
-
-    For vendors that send several signatures at once (one per key). Every pair is
-    compared in constant time with no early exit, so timing says nothing about which
-    one matched.
-    """
-    expected = [expected_for(secret) for secret in secrets]
-    matched = False
-    for signature in received:
-        for candidate in expected:
-            if hmac.compare_digest(candidate.encode(), signature.encode()):
-                matched = True
-    return matched
 
 
 def epoch_header(headers: Headers, name: str, *, unit: Literal["seconds", "milliseconds"]) -> str:
