@@ -12,7 +12,9 @@ from awu.rules.engine import CompiledDefinition, compile_definition
 
 logger = logging.getLogger(__name__)
 
-_compiled: dict[int, CompiledDefinition] = {}
+# Keyed by (version id, published at): an id alone could name another version in a
+# database recreated or restored under a running process (ids start over).
+_compiled: dict[tuple[int, datetime | None], CompiledDefinition] = {}
 _compiled_lock = threading.Lock()
 
 
@@ -40,8 +42,9 @@ class LiveVersion:
 def _compile(version: DefinitionVersion) -> CompiledDefinition | None:
     # Published versions are immutable (the database refuses edits), so the
     # compiled form can be kept for the life of the process.
+    key = (version.pk, version.published_at)
     with _compiled_lock:
-        hit = _compiled.get(version.pk)
+        hit = _compiled.get(key)
     if hit is not None:
         return hit
     try:
@@ -52,7 +55,7 @@ def _compile(version: DefinitionVersion) -> CompiledDefinition | None:
         logger.exception("published version %s does not compile; it is skipped", version)
         return None
     with _compiled_lock:
-        _compiled[version.pk] = compiled
+        _compiled[key] = compiled
     return compiled
 
 
