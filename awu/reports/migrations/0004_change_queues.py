@@ -30,22 +30,35 @@ from django.db import migrations, models
 # (queue, its column, the table written, the column queued, the statements queued)
 QUEUES = [
     ("reports_entryqueue", "entry_id bigint", "scoring_awuentry", "id", "INSERT"),
-    ("reports_eventqueue", "event_id bigint", "ledger_workevent", "id", "INSERT"),
     ("reports_adjustmentqueue", "adjustment_id bigint", "ledger_costadjustment", "id", "INSERT"),
     ("reports_unitqueue", "unit_id bigint", "scoring_workunit", "id", "INSERT UPDATE"),
     ("reports_identityqueue", "value varchar(254)", "ledger_identity", "value", "INSERT UPDATE DELETE"),
     ("reports_membershipqueue", "person_id bigint", "ledger_membership", "person_id", "INSERT UPDATE DELETE"),
 ]
-# The only events that change a rollup: they tie a session's usage to work.
-WHICH_ROWS = {"reports_eventqueue": "WHERE type = 'x.session.commit'"}
+# The only events that change a rollup tie a session's usage to work. They are a
+# few among millions, so their queue is written by a row trigger whose WHEN clause
+# PostgreSQL checks as each row is inserted: an ordinary event costs that check and
+# nothing else (a statement trigger would first collect every inserted event,
+# JSON and all, into its transition table).
+EVENT_QUEUE = """
+CREATE TABLE reports_eventqueue (event_id bigint NOT NULL);
+CREATE FUNCTION reports_event_enqueue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO reports_eventqueue (event_id) VALUES (NEW.id);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER reports_event_enqueue_insert AFTER INSERT ON ledger_workevent
+    FOR EACH ROW WHEN (NEW.type = 'x.session.commit')
+    EXECUTE FUNCTION reports_event_enqueue();
+"""
 
 
 def _forward(queue: str, column: str, table: str, key: str, statements: str) -> str:
     name = queue.removeprefix("reports_").removesuffix("queue")
     target = column.split()[0]
-    where = WHICH_ROWS.get(queue, "")
-    new = f"INSERT INTO {queue} ({target}) SELECT {key} FROM new_rows {where};"
-    old = f"INSERT INTO {queue} ({target}) SELECT {key} FROM old_rows {where};"
+    new = f"INSERT INTO {queue} ({target}) SELECT {key} FROM new_rows;"
+    old = f"INSERT INTO {queue} ({target}) SELECT {key} FROM old_rows;"
     # Where rows can be deleted, the key can change too: the old rows' keys are queued as well.
     keyed_old = "DELETE" in statements
     body = f"IF TG_OP <> 'DELETE' THEN {new} END IF; IF TG_OP <> 'INSERT' THEN {old} END IF;"
@@ -103,4 +116,9 @@ class Migration(migrations.Migration):
             ],
         ),
         *(migrations.RunSQL(_forward(*q), _backward(*q)) for q in QUEUES),
+        migrations.RunSQL(
+            EVENT_QUEUE,
+            "DROP TRIGGER IF EXISTS reports_event_enqueue_insert ON ledger_workevent;"
+            " DROP FUNCTION IF EXISTS reports_event_enqueue(); DROP TABLE IF EXISTS reports_eventqueue;",
+        ),
     ]
