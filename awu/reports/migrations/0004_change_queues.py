@@ -3,6 +3,8 @@
 As token usage does since 0003: a statement-level trigger over the rows a
 statement wrote (its transition table) appends their keys to a queue in the same
 transaction, so a batch of a thousand rows costs one extra INSERT ... SELECT.
+Events are the exception (see EVENT_QUEUE): only session commits are queued, by a
+row trigger with a WHEN clause.
 
 One small table per input, because each holds a different key (entry, event,
 adjustment and unit ids, identity values, person ids) and the refresh turns each
