@@ -69,6 +69,7 @@ class Team(models.Model):
         max_length=12,
         choices=Status.choices,
         default=Status.CONFIRMED,
+        db_default=Status.CONFIRMED,
         help_text="'discovered': made from a record that named it; not yet confirmed.",
     )
     merged_into = models.ForeignKey(

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='team',
             name='status',
-            field=models.CharField(choices=[('confirmed', 'Confirmed'), ('discovered', 'Discovered')], default='confirmed', help_text="'discovered': made from a record that named it; not yet confirmed.", max_length=12),
+            field=models.CharField(choices=[('confirmed', 'Confirmed'), ('discovered', 'Discovered')], db_default='confirmed', default='confirmed', help_text="'discovered': made from a record that named it; not yet confirmed.", max_length=12),
         ),
         migrations.AlterField(
             model_name='team',
