@@ -196,6 +196,14 @@ _MEASURES: dict[Side, str] = {
 }
 
 
+# Each team id as reports count it: a merged team under the team it was merged
+# into. A small derived table, so rollup rows join it once, by hash.
+_TEAMS_AS_COUNTED = (
+    "SELECT m.id, c.slug, c.domain FROM ledger_team m"
+    " JOIN ledger_team c ON c.id = COALESCE(m.merged_into_id, m.id)"
+)
+
+
 def side_rows(
     side: Side,
     query: ReportQuery,
@@ -295,8 +303,7 @@ def side_rows(
     sql = f"""
         SELECT {select_keys + "," if keys else ""} {measures}
         FROM {relation.sql} f
-        LEFT JOIN ledger_team tn ON tn.id = f.team_id
-        LEFT JOIN ledger_team t ON t.id = COALESCE(tn.merged_into_id, tn.id)
+        LEFT JOIN ({_TEAMS_AS_COUNTED}) t ON t.id = f.team_id
         {join_definition}
         WHERE {" AND ".join(where) or "TRUE"}
         {"GROUP BY " + ", ".join(f"k{i}" for i in range(len(keys))) if keys else ""}
