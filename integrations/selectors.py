@@ -43,7 +43,9 @@ def unmapped_actors(*, since: datetime, limit: int = 200) -> list[UnmappedActor]
             )
             SELECT s.actor, sum(s.events)::bigint, sum(s.usage_records)::bigint, max(s.last_seen)
             FROM seen s
-            WHERE NOT EXISTS (SELECT 1 FROM ledger_identity i WHERE i.value = s.actor)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM ledger_identity i WHERE i.value = s.actor AND i.retracted_at IS NULL
+            )
             GROUP BY s.actor
             ORDER BY sum(s.events) + sum(s.usage_records) DESC, s.actor
             LIMIT %(limit)s

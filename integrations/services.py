@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from integrations.models import DeadLetter
 from integrations.webhooks.base import Delivery, Mapped, MappingError, Vendor
-from ledger import identities, ingest
+from ledger import directory, ingest
 from ledger.models import Identity, Person, Source
 
 logger = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ def unmapped_actor_map(*, actor: str) -> Identity:
         person = Person.objects.filter(email=email).first() if email else None
         if person is None:
             person = Person.objects.create(name=actor[:200], email=email)
-        return identities.identity_map(value=actor, person=person)
+        return directory.identity_map(value=actor, person=person)
 
 
 def _looks_like_email(text: str) -> bool:

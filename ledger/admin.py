@@ -13,11 +13,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from ledger import auth, clock, secrets, teams
+from ledger import auth, clock, directory, secrets, teams
 from ledger.models import (
     ApiKey,
     CostAdjustment,
@@ -86,18 +86,47 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["team"]
+    fields = ["team", "valid_from", "valid_to", "recorded_at", "origin"]
+    readonly_fields = ["recorded_at", "origin"]
 
 
 class IdentityInline(admin.TabularInline):
     model = Identity
     extra = 0
+    fields = ["value", "recorded_at", "origin"]
+    readonly_fields = ["recorded_at", "origin"]
+
+
+def history_save(obj: Identity | Membership, changed: list[str]) -> None:
+    """Save an admin form's identity or membership the way the directory keeps them:
+    a new row is recorded; an edit retracts the row and records its successor."""
+    if obj.pk is None:
+        obj.origin = Membership.Origin.ADMIN
+        obj.save()
+    elif changed:
+        original = type(obj).objects.get(pk=obj.pk)
+        directory.revise(original, **{name: getattr(obj, name) for name in changed})
 
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
-    list_display = ["name", "email", "created_at"]
-    search_fields = ["name", "email", "identities__value"]
+    list_display = ["name", "email", "active", "department", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["name", "email", "external_id", "identities__value"]
+    autocomplete_fields = ["manager"]
     inlines = [IdentityInline, MembershipInline]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a person who leaves is deactivated; their past work stays
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            directory.retract(obj)
+        for obj in formset.new_objects:
+            history_save(obj, [])
+        for obj, changed in formset.changed_objects:
+            history_save(obj, changed)
 
 
 class TeamActionForm(ActionForm):
@@ -118,8 +147,11 @@ class TeamAdmin(admin.ModelAdmin):
     merge action). Teams are never deleted: history points at them.
     """
 
-    list_display = ["slug", "name", "domain", "status", "merged_into", "members"]
+    list_display = [
+        "slug", "name", "parent", "domain", "cost_centre", "status", "merged_into", "members",
+    ]  # fmt: skip
     list_filter = ["status", "domain"]
+    autocomplete_fields = ["parent"]
     search_fields = ["slug", "name"]
     action_form = TeamActionForm
     actions = ["confirm", "merge"]
@@ -129,7 +161,15 @@ class TeamAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .select_related("merged_into")
-            .annotate(member_count=Count("memberships"))
+            .annotate(
+                member_count=Count(
+                    "memberships",
+                    filter=Q(
+                        memberships__retracted_at__isnull=True,
+                        memberships__valid_to__isnull=True,
+                    ),
+                )
+            )
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -138,7 +178,7 @@ class TeamAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="memberships", ordering="member_count")
+    @admin.display(description="members now", ordering="member_count")
     def members(self, obj: Any) -> int:
         return int(obj.member_count)
 
@@ -173,9 +213,20 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(Identity)
 class IdentityAdmin(admin.ModelAdmin):
-    list_display = ["value", "person", "created_at"]
+    list_display = ["value", "person", "recorded_at", "origin"]
+    list_filter = ["origin"]
     search_fields = ["value", "person__name", "person__email"]
     autocomplete_fields = ["person"]
+
+    def save_model(self, request: HttpRequest, obj: Identity, form: Any, change: bool) -> None:
+        history_save(obj, list(form.changed_data) if change else [])
+
+    def delete_model(self, request: HttpRequest, obj: Identity) -> None:
+        directory.retract(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Identity]) -> None:
+        for obj in queryset:
+            directory.retract(obj)
 
 
 @admin.register(ModelPrice)

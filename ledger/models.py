@@ -14,10 +14,15 @@ month without weakening it (docs/scaling.md).
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
+
+from ledger import clock
 
 
 class Source(models.Model):
@@ -80,6 +85,22 @@ class Team(models.Model):
         related_name="merged",
         help_text="Reports count this team as that one.",
     )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The org tree: a department is a team with no parent.",
+    )
+    cost_centre = models.CharField(max_length=100, blank=True, db_default="")
+    external_id = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The directory's id for this team (a SCIM group's externalId).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -95,8 +116,24 @@ class Team(models.Model):
 
 
 class Person(models.Model):
+    """Somebody whose work and spend are counted. Never deleted: a person who leaves
+    is deactivated (``active``), their memberships end and their past work stays."""
+
     name = models.CharField(max_length=200)
     email = models.EmailField(unique=True, null=True, blank=True)
+    external_id = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The directory's id for this person (SCIM externalId, HR id).",
+    )
+    active = models.BooleanField(default=True, db_default=True)
+    department = models.CharField(max_length=200, blank=True, db_default="")
+    cost_centre = models.CharField(max_length=100, blank=True, db_default="")
+    manager = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -107,7 +144,52 @@ class Person(models.Model):
         return self.name or (self.email or f"person {self.pk}")
 
 
-class Membership(models.Model):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class CurrentManager(models.Manager[_M]):
+    """The rows in force: those not retracted. ``history`` holds them all."""
+
+    def get_queryset(self) -> models.QuerySet[_M]:
+        return super().get_queryset().filter(retracted_at__isnull=True)
+
+
+class Versioned(models.Model):
+    """A directory row kept as history: it is never edited, only retracted.
+
+    A change retracts the row in force and records its successor, in one
+    transaction (ledger.directory); a trigger refuses every other UPDATE and every
+    DELETE (migration 0008). So a report can read the directory as it was known at
+    any time: the rows with ``recorded_at <= T`` and not retracted by then.
+    """
+
+    class Origin(models.TextChoices):
+        ADMIN = "admin"
+        API = "api"
+        SCIM = "scim"
+        IMPORT = "import"
+        SYSTEM = "system"
+
+    recorded_at = models.DateTimeField(default=clock.now, db_default=Now(), editable=False)
+    retracted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    origin = models.CharField(
+        max_length=10,
+        choices=Origin.choices,
+        default=Origin.ADMIN,
+        db_default=Origin.SYSTEM,
+        editable=False,
+    )
+
+    history = models.Manager()
+    objects = CurrentManager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "history"
+        default_manager_name = "objects"
+
+
+class Membership(Versioned):
     """A person belongs to a team from ``valid_from`` until ``valid_to`` (exclusive)."""
 
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="memberships")
@@ -115,7 +197,7 @@ class Membership(models.Model):
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Versioned.Meta):
         indexes = [models.Index(fields=["person", "valid_from"])]
         constraints = [
             models.CheckConstraint(
@@ -128,15 +210,25 @@ class Membership(models.Model):
         return f"{self.person} in {self.team} from {self.valid_from:%Y-%m-%d}"
 
 
-class Identity(models.Model):
-    """An alias by which tools know a person: an email, or ``github:octocat``."""
+class Identity(Versioned):
+    """An alias by which tools know a person: an email, or ``github:octocat``.
 
-    value = models.CharField(max_length=254, unique=True)
+    One row in force per value; a remap retracts it and records the new one."""
+
+    value = models.CharField(max_length=254)
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identities")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(Versioned.Meta):
         verbose_name_plural = "identities"
+        indexes = [models.Index(fields=["value", "recorded_at"], name="identity_value_history")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["value"],
+                condition=Q(retracted_at__isnull=True),
+                name="identity_value_in_force",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.value

@@ -99,6 +99,7 @@ def _common(qs: QuerySet[Any], filters: ListFilters) -> QuerySet[Any]:
         member_then = Membership.objects.filter(
             team__slug__in=slugs,
             person__identities__value=OuterRef("actor"),
+            person__identities__retracted_at__isnull=True,
             valid_from__lte=OuterRef("occurred_at"),
         ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=OuterRef("occurred_at")))
         qs = qs.filter(Q(team__in=slugs) | Q(team__isnull=True) & Exists(member_then))

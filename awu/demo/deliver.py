@@ -1,7 +1,7 @@
 """Sending the demo company through the product's own front door.
 
-People, teams, memberships and identities have no ingest API, so they are made
-with the ledger's models and ``identities.identity_map``. Everything else goes
+People, teams, memberships and identities are the company's directory, seeded
+with the ledger's models as known since everyone joined. Everything else goes
 over HTTP, in process, through Django's test ``Client`` (URL routing, middleware,
 authentication and the real views, no server): work events and token usage in
 batches to ``POST /api/v1/events`` and ``POST /api/v1/token-usage`` with a demo
@@ -35,9 +35,9 @@ from awu.demo import payloads
 from awu.demo.company import Company, Hook, anchor_for
 from integrations.otlp.ingest import OTLP_KIND, otlp_source_for_key
 from integrations.webhooks.registry import load_vendors
-from ledger import auth, clock, identities
+from ledger import auth, clock
 from ledger import secrets as source_secrets
-from ledger.models import ApiKey, Membership, Person, Source, Team
+from ledger.models import ApiKey, Identity, Membership, Person, Source, Team
 
 SOURCE_SLUG = "acme"
 WEBHOOK_VENDORS = ("github", "pagerduty", "docusign", "hubspot", "zendesk")
@@ -90,12 +90,16 @@ def organisation_install(*, company: Company) -> dict[str, int]:
             email=spec.email, defaults={"name": spec.name}
         )
         made["people"] += created
+        # The company's directory, as known since everyone joined.
+        seed = {"recorded_at": joined, "origin": Membership.Origin.SYSTEM}
         if not Membership.objects.filter(person=person, team=teams[spec.team]).exists():
-            Membership.objects.create(person=person, team=teams[spec.team], valid_from=joined)
+            Membership.objects.create(
+                person=person, team=teams[spec.team], valid_from=joined, **seed
+            )
             made["memberships"] += 1
         for alias in spec.aliases():
-            if not person.identities.filter(value=alias).exists():
-                identities.identity_map(value=alias, person=person)
+            if not Identity.objects.filter(value=alias).exists():
+                Identity.objects.create(value=alias, person=person, **seed)
                 made["identities"] += 1
     return dict(made)
 

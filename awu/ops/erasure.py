@@ -112,7 +112,11 @@ class _Values:
 def _values(person: Person, pseudonym: str) -> _Values:
     identities = [
         v
-        for v in Identity.objects.filter(person=person).values_list("value", flat=True)
+        # Every alias the person ever had, except one now in force for somebody else.
+        for v in Identity.history.filter(person=person)
+        .exclude(value__in=Identity.objects.exclude(person=person).values("value"))
+        .values_list("value", flat=True)
+        .distinct()
         if not v.startswith(PREFIX)
     ]
     actors = dict.fromkeys(identities, pseudonym)
@@ -251,11 +255,18 @@ def _admin_log_rewrite(values: _Values) -> int:
 
 def _identities_replace(person: Person, values: _Values) -> int:
     pseudonym = values.pseudonym
-    deleted, _ = Identity.objects.filter(person=person).exclude(value=pseudonym).delete()
+    # Every row of the identities' history names them; the history trigger lets an
+    # erasure (and nothing else) delete rows (ledger migration 0008).
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL awu.erasure = 'on'")
+        deleted, _ = Identity.history.filter(person=person).exclude(value=pseudonym).delete()
+        cursor.execute("SET LOCAL awu.erasure = 'off'")
     # The delete queued the old values for the rollups; no ledger record names them
     # any more (rewritten above), so nothing of the rollups changes with them.
     rollups_forget_actors(actors=values.actors)
-    _, created = Identity.objects.get_or_create(value=pseudonym, defaults={"person": person})
+    _, created = Identity.objects.get_or_create(
+        value=pseudonym, defaults={"person": person, "origin": Identity.Origin.SYSTEM}
+    )
     return deleted + int(created)
 
 

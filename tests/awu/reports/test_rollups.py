@@ -23,6 +23,7 @@ from awu.reports.query import ReportQuery
 from awu.reports.rollups import LOCK_KEY, queues, rollups_behind, rollups_refresh
 from awu.reports.selectors import efficiency_report, spend_deciles
 from awu.scoring.models import WorkUnit
+from ledger import directory
 from ledger.models import CostAdjustment, Identity, Membership, Person, TokenUsage
 from tests.awu.reports import build
 
@@ -169,12 +170,12 @@ WHO_CHANGES = {
     ),
     "identity-repointed": (
         lambda people: _laptop_of(people["bob"]),
-        lambda people: Identity.objects.filter(value="laptop").update(person=people["alice"]),
+        lambda people: directory.identity_map(value="laptop", person=people["alice"]),
         "payments",
     ),
     "identity-deleted": (
         lambda people: _laptop_of(people["alice"]),
-        lambda people: Identity.objects.filter(value="laptop").delete(),
+        lambda people: directory.identity_unmap(value="laptop"),
         None,
     ),
     "membership-added": (
@@ -184,14 +185,17 @@ WHO_CHANGES = {
     ),
     "membership-edited": (
         lambda people: (_laptop_of(people["bob"]), _growth_for(people["bob"])),
-        lambda people: Membership.objects.filter(person=people["bob"]).update(
-            team=build.team("payments")
-        ),
+        lambda people: [
+            directory.revise(m, team=build.team("payments"))
+            for m in Membership.objects.filter(person=people["bob"])
+        ],
         "payments",
     ),
     "membership-deleted": (
         lambda people: (_laptop_of(people["bob"]), _growth_for(people["bob"])),
-        lambda people: Membership.objects.filter(person=people["bob"]).delete(),
+        lambda people: [
+            directory.retract(m) for m in Membership.objects.filter(person=people["bob"])
+        ],
         None,
     ),
 }
@@ -435,17 +439,19 @@ def _change(name: str) -> None:
     if name == "map-ghost-to-ann":
         Identity.objects.get_or_create(value="ghost", defaults={"person": people["ann"]})
     elif name == "repoint-ben-to-ann":
-        Identity.objects.filter(value="ben@example.com").update(person=people["ann"])
+        directory.identity_map(value="ben@example.com", person=people["ann"])
     elif name == "unmap-ann":
-        Identity.objects.filter(value="ann@example.com").delete()
+        directory.identity_unmap(value="ann@example.com")
     elif name == "ben-joins-ops-mid-march":
         Membership.objects.create(
             person=people["ben"], team=build.team("ops"), valid_from=build.at(15)
         )
     elif name == "ann-moves-to-ops":
-        Membership.objects.filter(person=people["ann"]).update(team=build.team("ops"))
+        for m in Membership.objects.filter(person=people["ann"]):
+            directory.revise(m, team=build.team("ops"))
     elif name == "ann-leaves":
-        Membership.objects.filter(person=people["ann"]).delete()
+        for m in Membership.objects.filter(person=people["ann"]):
+            directory.retract(m)
     elif name == "reprice-the-first-record":
         first = TokenUsage.objects.order_by("id").first()
         if first is not None:

@@ -1,0 +1,171 @@
+"""Every write to identities and memberships: the directory's history is kept.
+
+A row in force is never edited. A change retracts it (``retracted_at``, set once)
+and records its successor, in one transaction, so reports read the directory as
+it is now or as it was known at any earlier time (ledger.identities). The table
+triggers refuse any other change (migration 0008). Whoever writes (the admin, the
+directory API, SCIM provisioning, a CSV import) goes through these functions.
+
+Membership dates follow what a directory knows: a membership pushed now starts
+now, except a person's first one, which reaches back to the beginning (when a
+company connects its directory there is no earlier truth, and a person's past
+work must not land in no team). An explicit ``valid_from`` always wins.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import Q
+
+from ledger import clock
+from ledger.models import Identity, Membership, Person, Team, Versioned
+
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+
+Origin = Versioned.Origin
+
+
+def _retract(row: Versioned, at: datetime) -> None:
+    type(row).history.filter(pk=row.pk, retracted_at__isnull=True).update(retracted_at=at)
+    row.retracted_at = at
+
+
+def _successor(row: Versioned, *, at: datetime, origin: str, **changes: Any) -> Any:
+    """Retract ``row`` and record a copy of it with ``changes``."""
+    _retract(row, at)
+    fields = {
+        f.attname: getattr(row, f.attname)
+        for f in row._meta.concrete_fields
+        if f.attname not in {"id", "recorded_at", "retracted_at", "origin", "created_at"}
+    }
+    for name, value in changes.items():
+        field = row._meta.get_field(name)
+        assert isinstance(field, models.Field), name
+        fields[field.attname] = (
+            value.pk if isinstance(value, models.Model) else value
+        )  # team -> team_id
+    return type(row).objects.create(**fields, recorded_at=at, origin=origin)
+
+
+# Identities
+
+
+@transaction.atomic
+def identity_map(*, value: str, person: Person, origin: str = Origin.ADMIN) -> Identity:
+    """Map an alias to a person. Idempotent; a remap keeps the earlier mapping as history."""
+    current = Identity.objects.select_for_update().filter(value=value).first()
+    if current is not None and current.person_id == person.pk:
+        return current
+    at = clock.now()
+    if current is not None:
+        _retract(current, at)
+    return Identity.objects.create(value=value, person=person, recorded_at=at, origin=origin)
+
+
+@transaction.atomic
+def identity_unmap(*, value: str, origin: str = Origin.ADMIN) -> bool:
+    """Retract the alias's mapping; answers whether there was one."""
+    current = Identity.objects.select_for_update().filter(value=value).first()
+    if current is None:
+        return False
+    _retract(current, clock.now())
+    return True
+
+
+# Memberships
+
+
+def _open(person: Person, team: Team | None = None) -> Any:
+    qs = Membership.objects.select_for_update().filter(person=person, valid_to__isnull=True)
+    return qs.filter(team=team) if team is not None else qs
+
+
+@transaction.atomic
+def membership_start(
+    *,
+    person: Person,
+    team: Team,
+    valid_from: datetime | None = None,
+    origin: str = Origin.ADMIN,
+) -> Membership:
+    """Start a membership; answers the open one if the person is already in ``team``."""
+    Person.objects.select_for_update().filter(pk=person.pk).first()  # one writer per person
+    existing = _open(person, team).order_by("valid_from").first()
+    if existing is not None:
+        return existing
+    at = clock.now()
+    if valid_from is None:
+        first = not Membership.history.filter(person=person).exists()
+        valid_from = BEGINNING if first else at
+    return Membership.objects.create(
+        person=person, team=team, valid_from=valid_from, recorded_at=at, origin=origin
+    )
+
+
+@transaction.atomic
+def membership_end(
+    membership: Membership, *, at: datetime | None = None, origin: str = Origin.ADMIN
+) -> Membership | None:
+    """End a membership at ``at`` (default now). Answers the ended row, or None when
+    it ended before it began (then it never was: it is retracted)."""
+    now = clock.now()
+    until = at or now
+    if membership.valid_to is not None and membership.valid_to <= until:
+        return membership
+    if until <= membership.valid_from:
+        _retract(membership, now)
+        return None
+    ended: Membership = _successor(membership, at=now, origin=origin, valid_to=until)
+    return ended
+
+
+def memberships_end(
+    *, person: Person, team: Team | None = None, at: datetime | None = None, origin: str
+) -> int:
+    """End the person's open memberships (in ``team``, or all); answers how many."""
+    with transaction.atomic():
+        rows = list(_open(person, team))
+        for row in rows:
+            membership_end(row, at=at, origin=origin)
+    return len(rows)
+
+
+@transaction.atomic
+def person_set_active(
+    *, person: Person, active: bool, at: datetime | None = None, origin: str = Origin.ADMIN
+) -> Person:
+    """Deactivate (ends every membership, keeps the past work) or reactivate a person."""
+    if not active:
+        memberships_end(person=person, at=at, origin=origin)
+    if person.active != active:
+        Person.objects.filter(pk=person.pk).update(active=active)
+        person.active = active
+    return person
+
+
+def teams_of(person: Person, *, at: datetime | None = None) -> list[Team]:
+    """The teams a person is in at ``at`` (default now), latest joined first."""
+    when = at or clock.now()
+    return [
+        m.team
+        for m in Membership.objects.filter(person=person, valid_from__lte=when)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
+        .select_related("team")
+        .order_by("-valid_from", "-id")
+    ]
+
+
+@transaction.atomic
+def revise(row: Any, *, origin: str = Origin.ADMIN, **changes: Any) -> Any:
+    """Correct an identity or a membership (e.g. a membership's team or dates): the
+    old row stays as history."""
+    return _successor(row, at=clock.now(), origin=origin, **changes)
+
+
+def retract(row: Identity | Membership, *, origin: str = Origin.ADMIN) -> None:
+    """Withdraw a row recorded in error (the admin's delete): kept as history."""
+    with transaction.atomic():
+        _retract(row, clock.now())
