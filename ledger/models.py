@@ -465,6 +465,8 @@ class ApiKey(models.Model):
         EVENTS_WRITE = "events:write"
         USAGE_WRITE = "usage:write"
         REPORTS_READ = "reports:read"
+        DIRECTORY_READ = "directory:read"
+        DIRECTORY_WRITE = "directory:write"
         ADMIN = "admin"
 
     name = models.CharField(max_length=200)
