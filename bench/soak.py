@@ -6,7 +6,7 @@ Usage (run by hand on a quiet machine; results go in BENCHMARKS.md)::
         .venv/bin/python bench/soak.py --rate 50 --duration 30 [--clients 16] \\
         [--web-workers 2] [--broker redis://127.0.0.1:6379/14] [--json soak.json]
 
-It creates a fresh database (``awu_bench_soak`` on the server of DATABASE_URL),
+It creates a fresh database (``--database``, default ``awu_bench_soak``, on the server of DATABASE_URL),
 migrates it, installs the price book and the default definitions, maps 40
 people into 4 teams, and starts the stack: gunicorn (gthread), one Celery
 worker and Celery beat, on the filesystem broker unless ``--broker`` or
@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 
-DATABASE = "awu_bench_soak"
+DATABASE = "awu_bench_soak"  # the default of --database
 PEOPLE = [f"dev{i}@example.com" for i in range(40)]  # the actors of tests/e2e/stories.mix
 TEAMS = ["payments", "search", "platform", "mobile"]
 KINDS = ("event", "event-batch", "usage", "report")
@@ -169,6 +169,77 @@ def _roles(worker: int, beat: int) -> dict[int, str]:
     roles.update(dict.fromkeys(_children(worker), "celery worker child"))
     roles[beat] = "celery beat"
     return roles
+
+
+# --- cpu ---------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _database_backends(database: str) -> list[int]:
+    """Server processes serving the soak's database (the server must be local)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+def _cpu_by_role(worker: int, beat: int, database: str) -> dict[int, tuple[str, float]]:
+    """pid -> (role, CPU seconds so far) for web, worker, beat, clients and the
+    database backends of the soak's database."""
+    found = {pid: (role, _cpu_seconds(pid)) for pid, role in _roles(worker, beat).items()}
+    found[os.getpid()] = ("clients", _cpu_seconds(os.getpid()))
+    for pid in _database_backends(database):
+        found[pid] = ("database", _cpu_seconds(pid))
+    return found
+
+
+class CpuSampler:
+    """CPU seconds per role over the load, sampled every second: database backends
+    come and go (DB_CONN_MAX_AGE), so each process keeps the last value seen
+    (an exiting one loses at most its last second)."""
+
+    def __init__(self, worker: int, beat: int, database: str) -> None:
+        self.args = (worker, beat, database)
+        self.first = _cpu_by_role(*self.args)
+        self.last = dict(self.first)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        for pid, (role, seconds) in _cpu_by_role(*self.args).items():
+            self.last[pid] = (role, max(seconds, self.last.get(pid, (role, 0.0))[1]))
+
+    def _run(self) -> None:
+        import django.db
+
+        while not self.stopped.wait(1.0):
+            self._sample()
+        django.db.connection.close()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per role since the start (a process that appeared since
+        counts from zero)."""
+        self.stopped.set()
+        self.thread.join()
+        used: dict[str, float] = {}
+        for pid, (role, seconds) in self.last.items():
+            start = self.first.get(pid, (role, 0.0))[1]
+            bucket = {"celery": "worker", "web": "web"}.get(role.split()[0], role)
+            bucket = "beat" if role == "celery beat" else bucket
+            used[bucket] = round(used.get(bucket, 0.0) + max(0.0, seconds - start), 1)
+        return dict(sorted(used.items()))
 
 
 # --- load --------------------------------------------------------------------------
@@ -417,6 +488,14 @@ def _print(result: dict[str, Any]) -> None:
     for phase in phases:
         total = sum(v["kib"] or 0 for v in result["rss_kib"][phase].values())
         print(f"  total at {phase}: {total / 1024:.1f} MiB")
+    load_seconds = result["load"]["last_response_after_seconds"]
+    print(
+        f"CPU seconds during the load ({load_seconds} s): "
+        + ", ".join(
+            f"{role} {seconds} ({seconds / load_seconds:.2f} cores)"
+            for role, seconds in result["cpu_seconds_during_load"].items()
+        )
+    )
     print(f"worker and beat logs: {result['logs']}")
 
 
@@ -431,6 +510,9 @@ def main() -> None:
     parser.add_argument("--broker", default=os.environ.get("CELERY_BROKER_URL") or None)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--database", default=DATABASE, help="The database to (re)create for the run."
+    )
     parser.add_argument("--json", help="Also write the results as JSON to this file ('-': stdout).")
     args = parser.parse_args()
     if args.rate <= 0 or args.duration <= 0 or args.clients <= 0:
@@ -440,7 +522,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("soak stopped by SIGTERM"))
     now = datetime.now(UTC)
     data_dir = Path(tempfile.mkdtemp(prefix="awu-soak-"))
-    database_url = harness.bench_database_url(DATABASE)
+    database_url = harness.bench_database_url(args.database)
     key = _prepare(database_url, data_dir, now)
     env = harness.environment(database_url, AWU_QUEUE=f"soak-{uuid.uuid4().hex[:8]}")
     env["AWU_DATA_DIR"] = str(data_dir)
@@ -472,12 +554,14 @@ def main() -> None:
                     }
 
                 sample("start")
+                cpu = CpuSampler(worker.pid, beat.pid, args.database)
                 load, start, last_due = run_load(
                     port=port, key=key, rate=args.rate, duration=args.duration,
                     clients=args.clients, batch=args.batch, seed=args.seed,
                     on_middle=lambda: sample("middle"),
                 )  # fmt: skip
                 sample("end")
+                cpu_seconds = cpu.stop()
                 backlog = _backlog()
                 drained = _drain(args.drain_timeout)
                 sample("drained")
@@ -496,6 +580,7 @@ def main() -> None:
                     "drain_seconds": drained,
                     "drain_timeout": args.drain_timeout,
                     "rss_kib": rss,
+                    "cpu_seconds_during_load": cpu_seconds,
                     "logs": str(log_path),
                 }
         finally:
