@@ -30,7 +30,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-23T12:00:00Z"
 DEMO = ("--people", "24", "--days", "30", "--seed", "7", "--workers", "1", "--no-progress")
-PERIOD = {"from": "2026-10-20", "to": "2026-11-23"}
+# The reports' period ends the day before NOW: the restore drill posts its waiting work
+# on NOW's day.
+PERIOD = {"from": "2026-10-20", "to": "2026-11-22"}
 # The price of claude-sonnet-4-5 input is found to have been $3.30/M from Nov 10.
 CORRECTION = ("anthropic", "claude-sonnet-4-5", "2026-11-10", "2026-11-23")
 _CORRECT_PRICE = """

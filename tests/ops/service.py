@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.conftest import Stack
 from tests.ops import pgtools
+from tests.reliability.conftest import start_beat
 
 
 def skip_or_fail(reason: str) -> None:
@@ -19,7 +20,9 @@ def skip_or_fail(reason: str) -> None:
 
 
 def stack_on(url: str, env: dict[str, str], logs: Path, *, worker: bool) -> Stack:
-    """Web (and a real worker) on the database of ``url``."""
+    """Web on the database of ``url``; with ``worker``, a real worker and beat too
+    (the processes of docs/operations.md), beat sweeping every second: work left
+    in the outbox is found by the sweep, since no wake-up for it will come."""
     queue = f"drill-{uuid.uuid4().hex[:10]}"
     logs.mkdir(parents=True, exist_ok=True)
     running = Stack(
@@ -31,6 +34,8 @@ def stack_on(url: str, env: dict[str, str], logs: Path, *, worker: bool) -> Stac
         running.start_worker()
     try:
         running.wait_ready()
+        if worker:
+            start_beat(running)
     except Exception:
         running.stop()
         raise
