@@ -19,6 +19,9 @@ $CELERY_BROKER_URL names one. Then it offers ``--rate`` requests/s for
 * 10% report queries (efficiency by team and by person, trend, spend deciles,
   work units).
 
+``--mix event=0,event-batch=1,usage=0,report=0`` offers other shares (the
+sizing runs of docs/operations.md offer one kind at a time).
+
 The load is open-loop: request *i* is due at ``start + i / rate`` whatever
 happened to the ones before, and its latency is measured from that due time,
 so a slow server shows as latency (requests queue behind busy clients), never
@@ -26,7 +29,10 @@ as a lower offered rate. Reported: offered and held rate, responses by status,
 p50/p99/max latency per kind, the scoring backlog at the end and the time it
 takes to drain, and the resident memory (VmRSS) of every web and worker
 process, children included, at the start, the middle and the end of the load
-and once the backlog is drained.
+and once the backlog is drained; and the CPU seconds each role used during the
+load (web, worker, beat, the client threads, and the database server's backends
+for the soak's database: the server must run on this machine), sampled every
+second.
 """
 
 from __future__ import annotations
@@ -271,7 +277,26 @@ def _events(now: datetime) -> Iterator[dict[str, Any]]:
         yield from mix(count=2000, now=now, seed=seed)
 
 
-def _requests(rnd: random.Random, now: datetime, batch: int) -> Iterator[Request]:
+MIX = {"event": 0.6, "event-batch": 0.2, "usage": 0.1, "report": 0.1}
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``event=0.6,event-batch=0.2,usage=0.1,report=0.1`` -> shares summing to 1."""
+    shares = dict.fromkeys(KINDS, 0.0)
+    for part in text.split(","):
+        kind, _, share = part.partition("=")
+        if kind.strip() not in shares:
+            raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        shares[kind.strip()] = float(share)
+    total = sum(shares.values())
+    if total <= 0:
+        raise ValueError("the shares must add up to more than 0")
+    return {kind: share / total for kind, share in shares.items()}
+
+
+def _requests(
+    rnd: random.Random, now: datetime, batch: int, mix: dict[str, float] = MIX
+) -> Iterator[Request]:
     events = _events(now)
     today = now.date()
     reports = [
@@ -291,12 +316,12 @@ def _requests(rnd: random.Random, now: datetime, batch: int) -> Iterator[Request
     ]
     for n in itertools.count():
         roll = rnd.random()
-        if roll < 0.6:
+        if roll < mix["event"]:
             yield Request("event", "POST", "/api/v1/events", orjson.dumps(next(events)))
-        elif roll < 0.8:
+        elif roll < mix["event"] + mix["event-batch"]:
             items = [next(events) for _ in range(batch)]
             yield Request("event-batch", "POST", "/api/v1/events", orjson.dumps(items))
-        elif roll < 0.9:
+        elif roll < mix["event"] + mix["event-batch"] + mix["usage"]:
             record = {
                 "source": "llm-gateway",
                 "id": f"soak-{uuid.uuid4().hex}",
@@ -351,7 +376,7 @@ def _producer(requests: Iterator[Request], ready: queue.Queue[Request], total: i
 
 def run_load(
     *, port: int, key: str, rate: float, duration: float, clients: int, batch: int, seed: int,
-    on_middle: Any,
+    on_middle: Any, mix: dict[str, float] = MIX,
 ) -> tuple[Load, float, float]:  # fmt: skip
     """Offer ``rate`` requests/s for ``duration`` s; returns the samples, the start
     and the time the last request was due."""
@@ -360,7 +385,7 @@ def run_load(
     ready: queue.Queue[Request] = queue.Queue(maxsize=max(100, int(rate * 5)))
     threading.Thread(
         target=_producer,
-        args=(_requests(rnd, datetime.now(UTC), batch), ready, total),
+        args=(_requests(rnd, datetime.now(UTC), batch, mix), ready, total),
         daemon=True,
     ).start()
     while ready.qsize() < min(total, ready.maxsize // 2):
@@ -511,12 +536,21 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--mix",
+        default=",".join(f"{k}={v}" for k, v in MIX.items()),
+        help="Shares of each kind of request (event, event-batch, usage, report).",
+    )
+    parser.add_argument(
         "--database", default=DATABASE, help="The database to (re)create for the run."
     )
     parser.add_argument("--json", help="Also write the results as JSON to this file ('-': stdout).")
     args = parser.parse_args()
     if args.rate <= 0 or args.duration <= 0 or args.clients <= 0:
         sys.exit("--rate, --duration and --clients must be positive")
+    try:
+        mix = parse_mix(args.mix)
+    except ValueError as exc:
+        sys.exit(f"--mix: {exc}")
 
     # A TERM (timeout, kill) unwinds like Ctrl-C, so the stack is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("soak stopped by SIGTERM"))
@@ -558,7 +592,7 @@ def main() -> None:
                 load, start, last_due = run_load(
                     port=port, key=key, rate=args.rate, duration=args.duration,
                     clients=args.clients, batch=args.batch, seed=args.seed,
-                    on_middle=lambda: sample("middle"),
+                    on_middle=lambda: sample("middle"), mix=mix,
                 )  # fmt: skip
                 sample("end")
                 cpu_seconds = cpu.stop()
@@ -574,6 +608,7 @@ def main() -> None:
                     "web_workers": args.web_workers,
                     "worker_concurrency": args.concurrency,
                     "broker": args.broker or "filesystem",
+                    "mix": mix,
                     "load": summarize(load, start, last_due, args.rate, args.duration),
                     "events_stored": WorkEvent.objects.count(),
                     "backlog_at_end": backlog,
