@@ -191,6 +191,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (every process, ours or not)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / TICKS
+
+
 def _database_backends(database: str) -> list[int]:
     """Server processes serving the soak's database (the server must be local)."""
     from django.db import connection
@@ -211,13 +218,15 @@ def _cpu_by_role(worker: int, beat: int, database: str) -> dict[int, tuple[str, 
 
 
 class CpuSampler:
-    """CPU seconds per role over the load, sampled every second: database backends
+    """CPU seconds per role over the load, and the whole machine's (a shared machine
+    shows here how much of it other work took), sampled every second: database backends
     come and go (DB_CONN_MAX_AGE), so each process keeps the last value seen
     (an exiting one loses at most its last second)."""
 
     def __init__(self, worker: int, beat: int, database: str) -> None:
         self.args = (worker, beat, database)
         self.first = _cpu_by_role(*self.args)
+        self.machine_first = _machine_busy_seconds()
         self.last = dict(self.first)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -239,12 +248,13 @@ class CpuSampler:
         counts from zero)."""
         self.stopped.set()
         self.thread.join()
-        used: dict[str, float] = {}
+        used: dict[str, float] = {"machine (all processes)": 0.0}
         for pid, (role, seconds) in self.last.items():
             start = self.first.get(pid, (role, 0.0))[1]
             bucket = {"celery": "worker", "web": "web"}.get(role.split()[0], role)
             bucket = "beat" if role == "celery beat" else bucket
             used[bucket] = round(used.get(bucket, 0.0) + max(0.0, seconds - start), 1)
+        used["machine (all processes)"] = round(_machine_busy_seconds() - self.machine_first, 1)
         return dict(sorted(used.items()))
 
 
