@@ -6,7 +6,7 @@ Usage (run by hand on a quiet machine; results go in BENCHMARKS.md)::
         .venv/bin/python bench/soak.py --rate 50 --duration 30 [--clients 16] \\
         [--web-workers 2] [--broker redis://127.0.0.1:6379/14] [--json soak.json]
 
-It creates a fresh database (``awu_bench_soak`` on the server of DATABASE_URL),
+It creates a fresh database (``--database``, default ``awu_bench_soak``, on the server of DATABASE_URL),
 migrates it, installs the price book and the default definitions, maps 40
 people into 4 teams, and starts the stack: gunicorn (gthread), one Celery
 worker and Celery beat, on the filesystem broker unless ``--broker`` or
@@ -19,6 +19,9 @@ $CELERY_BROKER_URL names one. Then it offers ``--rate`` requests/s for
 * 10% report queries (efficiency by team and by person, trend, spend deciles,
   work units).
 
+``--mix event=0,event-batch=1,usage=0,report=0`` offers other shares (the
+sizing runs of docs/operations.md offer one kind at a time).
+
 The load is open-loop: request *i* is due at ``start + i / rate`` whatever
 happened to the ones before, and its latency is measured from that due time,
 so a slow server shows as latency (requests queue behind busy clients), never
@@ -26,7 +29,10 @@ as a lower offered rate. Reported: offered and held rate, responses by status,
 p50/p99/max latency per kind, the scoring backlog at the end and the time it
 takes to drain, and the resident memory (VmRSS) of every web and worker
 process, children included, at the start, the middle and the end of the load
-and once the backlog is drained.
+and once the backlog is drained; and the CPU seconds each role used during the
+load (web, worker, beat, the client threads, and the database server's backends
+for the soak's database: the server must run on this machine), sampled every
+second.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 
-DATABASE = "awu_bench_soak"
+DATABASE = "awu_bench_soak"  # the default of --database
 PEOPLE = [f"dev{i}@example.com" for i in range(40)]  # the actors of tests/e2e/stories.mix
 TEAMS = ["payments", "search", "platform", "mobile"]
 KINDS = ("event", "event-batch", "usage", "report")
@@ -171,6 +177,87 @@ def _roles(worker: int, beat: int) -> dict[int, str]:
     return roles
 
 
+# --- cpu ---------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (every process, ours or not)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / TICKS
+
+
+def _database_backends(database: str) -> list[int]:
+    """Server processes serving the soak's database (the server must be local)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+def _cpu_by_role(worker: int, beat: int, database: str) -> dict[int, tuple[str, float]]:
+    """pid -> (role, CPU seconds so far) for web, worker, beat, clients and the
+    database backends of the soak's database."""
+    found = {pid: (role, _cpu_seconds(pid)) for pid, role in _roles(worker, beat).items()}
+    found[os.getpid()] = ("clients", _cpu_seconds(os.getpid()))
+    for pid in _database_backends(database):
+        found[pid] = ("database", _cpu_seconds(pid))
+    return found
+
+
+class CpuSampler:
+    """CPU seconds per role over the load, and the whole machine's (a shared machine
+    shows here how much of it other work took), sampled every second: database backends
+    come and go (DB_CONN_MAX_AGE), so each process keeps the last value seen
+    (an exiting one loses at most its last second)."""
+
+    def __init__(self, worker: int, beat: int, database: str) -> None:
+        self.args = (worker, beat, database)
+        self.first = _cpu_by_role(*self.args)
+        self.machine_first = _machine_busy_seconds()
+        self.last = dict(self.first)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        for pid, (role, seconds) in _cpu_by_role(*self.args).items():
+            self.last[pid] = (role, max(seconds, self.last.get(pid, (role, 0.0))[1]))
+
+    def _run(self) -> None:
+        import django.db
+
+        while not self.stopped.wait(1.0):
+            self._sample()
+        django.db.connection.close()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per role since the start (a process that appeared since
+        counts from zero)."""
+        self.stopped.set()
+        self.thread.join()
+        used: dict[str, float] = {"machine (all processes)": 0.0}
+        for pid, (role, seconds) in self.last.items():
+            start = self.first.get(pid, (role, 0.0))[1]
+            bucket = {"celery": "worker", "web": "web"}.get(role.split()[0], role)
+            bucket = "beat" if role == "celery beat" else bucket
+            used[bucket] = round(used.get(bucket, 0.0) + max(0.0, seconds - start), 1)
+        used["machine (all processes)"] = round(_machine_busy_seconds() - self.machine_first, 1)
+        return dict(sorted(used.items()))
+
+
 # --- load --------------------------------------------------------------------------
 
 
@@ -200,7 +287,26 @@ def _events(now: datetime) -> Iterator[dict[str, Any]]:
         yield from mix(count=2000, now=now, seed=seed)
 
 
-def _requests(rnd: random.Random, now: datetime, batch: int) -> Iterator[Request]:
+MIX = {"event": 0.6, "event-batch": 0.2, "usage": 0.1, "report": 0.1}
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``event=0.6,event-batch=0.2,usage=0.1,report=0.1`` -> shares summing to 1."""
+    shares = dict.fromkeys(KINDS, 0.0)
+    for part in text.split(","):
+        kind, _, share = part.partition("=")
+        if kind.strip() not in shares:
+            raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        shares[kind.strip()] = float(share)
+    total = sum(shares.values())
+    if total <= 0:
+        raise ValueError("the shares must add up to more than 0")
+    return {kind: share / total for kind, share in shares.items()}
+
+
+def _requests(
+    rnd: random.Random, now: datetime, batch: int, mix: dict[str, float] = MIX
+) -> Iterator[Request]:
     events = _events(now)
     today = now.date()
     reports = [
@@ -220,12 +326,12 @@ def _requests(rnd: random.Random, now: datetime, batch: int) -> Iterator[Request
     ]
     for n in itertools.count():
         roll = rnd.random()
-        if roll < 0.6:
+        if roll < mix["event"]:
             yield Request("event", "POST", "/api/v1/events", orjson.dumps(next(events)))
-        elif roll < 0.8:
+        elif roll < mix["event"] + mix["event-batch"]:
             items = [next(events) for _ in range(batch)]
             yield Request("event-batch", "POST", "/api/v1/events", orjson.dumps(items))
-        elif roll < 0.9:
+        elif roll < mix["event"] + mix["event-batch"] + mix["usage"]:
             record = {
                 "source": "llm-gateway",
                 "id": f"soak-{uuid.uuid4().hex}",
@@ -280,7 +386,7 @@ def _producer(requests: Iterator[Request], ready: queue.Queue[Request], total: i
 
 def run_load(
     *, port: int, key: str, rate: float, duration: float, clients: int, batch: int, seed: int,
-    on_middle: Any,
+    on_middle: Any, mix: dict[str, float] = MIX,
 ) -> tuple[Load, float, float]:  # fmt: skip
     """Offer ``rate`` requests/s for ``duration`` s; returns the samples, the start
     and the time the last request was due."""
@@ -289,7 +395,7 @@ def run_load(
     ready: queue.Queue[Request] = queue.Queue(maxsize=max(100, int(rate * 5)))
     threading.Thread(
         target=_producer,
-        args=(_requests(rnd, datetime.now(UTC), batch), ready, total),
+        args=(_requests(rnd, datetime.now(UTC), batch, mix), ready, total),
         daemon=True,
     ).start()
     while ready.qsize() < min(total, ready.maxsize // 2):
@@ -417,6 +523,14 @@ def _print(result: dict[str, Any]) -> None:
     for phase in phases:
         total = sum(v["kib"] or 0 for v in result["rss_kib"][phase].values())
         print(f"  total at {phase}: {total / 1024:.1f} MiB")
+    load_seconds = result["load"]["last_response_after_seconds"]
+    print(
+        f"CPU seconds during the load ({load_seconds} s): "
+        + ", ".join(
+            f"{role} {seconds} ({seconds / load_seconds:.2f} cores)"
+            for role, seconds in result["cpu_seconds_during_load"].items()
+        )
+    )
     print(f"worker and beat logs: {result['logs']}")
 
 
@@ -431,16 +545,28 @@ def main() -> None:
     parser.add_argument("--broker", default=os.environ.get("CELERY_BROKER_URL") or None)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--mix",
+        default=",".join(f"{k}={v}" for k, v in MIX.items()),
+        help="Shares of each kind of request (event, event-batch, usage, report).",
+    )
+    parser.add_argument(
+        "--database", default=DATABASE, help="The database to (re)create for the run."
+    )
     parser.add_argument("--json", help="Also write the results as JSON to this file ('-': stdout).")
     args = parser.parse_args()
     if args.rate <= 0 or args.duration <= 0 or args.clients <= 0:
         sys.exit("--rate, --duration and --clients must be positive")
+    try:
+        mix = parse_mix(args.mix)
+    except ValueError as exc:
+        sys.exit(f"--mix: {exc}")
 
     # A TERM (timeout, kill) unwinds like Ctrl-C, so the stack is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("soak stopped by SIGTERM"))
     now = datetime.now(UTC)
     data_dir = Path(tempfile.mkdtemp(prefix="awu-soak-"))
-    database_url = harness.bench_database_url(DATABASE)
+    database_url = harness.bench_database_url(args.database)
     key = _prepare(database_url, data_dir, now)
     env = harness.environment(database_url, AWU_QUEUE=f"soak-{uuid.uuid4().hex[:8]}")
     env["AWU_DATA_DIR"] = str(data_dir)
@@ -472,12 +598,14 @@ def main() -> None:
                     }
 
                 sample("start")
+                cpu = CpuSampler(worker.pid, beat.pid, args.database)
                 load, start, last_due = run_load(
                     port=port, key=key, rate=args.rate, duration=args.duration,
                     clients=args.clients, batch=args.batch, seed=args.seed,
-                    on_middle=lambda: sample("middle"),
+                    on_middle=lambda: sample("middle"), mix=mix,
                 )  # fmt: skip
                 sample("end")
+                cpu_seconds = cpu.stop()
                 backlog = _backlog()
                 drained = _drain(args.drain_timeout)
                 sample("drained")
@@ -490,12 +618,14 @@ def main() -> None:
                     "web_workers": args.web_workers,
                     "worker_concurrency": args.concurrency,
                     "broker": args.broker or "filesystem",
+                    "mix": mix,
                     "load": summarize(load, start, last_due, args.rate, args.duration),
                     "events_stored": WorkEvent.objects.count(),
                     "backlog_at_end": backlog,
                     "drain_seconds": drained,
                     "drain_timeout": args.drain_timeout,
                     "rss_kib": rss,
+                    "cpu_seconds_during_load": cpu_seconds,
                     "logs": str(log_path),
                 }
         finally:
