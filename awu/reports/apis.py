@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from awu.reports import selectors, serializers
+from awu.reports.maturity import projection_settings
 from awu.reports.measures import amount
 from awu.reports.query import parse_report_query, parse_trend_query
 from awu.reports.renderers import CsvRenderer
@@ -81,6 +82,10 @@ _EXAMPLE_ROW = {
     "awus_per_dollar": 0.03332,
     "cost_per_awu": "30.011904762",
     "durability": 0.933333,
+    "awus_maturing": "7.000000",
+    "projected_awus": "6.533333",
+    "settles_by": "2026-11-30",
+    "low_sample": False,
     "ai_assisted_share": 0.761905,
     "spend_tied_usd": {
         "completed": "640.000000000",
@@ -102,8 +107,11 @@ _EXAMPLE_ROW = {
         "usage_records": 180233,
         "unpriced_records": 0,
         "people": 38,
+        "pending_units": 7,
+        "maturing_units": 7,
     },
 }
+_EXAMPLE_PROJECTION = {"lookback_days": 180, "min_settled_units": 20}
 
 
 class _ReportView(APIView):
@@ -147,6 +155,7 @@ class EfficiencyView(_ReportView):
                     "group_by": ["team", "month"],
                     "basis": "triggered",
                     "source": "rollups",
+                    "projection": _EXAMPLE_PROJECTION,
                 },
                 response_only=True,
             )
@@ -162,6 +171,7 @@ class EfficiencyView(_ReportView):
                 "group_by": list(query.group_by),
                 "basis": query.basis,
                 "source": "raw" if query.as_of or not query.day_aligned else "rollups",
+                "projection": projection_settings(),
             }
         )
 
@@ -220,10 +230,19 @@ class TrendView(_ReportView):
         summary="The efficiency measures per week or month",
         description=(
             "Needs `reports:read` and both `from` and `to`. One row per period, empty "
-            "periods included; filter by `team` for one team."
+            "periods included; filter by `team` for one team. A period with units still "
+            "open has a `settles_by` date: its figures are provisional (`awus_maturing`, "
+            "`projected_awus`). `settled=only` ends the trend at the last period whose "
+            "units have all settled."
         ),
         parameters=[
             OpenApiParameter("interval", str, enum=["week", "month"], description="Default month."),
+            OpenApiParameter(
+                "settled",
+                str,
+                enum=["all", "only"],
+                description="only: end at the last period whose units have all settled.",
+            ),
             *_BASIS,
             *_FILTERS,
             _FORMAT,
@@ -232,7 +251,11 @@ class TrendView(_ReportView):
         examples=[
             OpenApiExample(
                 "Monthly",
-                value={"results": [{**_EXAMPLE_ROW, "team": None}], "interval": "month"},
+                value={
+                    "results": [{**_EXAMPLE_ROW, "team": None}],
+                    "interval": "month",
+                    "projection": _EXAMPLE_PROJECTION,
+                },
                 response_only=True,
             )
         ],
@@ -240,11 +263,12 @@ class TrendView(_ReportView):
     )
     def get(self, request: Request) -> Response:
         query, interval = parse_trend_query(request.query_params)
+        settled = choice(request.query_params.get("settled") or None, "settled", ("all", "only"))
+        rows = selectors.trend_report(
+            query=query, interval=interval, settled_only=settled == "only"
+        )
         return Response(
-            {
-                "results": selectors.trend_report(query=query, interval=interval),
-                "interval": interval,
-            }
+            {"results": rows, "interval": interval, "projection": projection_settings()}
         )
 
 

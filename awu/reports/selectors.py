@@ -21,6 +21,7 @@ from awu.definitions.models import Definition, DefinitionVersion
 from awu.reports import rollups
 from awu.reports.aggregate import side_rows
 from awu.reports.facts import usage_unpriced_sql
+from awu.reports.maturity import projected_awus
 from awu.reports.measures import (
     ZERO,
     amount,
@@ -52,7 +53,8 @@ def efficiency_report(*, query: ReportQuery) -> list[dict[str, Any]]:
     raw = _raw(query)
     if not raw:
         rollups.rollups_ensure_fresh()
-    return rows_from_sides(query, sides_for(query, raw=raw))
+    projected = projected_awus(query=query, raw=raw)
+    return rows_from_sides(query, sides_for(query, raw=raw), projected=projected)
 
 
 def _periods(start: date, stop: date, interval: str) -> list[date]:
@@ -67,9 +69,13 @@ def _periods(start: date, stop: date, interval: str) -> list[date]:
     return out
 
 
-def trend_report(*, query: ReportQuery, interval: str) -> list[dict[str, Any]]:
+def trend_report(
+    *, query: ReportQuery, interval: str, settled_only: bool = False
+) -> list[dict[str, Any]]:
     """The efficiency measures per ``interval`` (week or month) over the period,
-    one row per period even when it is empty. Needs ``query.start``/``stop``."""
+    one row per period even when it is empty. Needs ``query.start``/``stop``.
+    ``settled_only`` ends the trend at the last period whose units have all
+    settled (``settles_by`` null), leaving out the provisional ones after it."""
     if query.start is None or query.stop is None:
         raise ValueError("a trend needs a start and a stop")
     grouped = replace(query, group_by=(interval,))
@@ -79,6 +85,9 @@ def trend_report(*, query: ReportQuery, interval: str) -> list[dict[str, Any]]:
     for period in _periods(query.start.date(), query.stop.date(), interval):
         key = period.isoformat()
         out.append(rows.get(key) or {"period": key, **empty})
+    if settled_only:
+        final = [i for i, row in enumerate(out) if row["settles_by"] is None]
+        out = out[: final[-1] + 1] if final else []
     return out
 
 
