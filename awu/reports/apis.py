@@ -1,8 +1,9 @@
 """The reports API: efficiency, spend deciles, trend, work units, definitions.
 
 Thin views: parse the query (awu.reports.query), call one selector, answer JSON
-or CSV. Every read needs ``reports:read`` (or ``admin``); the definition preview
-runs the rules over real events and needs ``admin``.
+or CSV. Every read needs ``reports:read`` (or ``admin``), from a key or from the
+session of a person signed in to the dashboard; the definition preview runs the
+rules over real events and needs an ``admin`` key.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from awu.reports.renderers import CsvRenderer
 from awu.scoring.preview import definition_preview
 from ledger import clock
 from ledger.apis import PAGE_PARAMETERS
+from ledger.auth import ApiKeyAuthentication, SessionReadAuthentication
 from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey
 from ledger.openapi import errors
@@ -115,6 +117,8 @@ _EXAMPLE_PROJECTION = {"lookback_days": 180, "min_settled_units": 20}
 
 
 class _ReportView(APIView):
+    # A key, or the session of a person signed in to the dashboard (reads only).
+    authentication_classes = [ApiKeyAuthentication, SessionReadAuthentication]
     required_scopes = (ApiKey.Scope.REPORTS_READ,)
     renderer_classes = [OrjsonRenderer, CsvRenderer]
 
