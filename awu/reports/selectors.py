@@ -32,6 +32,7 @@ from awu.reports.measures import (
     sides_for,
 )
 from awu.reports.query import ReportQuery
+from awu.reports.reasons import EventFacts, disqualifier_id, reason_words
 from awu.scoring.models import AwuEntry, WorkUnit
 from ledger.errors import NotFound
 from ledger.models import Team, WorkEvent
@@ -215,6 +216,27 @@ def _team_slug(team: Team | None) -> str | None:
     return team.merged_into.slug if team.merged_into else team.slug
 
 
+def _reason(unit: WorkUnit, events: dict[int, WorkEvent]) -> str | None:
+    """The unit's reason in words, from the disqualifying event among ``events``."""
+    voider = events.get(disqualifier_id(unit.reason) or 0)
+    facts = (
+        {
+            voider.pk: EventFacts(
+                voider.type, voider.occurred_at, voider.attributes or {}, voider.source.kind
+            )
+        }
+        if voider is not None
+        else {}
+    )
+    return reason_words(unit.reason, facts)
+
+
+def _events(ids: set[int]) -> dict[int, WorkEvent]:
+    """The evidence events, with what reasons in words read of them, in one query."""
+    qs = WorkEvent.objects.filter(pk__in=ids).select_related("source")
+    return {e.pk: e for e in qs.only("id", "type", "occurred_at", "attributes", "source__kind")}
+
+
 def _unit_row(
     unit: WorkUnit, events: dict[int, WorkEvent], entries: dict[int, list[dict[str, Any]]]
 ) -> dict[str, Any]:
@@ -233,7 +255,8 @@ def _unit_row(
         "triggered_at": unit.triggered_at,
         "completed_at": unit.completed_at,
         "closes_at": unit.closes_at,
-        "reason": unit.reason,
+        "reason": _reason(unit, events),
+        "reason_code": unit.reason,
         "ai_assisted": unit.ai_assisted,
         "evidence": [
             {"id": event_id, "type": events[event_id].type if event_id in events else None}
@@ -261,8 +284,7 @@ def work_units_list(
     units = list(keyset.apply(qs)[: limit + 1])
     more = len(units) > limit
     units = units[:limit]
-    event_ids = {i for u in units for i in u.evidence}
-    events = {e.pk: e for e in WorkEvent.objects.filter(pk__in=event_ids).only("id", "type")}
+    events = _events({i for u in units for i in u.evidence})
     entries = _entries([u.pk for u in units])
     rows = [_unit_row(u, events, entries) for u in units]
     return rows, keyset.next_cursor(units[-1].pk if more and units else None)
@@ -327,7 +349,9 @@ def work_unit_detail(*, unit_id: int) -> dict[str, Any]:
     )
     if unit is None:
         raise NotFound("No such work unit.")
-    events = {e.pk: e for e in WorkEvent.objects.filter(pk__in=unit.evidence)}
+    events = {
+        e.pk: e for e in WorkEvent.objects.filter(pk__in=unit.evidence).select_related("source")
+    }
     row = _unit_row(unit, events, _entries([unit.pk]))
     row["evidence"] = [
         {

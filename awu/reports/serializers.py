@@ -193,7 +193,17 @@ class WorkUnitRow(serializers.Serializer):
     triggered_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
     closes_at = serializers.DateTimeField(allow_null=True)
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why the unit is pending, voided or expired, in words built from its "
+        "evidence, e.g. 'The deal moved back from Negotiation to Qualification on 4 Nov "
+        "2026 (HubSpot)'.",
+    )
+    reason_code = serializers.CharField(
+        allow_null=True,
+        help_text="The scoring engine's reason as recorded, e.g. 'voided by "
+        "crm.opportunity.stage_changed (event 812)'.",
+    )
     ai_assisted = serializers.BooleanField(allow_null=True)
     evidence = EvidenceItem(many=True)
     entries = Entry(many=True)
