@@ -237,7 +237,8 @@ class TrendView(_ReportView):
             "periods included; filter by `team` for one team. A period with units still "
             "open has a `settles_by` date: its figures are provisional (`awus_maturing`, "
             "`projected_awus`). `settled=only` ends the trend at the last period whose "
-            "units have all settled."
+            "units have all settled. `markers` lists the rule versions published (or "
+            "rescored) in the period: a jump there may be the rules, not the work."
         ),
         parameters=[
             OpenApiParameter("interval", str, enum=["week", "month"], description="Default month."),
@@ -259,6 +260,15 @@ class TrendView(_ReportView):
                     "results": [{**_EXAMPLE_ROW, "team": None}],
                     "interval": "month",
                     "projection": _EXAMPLE_PROJECTION,
+                    "markers": [
+                        {
+                            "definition": "durable-change",
+                            "version": 3,
+                            "kind": "rescore",
+                            "published_at": "2026-10-14T09:12:00Z",
+                            "label": "durable-change v3 rescored",
+                        }
+                    ],
                 },
                 response_only=True,
             )

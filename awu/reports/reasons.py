@@ -84,6 +84,14 @@ _WHAT: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
+def type_words(event_type: str) -> str:
+    """What an event of ``event_type`` did to a unit, without its details."""
+    if event_type == "crm.opportunity.stage_changed":
+        return "the deal moved back a stage"
+    what = _WHAT.get(event_type)
+    return what({}) if what is not None else event_type
+
+
 def event_words(event: EventFacts) -> str:
     """One event as a clause: what happened, on which day, from which tool."""
     what = _WHAT.get(event.type, lambda a: f"{event.type} happened")(event.attributes)

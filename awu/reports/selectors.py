@@ -450,6 +450,36 @@ def definition_version(*, definition_id: int, number: int | None) -> DefinitionV
     return version
 
 
+def rule_changes(*, query: ReportQuery) -> list[dict[str, Any]]:
+    """Definition versions published inside the period (``query.start``/``stop``
+    and its domain or definition filter), oldest first: where a trend may jump
+    because the rules changed, not the work. A version published by a rescore
+    (note "rescore") is ``kind: rescore``, any other ``kind: rule``."""
+    qs = DefinitionVersion.objects.filter(published_at__isnull=False).select_related("definition")
+    if query.start is not None:
+        qs = qs.filter(published_at__gte=query.start)
+    if query.stop is not None:
+        qs = qs.filter(published_at__lt=query.stop)
+    if query.domain is not None:
+        qs = qs.filter(definition__domain=query.domain)
+    if query.definition is not None:
+        qs = qs.filter(definition__key=query.definition)
+    out = []
+    for version in qs.order_by("published_at", "pk"):
+        kind = "rescore" if version.note == "rescore" else "rule"
+        name = f"{version.definition.key} v{version.version}"
+        out.append(
+            {
+                "definition": version.definition.key,
+                "version": version.version,
+                "kind": kind,
+                "published_at": version.published_at,
+                "label": f"{name} rescored" if kind == "rescore" else f"{name} published",
+            }
+        )
+    return out
+
+
 # --- Voided reasons ---------------------------------------------------------------------
 
 # A voided unit's reason reads "voided by <event type> (event <id>)" (awu.rules.engine);

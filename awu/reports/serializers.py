@@ -149,9 +149,18 @@ class DecileReport(serializers.Serializer):
     by = serializers.ChoiceField(choices=["person", "team"])
 
 
+class Marker(serializers.Serializer):
+    definition = serializers.CharField()
+    version = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["rule", "rescore"])
+    published_at = serializers.DateTimeField()
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
 class TrendReport(serializers.Serializer):
     results = EfficiencyRow(many=True)
     projection = Projection()
+    markers = Marker(many=True)
     interval = serializers.ChoiceField(choices=["week", "month"])
 
 

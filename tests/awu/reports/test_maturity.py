@@ -23,7 +23,7 @@ MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 
 @pytest.fixture
 def pinned_clock(settings: Any) -> None:
-    settings.AWU_NOW = "2026-03-20T00:00:00Z"
+    settings.AWU_NOW = "2026-03-31T12:00:00Z"
     settings.AWU_REPORTS_DURABILITY_MIN_UNITS = 4
 
 

@@ -74,6 +74,16 @@
 
   var charts = [];
 
+  // Low-sample groups are drawn but never scale the axis: one contract on cents of
+  // spend would otherwise squash every real team into a sliver.
+  function axisMax(rows, field) {
+    var values = rows.filter(function (r) { return !r.low_sample && r[field] !== null; })
+      .map(function (r) { return r[field]; });
+    if (!values.length) return undefined;
+    var top = Math.max.apply(null, values);
+    return top > 0 ? top * 1.1 : undefined;
+  }
+
   if (data.teams.length) {
     var box = document.getElementById("chart-teams");
     if (box) box.parentNode.style.height = Math.min(520, 60 + 28 * data.teams.length) + "px";
@@ -84,7 +94,7 @@
         datasets: [{
           label: "AWUs per $",
           data: data.teams.map(function (t) { return t.awus_per_dollar; }),
-          backgroundColor: accent,
+          backgroundColor: data.teams.map(function (t) { return t.low_sample ? grey : accent; }),
           borderRadius: 3,
         }],
       },
@@ -94,10 +104,13 @@
           legend: { display: false },
           tooltip: { callbacks: { label: function (c) {
             var t = data.teams[c.dataIndex];
-            return ratio(t.awus_per_dollar) + " AWUs per $ (" + ratio(t.awus_completed) + " AWUs, " + spend(t.token_cost_usd, t.unpriced_records) + ")";
+            var text = ratio(t.awus_per_dollar) + " AWUs per $ (" + ratio(t.awus_completed) + " AWUs, " + spend(t.token_cost_usd, t.unpriced_records) + ")";
+            if (t.projected_awus) text += "; ≈ " + ratio(t.projected_awus) + " more projected";
+            return t.low_sample ? text + " — low sample" : text;
           } } },
         },
-        scales: { x: { beginAtZero: true, title: { display: true, text: "AWUs per $" } } },
+        scales: { x: { beginAtZero: true, max: axisMax(data.teams, "awus_per_dollar"),
+                       title: { display: true, text: "AWUs per $" } } },
       },
     }));
   }
@@ -146,22 +159,80 @@
     },
   }));
 
+  // The trend: a week whose units are still maturing is not final. It is shaded,
+  // its AWUs per $ is left off the settled line (it would read as a decline) and
+  // drawn dashed at (completed + projected) / spend, labelled a projection.
+  var trend = data.trend;
+  function provisional(t) { return t.settles_by !== null; }
+  var projectedRate = trend.map(function (t, i) {
+    var next = trend[i + 1];
+    var shown = provisional(t) || (next && provisional(next));
+    if (!shown || !t.token_cost_usd) return null;
+    return ((t.awus_completed || 0) + (provisional(t) ? (t.projected_awus || 0) : 0)) / t.token_cost_usd;
+  });
+  var shading = {
+    id: "provisionalWeeks",
+    beforeDatasetsDraw: function (chart) {
+      var x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx;
+      var step = trend.length > 1 ? x.getPixelForValue(1) - x.getPixelForValue(0) : area.right - area.left;
+      ctx.save();
+      trend.forEach(function (t, i) {
+        if (!provisional(t)) return;
+        var centre = x.getPixelForValue(i);
+        ctx.fillStyle = "rgba(97, 110, 124, 0.14)";
+        ctx.fillRect(centre - step / 2, area.top, step, area.bottom - area.top);
+      });
+      ctx.fillStyle = "#3e4c59";
+      ctx.font = "12px " + Chart.defaults.font.family;
+      var first = trend.findIndex(provisional);
+      if (first >= 0) ctx.fillText("not final", x.getPixelForValue(first) - step / 2 + 4, area.top + 12);
+      // Rule changes: a dotted line on the week each was published in.
+      (data.markers || []).forEach(function (m) {
+        var index = -1;
+        trend.forEach(function (t, i) { if (t.period <= m.day) index = i; });
+        if (index < 0) return;
+        var at = x.getPixelForValue(index);
+        ctx.strokeStyle = "#7b5e00";
+        ctx.setLineDash([3, 3]);
+        ctx.beginPath(); ctx.moveTo(at, area.top); ctx.lineTo(at, area.bottom); ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = "#7b5e00";
+        ctx.fillText(m.label, at + 3, area.bottom - 6);
+      });
+      ctx.restore();
+    },
+  };
+  var settledLine = rateLine(trend.map(function (t) { return provisional(t) ? null : t.awus_per_dollar; }));
+  settledLine.label = "AWUs per $ (settled weeks)";
+  settledLine.spanGaps = false;
   charts.push(draw("chart-trend", {
     data: {
-      labels: data.trend.map(function (t) { return day(t.period); }),
+      labels: trend.map(function (t) { return day(t.period); }),
       datasets: [
-        rateLine(data.trend.map(function (t) { return t.awus_per_dollar; })),
-        barsOn("awus", "AWUs completed", data.trend.map(function (t) { return t.awus_completed; })),
+        settledLine,
+        { type: "line", label: "AWUs per $ incl. projection (not final)", data: projectedRate,
+          borderColor: "#616e7c", backgroundColor: "#616e7c", borderDash: [6, 4],
+          spanGaps: false, tension: 0.25, yAxisID: "rate" },
+        Object.assign(barsOn("awus", "AWUs completed", trend.map(function (t) { return t.awus_completed; })), { stack: "awus" }),
+        { type: "bar", label: "Projected AWUs (maturing)", yAxisID: "awus", stack: "awus",
+          data: trend.map(function (t) { return provisional(t) ? t.projected_awus : null; }),
+          backgroundColor: "rgba(97, 110, 124, 0.25)", borderColor: "#616e7c", borderWidth: 1,
+          borderDash: [4, 3] },
       ],
     },
     options: {
+      plugins: { tooltip: { callbacks: { afterBody: function (items) {
+        var t = trend[items[0].dataIndex];
+        return provisional(t) ? "Not final: settles by " + t.settles_by : "Settled";
+      } } } },
       scales: {
-        x: { title: { display: true, text: "Week of" } },
+        x: { stacked: true, title: { display: true, text: "Week of" } },
         rate: rateAxis(),
-        awus: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
+        awus: { position: "right", beginAtZero: true, stacked: true, grid: { drawOnChartArea: false },
                 title: { display: true, text: "AWUs" } },
       },
     },
+    plugins: [shading],
   }));
 
   root.dataset.charts = "drawn";
