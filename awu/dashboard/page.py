@@ -9,6 +9,7 @@ and shapes chart series.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -97,6 +98,23 @@ def _api_links(period: Period, view: View) -> dict[str, str]:
     }
 
 
+# How far back "settled weeks only" looks for the last settled week.
+SETTLED_LOOKBACK = timedelta(days=182)
+
+
+def _trend(query: ReportQuery, *, settled_only: bool) -> list[dict[str, Any]]:
+    """The weekly trend of ``query``'s period; ``settled_only``: as many weeks,
+    ending at the last week whose units have all settled (looking up to
+    ``SETTLED_LOOKBACK`` before the period for it)."""
+    weekly = trend_report(query=query, interval="week")
+    if not settled_only:
+        return weekly
+    assert query.start is not None
+    wider = replace(query, start=query.start - SETTLED_LOOKBACK)
+    settled = trend_report(query=wider, interval="week", settled_only=True)
+    return settled[-len(weekly) :] if weekly else []
+
+
 def dashboard_read(*, period: Period, view: View) -> dict[str, Any]:
     """Every section of the page for ``period`` and ``view``: the total row and
     the previous period's, rows per team, spend deciles, weekly trend with rule
@@ -107,7 +125,7 @@ def dashboard_read(*, period: Period, view: View) -> dict[str, Any]:
     [before] = efficiency_report(query=view.query(period.previous()))
     teams = ranked(efficiency_report(query=replace(query, group_by=("team",))))
     deciles = spend_deciles(query=query)
-    trend = trend_report(query=query, interval="week", settled_only=view.settled_only)
+    trend = _trend(query, settled_only=view.settled_only)
     durability = [
         {"label": label, "ai": ai, **efficiency_report(query=replace(query, ai=ai))[0]}
         for label, ai in (("AI-assisted", "assisted"), ("Other", "not"))

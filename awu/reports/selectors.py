@@ -75,8 +75,9 @@ def trend_report(
 ) -> list[dict[str, Any]]:
     """The efficiency measures per ``interval`` (week or month) over the period,
     one row per period even when it is empty. Needs ``query.start``/``stop``.
-    ``settled_only`` ends the trend at the last period whose units have all
-    settled (``settles_by`` null), leaving out the provisional ones after it."""
+    ``settled_only`` ends the trend at the last period with units that have all
+    settled (``settles_by`` null), leaving out the periods after it (provisional,
+    or empty since)."""
     if query.start is None or query.stop is None:
         raise ValueError("a trend needs a start and a stop")
     grouped = replace(query, group_by=(interval,))
@@ -87,7 +88,7 @@ def trend_report(
         key = period.isoformat()
         out.append(rows.get(key) or {"period": key, **empty})
     if settled_only:
-        final = [i for i, row in enumerate(out) if row["settles_by"] is None]
+        final = [i for i, r in enumerate(out) if r["settles_by"] is None and r["units"] != 0]
         out = out[: final[-1] + 1] if final else []
     return out
 

@@ -176,6 +176,7 @@
       var x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx;
       var step = trend.length > 1 ? x.getPixelForValue(1) - x.getPixelForValue(0) : area.right - area.left;
       ctx.save();
+      chart.canvas.dataset.shadedWeeks = String(trend.filter(provisional).length);
       trend.forEach(function (t, i) {
         if (!provisional(t)) return;
         var centre = x.getPixelForValue(i);
@@ -186,19 +187,27 @@
       ctx.font = "12px " + Chart.defaults.font.family;
       var first = trend.findIndex(provisional);
       if (first >= 0) ctx.fillText("not final", x.getPixelForValue(first) - step / 2 + 4, area.top + 12);
-      // Rule changes: a dotted line on the week each was published in.
+      // Rule changes: a dotted line on the week they were published in (several
+      // in one week share a line and say how many).
+      var changes = {};
       (data.markers || []).forEach(function (m) {
         var index = -1;
         trend.forEach(function (t, i) { if (t.period <= m.day) index = i; });
-        if (index < 0) return;
-        var at = x.getPixelForValue(index);
+        if (index >= 0) (changes[index] = changes[index] || []).push(m.label);
+      });
+      Object.keys(changes).forEach(function (index) {
+        var labels = changes[index];
+        var at = x.getPixelForValue(Number(index));
         ctx.strokeStyle = "#7b5e00";
         ctx.setLineDash([3, 3]);
         ctx.beginPath(); ctx.moveTo(at, area.top); ctx.lineTo(at, area.bottom); ctx.stroke();
         ctx.setLineDash([]);
         ctx.fillStyle = "#7b5e00";
-        ctx.fillText(m.label, at + 3, area.bottom - 6);
+        var text = labels.length === 1 ? labels[0] : labels.length + " rule changes";
+        var width = ctx.measureText(text).width;
+        ctx.fillText(text, Math.min(at + 3, area.right - width - 2), area.top + 26);
       });
+      chart.canvas.dataset.markers = String(Object.keys(changes).length);
       ctx.restore();
     },
   };
