@@ -83,9 +83,16 @@ def screenshot(driver: Any, tmp_path: Path, name: str) -> Path:
     return shot
 
 
-def element_shot(element: Any, name: str) -> Path:
-    """One element of the page (a card, a chart), in SCREENSHOTS: small enough for docs."""
+def element_shot(driver: Any, element: Any, name: str) -> Path:
+    """One element of the page (a card, a chart), whole, in SCREENSHOTS: small
+    enough for the docs."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
-    assert element.screenshot(str(path))
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    metrics = {"width": 1280, "height": min(int(height), 6000), "deviceScaleFactor": 1}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "mobile": False})
+    try:
+        assert element.screenshot(str(path))
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return path

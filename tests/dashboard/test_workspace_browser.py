@@ -156,9 +156,9 @@ def test_the_default_view_shows_engineerings_maturing_work_and_unfinished_weeks(
         assert settled_line[weeks.index(row.get_attribute("data-period"))] is None
     first_provisional = provisional[-1].get_attribute("data-period")
     screenshot(browser, tmp_path, "workspace-default.png")
-    element_shot(browser.find_element(By.CSS_SELECTOR, ".intro"), "card-maturing-note.png")
-    element_shot(browser.find_element(By.ID, "teams"), "card-teams.png")
-    element_shot(browser.find_element(By.ID, "trend"), "card-trend.png")
+    element_shot(browser, browser.find_element(By.CSS_SELECTOR, ".intro"), "card-maturing-note.png")
+    element_shot(browser, browser.find_element(By.ID, "teams"), "card-teams.png")
+    element_shot(browser, browser.find_element(By.ID, "trend"), "card-trend.png")
 
     # Settled weeks only: the trend ends at the last week whose units all settled.
     browser.find_element(By.ID, "settled-toggle").click()
@@ -171,7 +171,7 @@ def test_the_default_view_shows_engineerings_maturing_work_and_unfinished_weeks(
     assert settled[-1].get_attribute("data-provisional") is None
     assert settled[-1].get_attribute("data-period") < first_provisional
     screenshot(browser, tmp_path, "workspace-settled-only.png")
-    element_shot(browser.find_element(By.ID, "trend"), "card-trend-settled-only.png")
+    element_shot(browser, browser.find_element(By.ID, "trend"), "card-trend-settled-only.png")
 
 
 def test_a_team_opens_to_its_people_and_their_units_with_evidence(
@@ -188,14 +188,14 @@ def test_a_team_opens_to_its_people_and_their_units_with_evidence(
     people = browser.find_elements(By.CSS_SELECTOR, "[data-report=people] tr[data-person] a.drill")
     assert people
     screenshot(browser, tmp_path, "workspace-team.png")
-    element_shot(browser.find_element(By.ID, "people"), "card-team-people.png")
+    element_shot(browser, browser.find_element(By.ID, "people"), "card-team-people.png")
     people[0].click()
     WebDriverWait(browser, 20).until(lambda d: "/people/" in d.current_url)
     _charts_drawn(browser)
     units = browser.find_elements(By.CSS_SELECTOR, "[data-report=units] tr[data-unit] a.drill")
     assert units
     screenshot(browser, tmp_path, "workspace-person.png")
-    element_shot(browser.find_element(By.ID, "units"), "card-person-units.png")
+    element_shot(browser, browser.find_element(By.ID, "units"), "card-person-units.png")
     units[0].click()
     evidence = browser.find_elements(By.CSS_SELECTOR, "[data-report=evidence] tbody tr")
     assert evidence
@@ -233,16 +233,15 @@ def test_a_custom_range_compares_with_the_period_before_and_a_bad_one_is_refused
     assert abs(float(shown.get_attribute("data-value")) - float(expected)) < 1e-3
     assert "vs previous" in shown.text
     screenshot(browser, tmp_path, "workspace-custom-range.png")
-    element_shot(
-        browser.find_element(By.CSS_SELECTOR, "[data-report=total]"), "card-comparison.png"
-    )
+    total = browser.find_element(By.CSS_SELECTOR, "[data-report=total]")
+    element_shot(browser, total, "card-comparison.png")
 
     browser.get(f"{web.base_url}/?from=2026-11-10&to=2026-11-01")
     errors = browser.find_element(By.ID, "errors")
     assert browser.find_element(By.ID, "error-to").get_attribute("data-field") == "to"
     assert "must be after from" in errors.text
     screenshot(browser, tmp_path, "workspace-refused-range.png")
-    element_shot(browser.find_element(By.CSS_SELECTOR, ".intro"), "card-refused-range.png")
+    element_shot(browser, browser.find_element(By.CSS_SELECTOR, ".intro"), "card-refused-range.png")
 
 
 def test_a_table_exports_as_csv_from_the_session(web: Stack, browser: Any, tmp_path: Path) -> None:

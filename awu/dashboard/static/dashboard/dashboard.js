@@ -86,31 +86,52 @@
 
   if (data.teams.length) {
     var box = document.getElementById("chart-teams");
-    if (box) box.parentNode.style.height = Math.min(520, 60 + 28 * data.teams.length) + "px";
+    if (box) box.parentNode.style.height = Math.min(520, 80 + 28 * data.teams.length) + "px";
+    // What the maturing units would add per dollar, at the historical durability:
+    // drawn after the settled bar, in grey, and named a projection.
+    var teams = data.teams.map(function (t) {
+      var extra = t.projected_awus && t.token_cost_usd ? t.projected_awus / t.token_cost_usd : null;
+      return Object.assign({}, t, { projected_rate: extra,
+        with_projection: (t.awus_per_dollar || 0) + (extra || 0) });
+    });
     charts.push(draw("chart-teams", {
       type: "bar",
       data: {
-        labels: data.teams.map(function (t) { return t.label; }),
+        labels: teams.map(function (t) { return t.low_sample ? t.label + " (low sample)" : t.label; }),
         datasets: [{
-          label: "AWUs per $",
-          data: data.teams.map(function (t) { return t.awus_per_dollar; }),
-          backgroundColor: data.teams.map(function (t) { return t.low_sample ? grey : accent; }),
+          label: "AWUs per $ (completed)",
+          data: teams.map(function (t) { return t.awus_per_dollar; }),
+          backgroundColor: teams.map(function (t) { return t.low_sample ? grey : accent; }),
           borderRadius: 3,
+          stack: "rate",
+        }, {
+          label: "+ projected from maturing units",
+          data: teams.map(function (t) { return t.projected_rate; }),
+          backgroundColor: "rgba(97, 110, 124, 0.22)",
+          borderColor: "#616e7c",
+          borderWidth: 1,
+          borderDash: [4, 3],
+          stack: "rate",
         }],
       },
       options: {
         indexAxis: "y",
         plugins: {
-          legend: { display: false },
+          legend: { display: true },
           tooltip: { callbacks: { label: function (c) {
-            var t = data.teams[c.dataIndex];
+            var t = teams[c.dataIndex];
+            if (c.datasetIndex === 1) {
+              return "≈ " + ratio(t.projected_awus) + " AWUs projected from maturing units (a projection)";
+            }
             var text = ratio(t.awus_per_dollar) + " AWUs per $ (" + ratio(t.awus_completed) + " AWUs, " + spend(t.token_cost_usd, t.unpriced_records) + ")";
-            if (t.projected_awus) text += "; ≈ " + ratio(t.projected_awus) + " more projected";
             return t.low_sample ? text + " — low sample" : text;
           } } },
         },
-        scales: { x: { beginAtZero: true, max: axisMax(data.teams, "awus_per_dollar"),
-                       title: { display: true, text: "AWUs per $" } } },
+        scales: {
+          x: { stacked: true, beginAtZero: true, max: axisMax(teams, "with_projection"),
+               title: { display: true, text: "AWUs per $" } },
+          y: { stacked: true },
+        },
       },
     }));
   }
