@@ -240,6 +240,15 @@ AWU_SWEEP_SECONDS = env.float("AWU_SWEEP_SECONDS", default=60.0)
 # A report refreshes the rollups first when a change is queued for them, or when
 # their last refresh is older than this.
 AWU_REPORTS_MAX_LAG_SECONDS = env.float("AWU_REPORTS_MAX_LAG_SECONDS", default=60.0)
+# Historical durability behind projected_awus (docs/reports.md#maturity): units
+# triggered in the last this many days that have settled...
+AWU_REPORTS_DURABILITY_LOOKBACK_DAYS = env.int("AWU_REPORTS_DURABILITY_LOOKBACK_DAYS", default=180)
+# ...and at least this many of them for a team's own rate (else the definition's).
+AWU_REPORTS_DURABILITY_MIN_UNITS = env.int("AWU_REPORTS_DURABILITY_MIN_UNITS", default=20)
+# A group with fewer work units or less priced spend than this is low_sample: shown,
+# kept out of rankings and chart scaling (docs/reports.md#small-numbers).
+AWU_REPORTS_LOW_SAMPLE_UNITS = env.int("AWU_REPORTS_LOW_SAMPLE_UNITS", default=5)
+AWU_REPORTS_LOW_SAMPLE_USD = env.float("AWU_REPORTS_LOW_SAMPLE_USD", default=10.0)
 
 # --- Logging ----------------------------------------------------------------------
 

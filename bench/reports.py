@@ -115,8 +115,11 @@ def load(url: str, *, usage: int, units: int, seed: int = 1) -> None:
         )
         ai = rng.random() < 0.6
         refs = "{" + f"commit:c{u}" + "}"
+        # A pending unit is inside its survival window (maturing), as most are.
+        satisfied = triggered if state == "pending" else done
+        closes = triggered + timedelta(days=30) if state == "pending" else None
         unit_rows.append((u + 1, version_id, 10_000_000 + u, state, 1, 1 if state == "completed" else 0,
-                          None, triggered, done, done, None, "{}", refs, f"p{person_id - 1}@example.com",
+                          None, triggered, satisfied, done, closes, "{}", refs, f"p{person_id - 1}@example.com",
                           person_id, team_id, None, ai, None, None, None, triggered, done or triggered))  # fmt: skip
         if state in ("completed", "voided"):
             entry_rows.append(
@@ -253,8 +256,11 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--naive-requests", type=int, default=3)
+    parser.add_argument(
+        "--database", default="awu_bench_reports", help="The scratch database (dropped, made)."
+    )
     args = parser.parse_args()
-    url = bench_database_url("awu_bench_reports")
+    url = bench_database_url(args.database)
     env = environment(
         url,
         AWU_REPORTS_MAX_LAG_SECONDS="3600",

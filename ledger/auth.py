@@ -162,6 +162,30 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+# What a person signed in to the dashboard may read through the API. Every
+# active user may read reports for now; team-limited viewers come with roles.
+SESSION_SCOPES = frozenset({ApiKey.Scope.REPORTS_READ.value})
+
+
+class SessionReadAuthentication(BaseAuthentication):
+    """A signed-in person's session, for reads only (GET, HEAD).
+
+    So the dashboard's "API" and export links answer its user without a key.
+    Unsafe methods are never authenticated by a cookie: a forged cross-site
+    POST finds no user, so there is nothing for CSRF to protect here. An
+    ``Authorization`` header always wins (checked first).
+    """
+
+    def authenticate(self, request: Request) -> tuple[Principal, None] | None:
+        if request.method not in ("GET", "HEAD"):
+            return None
+        user = getattr(request._request, "user", None)
+        if user is None or not user.is_authenticated or not user.is_active:
+            return None
+        principal = Principal(key_id=0, name=f"user:{user.get_username()}", scopes=SESSION_SCOPES)
+        return principal, None
+
+
 class HasScope(BasePermission):
     """Allows the request when the key holds one of the scopes the view requires.
 

@@ -89,3 +89,19 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "description": "An AWU Ledger API key (awu_...), scoped: events:write, "
             "usage:write, reports:read or admin.",
         }
+
+
+class SessionReadScheme(OpenApiAuthenticationExtension):
+    """Documents ledger.auth.SessionReadAuthentication: the dashboard's session cookie."""
+
+    target_class = "ledger.auth.SessionReadAuthentication"
+    name = "DashboardSession"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "The session of a person signed in to the dashboard: reads "
+            "(GET) with the scopes of their role (reports:read).",
+        }

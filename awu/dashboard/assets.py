@@ -1,6 +1,7 @@
 """Fetch the dashboard's browser libraries from the npm registry, by the lock file.
 
-``python -m awu.dashboard.assets`` reads ``package-lock.json`` beside this file,
+``python -m awu.dashboard.assets`` reads ``package-lock.json`` beside this file
+(``--dev``: its test tools, into ``dev-vendor/``, never served),
 downloads each locked tarball, checks it against the lock's ``integrity``
 (sha512) and extracts only the files the page serves into
 ``static/dashboard/vendor/``. No Node is needed. A ``manifest.json`` there
@@ -40,6 +41,14 @@ WANTED: dict[str, dict[str, str]] = {
         "package/LICENSE.md": "chart.js.LICENSE.md",
     },
     "@kurkle/color": {"package/LICENSE.md": "kurkle-color.LICENSE.md"},
+}
+# Test tools (the lock's dev packages): never served. ``--dev`` installs them into
+# DEV_VENDOR_DIR, outside the static files, for the browser tests (axe-core checks
+# keyboard access and contrast there).
+DEV_VENDOR_DIR = HERE / "dev-vendor"
+AXE_JS = "axe.min.js"
+DEV_WANTED: dict[str, dict[str, str]] = {
+    "axe-core": {"package/axe.min.js": AXE_JS, "package/LICENSE": "axe-core.LICENSE"},
 }
 TIMEOUT_SECONDS = 60
 MAX_TARBALL_BYTES = 20 * 1024 * 1024
@@ -138,25 +147,36 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def _up_to_date(package: Locked, manifest: dict[str, dict[str, object]], vendor: Path) -> bool:
+def _up_to_date(
+    package: Locked,
+    manifest: dict[str, dict[str, object]],
+    vendor: Path,
+    wanted: dict[str, dict[str, str]],
+) -> bool:
     recorded = manifest.get(package.name)
     if not recorded or recorded.get("integrity") != package.integrity:
         return False
     files = recorded.get("files")
-    if not isinstance(files, dict) or set(files) != set(WANTED.get(package.name, {}).values()):
+    if not isinstance(files, dict) or set(files) != set(wanted.get(package.name, {}).values()):
         return False
     return all(_sha256(vendor / name) == digest for name, digest in files.items())
 
 
 def assets_install(
-    *, lock_path: Path | None = None, vendor_dir: Path | None = None, registry: str | None = None
+    *,
+    lock_path: Path | None = None,
+    vendor_dir: Path | None = None,
+    registry: str | None = None,
+    dev: bool = False,
 ) -> list[str]:
     """Install the locked files (default: LOCK) into ``vendor_dir`` (default:
-    VENDOR_DIR); returns the names written, empty when everything was already
-    present with the recorded digests. Raises AssetError on any failure; a file
-    is replaced only after its tarball verified."""
+    VENDOR_DIR; with ``dev``, the test tools into DEV_VENDOR_DIR); returns the
+    names written, empty when everything was already present with the recorded
+    digests. Raises AssetError on any failure; a file is replaced only after its
+    tarball verified."""
     lock_path = lock_path or LOCK
-    vendor_dir = vendor_dir or VENDOR_DIR
+    wanted = DEV_WANTED if dev else WANTED
+    vendor_dir = vendor_dir or (DEV_VENDOR_DIR if dev else VENDOR_DIR)
     registry = (
         registry
         # npm's own spelling; the upper-case one is what ruff would prefer, npm reads both.
@@ -165,7 +185,7 @@ def assets_install(
         or DEFAULT_REGISTRY
     )
     packages = locked_packages(lock_path)
-    missing = set(WANTED) - {p.name for p in packages}
+    missing = set(wanted) - {p.name for p in packages}
     if missing:
         raise AssetError(f"{lock_path.name} does not pin {', '.join(sorted(missing))}")
     manifest_path = vendor_dir / MANIFEST
@@ -175,8 +195,8 @@ def assets_install(
         manifest = {}
     written: list[str] = []
     for package in packages:
-        members = WANTED.get(package.name)
-        if not members or _up_to_date(package, manifest, vendor_dir):
+        members = wanted.get(package.name)
+        if not members or _up_to_date(package, manifest, vendor_dir, wanted):
             continue
         label = f"{package.name}@{package.version}"
         data = _download(tarball_url(package.resolved, registry))
@@ -201,9 +221,13 @@ def assets_install(
     return written
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = argv or []
+    if args not in ([], ["--dev"]):
+        print("usage: python -m awu.dashboard.assets [--dev]", file=sys.stderr)
+        return 2
     try:
-        written = assets_install()
+        written = assets_install(dev=args == ["--dev"])
     except AssetError as exc:
         print(f"dashboard assets: {exc}", file=sys.stderr)
         return 1
@@ -213,4 +237,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

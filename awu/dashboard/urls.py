@@ -9,6 +9,8 @@ from awu.dashboard import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("teams/<str:slug>/", views.team, name="dashboard-team"),
+    path("people/<int:person_id>/", views.person, name="dashboard-person"),
     path("units/<int:unit_id>/", views.work_unit, name="dashboard-unit"),
     path(
         "login/",

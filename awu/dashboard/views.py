@@ -1,34 +1,108 @@
-"""The leadership dashboard: one read-only page over the report selectors, and a
-work unit's evidence. Any active, logged-in user may read them."""
+"""The leadership workspace: the page over the report selectors, a team's people,
+a person's units, a work unit's evidence. Any active, logged-in user may read them.
+
+A bad period or filter is refused on the page (status 400) with the field named,
+as the API refuses it; the page then shows the default period.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from awu.dashboard import assets
-from awu.dashboard.page import PERIOD_DAYS, dashboard_read, period_for
+from awu.dashboard.page import View, dashboard_read, person_read, team_read
+from awu.dashboard.periods import PERIOD_DAYS, PRESETS, Period, period_for
 from awu.reports.selectors import work_unit_detail
 from ledger import clock
-from ledger.errors import NotFound
+from ledger.errors import InvalidInput, NotFound
+from ledger.models import Person, Team
+
+AI_CHOICES = (("", "All work"), ("assisted", "AI-assisted"), ("not", "Not AI-assisted"))
+
+
+def _context(request: HttpRequest) -> tuple[Period, View, dict[str, Any]]:
+    """The period, the view and the page's shared context; errors in ``errors``."""
+    period, errors = period_for(request.GET, today=clock.now().date())
+    view = View(
+        domain=request.GET.get("domain") or None,
+        ai=request.GET.get("ai") or None,
+        settled_only=request.GET.get("settled") == "only",
+    )
+    context = {
+        "period": period,
+        "view": view,
+        "errors": errors,
+        "period_choices": PERIOD_DAYS,
+        "presets": PRESETS,
+        "ai_choices": AI_CHOICES,
+        "domains": sorted({d for d in Team.objects.values_list("domain", flat=True) if d}),
+        "charts_available": assets.chart_available(),
+    }
+    return period, view, context
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any], read: Any
+) -> HttpResponse:
+    """Render ``template`` with what ``read()`` returns; a bad filter is a 400 page
+    naming it, over the default view."""
+    try:
+        context.update(read(context["view"]))
+    except InvalidInput as refused:
+        context["errors"] = {**context["errors"], **refused.errors}
+        context["view"] = View()
+        context.update(read(context["view"]))
+    context["links"] = context["view"].links(context["period"])
+    return render(request, template, context, status=400 if context["errors"] else 200)
 
 
 @require_safe
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    period = period_for(request.GET.get("days"), today=clock.now().date())
-    context = {
-        **dashboard_read(period=period),
-        "period": period,
-        "period_choices": PERIOD_DAYS,
-        # Without the vendored library the page still shows every number.
-        "charts_available": assets.chart_available(),
-    }
-    return render(request, "dashboard/dashboard.html", context)
+    period, _, context = _context(request)
+    return _render(
+        request,
+        "dashboard/dashboard.html",
+        context,
+        lambda view: dashboard_read(period=period, view=view),
+    )
+
+
+@require_safe
+@login_required
+def team(request: HttpRequest, slug: str) -> HttpResponse:
+    if not Team.objects.filter(slug=slug).exists():
+        raise Http404("No such team.")
+    period, _, context = _context(request)
+    context["team"] = slug
+    return _render(
+        request,
+        "dashboard/team.html",
+        context,
+        lambda view: team_read(period=period, view=view, team=slug),
+    )
+
+
+@require_safe
+@login_required
+def person(request: HttpRequest, person_id: int) -> HttpResponse:
+    who = Person.objects.filter(pk=person_id).first()
+    if who is None:
+        raise Http404("No such person.")
+    period, _, context = _context(request)
+    context["person"] = who
+    context["team"] = request.GET.get("team") or None
+    return _render(
+        request,
+        "dashboard/person.html",
+        context,
+        lambda view: person_read(period=period, view=view, person=who),
+    )
 
 
 @require_safe

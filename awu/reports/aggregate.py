@@ -81,7 +81,8 @@ def monthly_applies(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
 
 # The columns each side's monthly and daily rollups share (besides time and people).
 _SHARED_COLUMNS: dict[str, str] = {
-    "units": "team_id, definition_id, domain, state, ai_assisted, unit_count, units_sum",
+    "units": "team_id, definition_id, domain, state, ai_assisted, maturing, settle_day,"
+    " unit_count, units_sum",
     "entries": "team_id, definition_id, domain, ai_assisted, entry_count, delta_sum",
     "usage": "team_id, provider, model, source_id, tied, records, unpriced, cost_usd,"
     " input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens",
@@ -123,7 +124,7 @@ def _units_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> 
         column = "trig_day" if query.basis == "triggered" else "comp_day"
         return Relation("reports_unitrollup", column, True)
     sql = f"""(SELECT triggered_at, placed_at, person_id, team_id, definition_id, domain, state,
-        ai_assisted, 1 AS unit_count, units AS units_sum
+        ai_assisted, maturing, settle_day, 1 AS unit_count, units AS units_sum
         FROM ({facts.unit_facts_sql(as_of=query.as_of is not None)}) x)"""  # noqa: S608 - fixed SQL
     return Relation(sql, "triggered_at" if query.basis == "triggered" else "placed_at", False)
 
@@ -180,6 +181,11 @@ _MEASURES: dict[Side, str] = {
         COALESCE(sum(f.units_sum) FILTER (WHERE f.state = 'pending'), 0) AS awus_pending,
         COALESCE(sum(f.units_sum) FILTER (WHERE f.state = 'voided'), 0) AS awus_voided,
         COALESCE(sum(f.units_sum) FILTER (WHERE f.state = 'expired'), 0) AS awus_expired,
+        COALESCE(sum(f.unit_count) FILTER (WHERE f.state = 'voided'), 0) AS voided_units,
+        COALESCE(sum(f.unit_count) FILTER (WHERE f.state = 'pending'), 0) AS pending_units,
+        COALESCE(sum(f.unit_count) FILTER (WHERE f.maturing), 0) AS maturing_units,
+        COALESCE(sum(f.units_sum) FILTER (WHERE f.maturing), 0) AS awus_maturing,
+        max(f.settle_day) FILTER (WHERE f.state = 'pending') AS settles_by,
         array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people""",
     "entries": """sum(f.delta_sum) AS awus_completed,
         array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people""",
@@ -212,6 +218,7 @@ def side_rows(
     group_by: tuple[str, ...] | None = None,
     extra_group: tuple[str, ...] = (),
     monthly: bool | None = None,
+    maturing_only: bool = False,
 ) -> list[dict[str, Any]]:
     """One side of a report: a dict per group with ``key`` (the group values in
     ``group_by`` order, then ``extra_group``) and the side's sums.
@@ -221,6 +228,7 @@ def side_rows(
     instead of the rollups. ``monthly`` picks the monthly rollups (True: for the
     period's whole months, with the daily rollups for the days around them), the
     daily ones (False) or the monthly ones whenever they can answer (None).
+    ``maturing_only`` keeps the units side to its maturing units.
     """
     dimensions = (*(group_by if group_by is not None else query.group_by), *extra_group)
     span = None if raw else month_span(query, dimensions)
@@ -257,6 +265,8 @@ def side_rows(
         # Spend has no definition; it belongs to a domain through its team.
         where.append("f.domain = %(domain)s" if side != "usage" else "t.domain = %(domain)s")
         params["domain"] = query.domain
+    if maturing_only:
+        where.append("f.maturing")
     if side != "usage":
         if query.definition is not None:
             where.append("d.key = %(definition)s")

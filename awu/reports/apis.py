@@ -1,8 +1,9 @@
 """The reports API: efficiency, spend deciles, trend, work units, definitions.
 
 Thin views: parse the query (awu.reports.query), call one selector, answer JSON
-or CSV. Every read needs ``reports:read`` (or ``admin``); the definition preview
-runs the rules over real events and needs ``admin``.
+or CSV. Every read needs ``reports:read`` (or ``admin``), from a key or from the
+session of a person signed in to the dashboard; the definition preview runs the
+rules over real events and needs an ``admin`` key.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from awu.reports import selectors, serializers
+from awu.reports.maturity import projection_settings
 from awu.reports.measures import amount
 from awu.reports.query import parse_report_query, parse_trend_query
 from awu.reports.renderers import CsvRenderer
 from awu.scoring.preview import definition_preview
 from ledger import clock
 from ledger.apis import PAGE_PARAMETERS
+from ledger.auth import ApiKeyAuthentication, SessionReadAuthentication
 from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey
 from ledger.openapi import errors
@@ -81,6 +84,10 @@ _EXAMPLE_ROW = {
     "awus_per_dollar": 0.03332,
     "cost_per_awu": "30.011904762",
     "durability": 0.933333,
+    "awus_maturing": "7.000000",
+    "projected_awus": "6.533333",
+    "settles_by": "2026-11-30",
+    "low_sample": False,
     "ai_assisted_share": 0.761905,
     "spend_tied_usd": {
         "completed": "640.000000000",
@@ -102,11 +109,16 @@ _EXAMPLE_ROW = {
         "usage_records": 180233,
         "unpriced_records": 0,
         "people": 38,
+        "pending_units": 7,
+        "maturing_units": 7,
     },
 }
+_EXAMPLE_PROJECTION = {"lookback_days": 180, "min_settled_units": 20}
 
 
 class _ReportView(APIView):
+    # A key, or the session of a person signed in to the dashboard (reads only).
+    authentication_classes = [ApiKeyAuthentication, SessionReadAuthentication]
     required_scopes = (ApiKey.Scope.REPORTS_READ,)
     renderer_classes = [OrjsonRenderer, CsvRenderer]
 
@@ -147,6 +159,7 @@ class EfficiencyView(_ReportView):
                     "group_by": ["team", "month"],
                     "basis": "triggered",
                     "source": "rollups",
+                    "projection": _EXAMPLE_PROJECTION,
                 },
                 response_only=True,
             )
@@ -162,6 +175,7 @@ class EfficiencyView(_ReportView):
                 "group_by": list(query.group_by),
                 "basis": query.basis,
                 "source": "raw" if query.as_of or not query.day_aligned else "rollups",
+                "projection": projection_settings(),
             }
         )
 
@@ -220,10 +234,20 @@ class TrendView(_ReportView):
         summary="The efficiency measures per week or month",
         description=(
             "Needs `reports:read` and both `from` and `to`. One row per period, empty "
-            "periods included; filter by `team` for one team."
+            "periods included; filter by `team` for one team. A period with units still "
+            "open has a `settles_by` date: its figures are provisional (`awus_maturing`, "
+            "`projected_awus`). `settled=only` ends the trend at the last period whose "
+            "units have all settled. `markers` lists the rule versions published (or "
+            "rescored) in the period: a jump there may be the rules, not the work."
         ),
         parameters=[
             OpenApiParameter("interval", str, enum=["week", "month"], description="Default month."),
+            OpenApiParameter(
+                "settled",
+                str,
+                enum=["all", "only"],
+                description="only: end at the last period whose units have all settled.",
+            ),
             *_BASIS,
             *_FILTERS,
             _FORMAT,
@@ -232,7 +256,20 @@ class TrendView(_ReportView):
         examples=[
             OpenApiExample(
                 "Monthly",
-                value={"results": [{**_EXAMPLE_ROW, "team": None}], "interval": "month"},
+                value={
+                    "results": [{**_EXAMPLE_ROW, "team": None}],
+                    "interval": "month",
+                    "projection": _EXAMPLE_PROJECTION,
+                    "markers": [
+                        {
+                            "definition": "durable-change",
+                            "version": 3,
+                            "kind": "rescore",
+                            "published_at": "2026-10-14T09:12:00Z",
+                            "label": "durable-change v3 rescored",
+                        }
+                    ],
+                },
                 response_only=True,
             )
         ],
@@ -240,11 +277,12 @@ class TrendView(_ReportView):
     )
     def get(self, request: Request) -> Response:
         query, interval = parse_trend_query(request.query_params)
+        settled = choice(request.query_params.get("settled") or None, "settled", ("all", "only"))
+        rows = selectors.trend_report(
+            query=query, interval=interval, settled_only=settled == "only"
+        )
         return Response(
-            {
-                "results": selectors.trend_report(query=query, interval=interval),
-                "interval": interval,
-            }
+            {"results": rows, "interval": interval, "projection": projection_settings()}
         )
 
 

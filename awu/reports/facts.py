@@ -95,11 +95,18 @@ def unit_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
 
     Columns: unit_id, triggered_at, placed_at (completion, else trigger),
     trig_day, comp_day, person_id, team_id, definition_id, domain, state,
-    units, ai_assisted.
+    units, ai_assisted, maturing (pending with every requirement met: inside
+    its survival window), settle_day (pending only: the UTC day by which it
+    settles, see :func:`settle_day_sql`).
     """
     state = _unit_state_sql("w", as_of)
     completed_at = (
         "CASE WHEN w.updated_at <= %(as_of)s THEN w.completed_at END" if as_of else "w.completed_at"
+    )
+    satisfied_at = (
+        "CASE WHEN w.satisfied_at <= %(as_of)s THEN w.satisfied_at END"
+        if as_of
+        else "w.satisfied_at"
     )
     return f"""
     SELECT w.id AS unit_id, w.triggered_at,
@@ -107,12 +114,30 @@ def unit_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
         (w.triggered_at AT TIME ZONE 'UTC')::date AS trig_day,
         (COALESCE({completed_at}, w.triggered_at) AT TIME ZONE 'UTC')::date AS comp_day,
         w.person_id, w.team_id, v.definition_id, d.domain, {state} AS state,
-        w.units, w.ai_assisted
+        w.units, w.ai_assisted,
+        ({state} = 'pending' AND {satisfied_at} IS NOT NULL) AS maturing,
+        CASE WHEN {state} = 'pending' THEN {settle_day_sql(satisfied_at)} END AS settle_day
     FROM scoring_workunit w
     JOIN definitions_definitionversion v ON v.id = w.version_id
     JOIN definitions_definition d ON d.id = v.definition_id
     WHERE {_unit_live_sql("w", as_of)} AND ({where})
     """  # noqa: S608 - fixed SQL; values travel as parameters
+
+
+def settle_day_sql(satisfied_at: str) -> str:
+    """SQL date: the UTC day by which a pending unit of version ``v`` settles.
+
+    Requirements met (``satisfied_at`` set): the end of its survival window.
+    Still waiting for one: the latest requirement deadline plus the survival
+    window, the latest it can complete; it may void or expire sooner.
+    """
+    latest_requirement = (
+        "(SELECT COALESCE(max((r->>'within_days')::int), 0)"
+        " FROM jsonb_array_elements(v.requires) r)"
+    )
+    return f"""((COALESCE({satisfied_at},
+            w.triggered_at + make_interval(days => {latest_requirement}))
+        + make_interval(days => v.survive_days)) AT TIME ZONE 'UTC')::date"""
 
 
 def entry_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:

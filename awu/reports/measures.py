@@ -6,12 +6,20 @@ AWUs per dollar null). Spend that is all unpriced has an unknown cost: null,
 and so are the ratios over it; partly unpriced spend shows its priced cost and
 ``denominators.unpriced_records`` says how many records that leaves out. Money
 and AWU amounts are exact decimal strings; rates are numbers rounded to 6 places.
+
+Units still open (pending) make a group's figures provisional: ``awus_maturing``
+(those inside their survival window), ``projected_awus`` (their AWUs at the
+historical durability, ``awu.reports.maturity``) and ``settles_by`` (the day the
+last of them settles; null: every unit of the group has settled, its figures are
+final). ``low_sample``: too few units or too little spend to rank the group.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+
+from django.conf import settings
 
 from awu.reports.aggregate import GroupKey
 from awu.reports.query import ReportQuery
@@ -55,8 +63,10 @@ def rows_from_sides(
     sides: dict[str, list[dict[str, Any]]],
     *,
     dimensions: tuple[str, ...] | None = None,
+    projected: dict[GroupKey, Decimal | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Merge the sides per group key and compute every measure of a report row."""
+    """Merge the sides per group key and compute every measure of a report row;
+    ``projected`` holds the groups' projected AWUs (``awu.reports.maturity``)."""
     dims = dimensions if dimensions is not None else query.group_by
     merged: dict[GroupKey, dict[str, dict[str, Any]]] = {}
     for side, side_rows in sides.items():
@@ -113,6 +123,11 @@ def rows_from_sides(
             money(cost / completed) if both and cost is not None and completed > 0 else None
         )
         row["durability"] = rate(completed, completed + voided) if units_apply else None
+        row.update(_maturity(units, (projected or {}).get(key, ZERO), units_apply))
+        row["low_sample"] = low_sample(
+            int(units.get("unit_count") or 0) if units_apply else None,
+            cost if spend_applies else None,
+        )
         row["ai_assisted_share"] = (
             rate(Decimal(int(units.get("ai_completed_units") or 0)), Decimal(completed_units))
             if units_apply
@@ -138,9 +153,30 @@ def rows_from_sides(
             "usage_records": int(usage.get("records") or 0) if spend_applies else None,
             "unpriced_records": int(usage.get("unpriced") or 0) if spend_applies else None,
             "people": len(people),
+            "pending_units": int(units.get("pending_units") or 0) if units_apply else None,
+            "maturing_units": int(units.get("maturing_units") or 0) if units_apply else None,
         }
         out.append(row)
     return out
+
+
+def _maturity(units: dict[str, Any], projected: Decimal | None, applies: bool) -> dict[str, Any]:
+    if not applies:
+        return {"awus_maturing": None, "projected_awus": None, "settles_by": None}
+    settles_by = units.get("settles_by")
+    return {
+        "awus_maturing": amount(Decimal(units.get("awus_maturing") or ZERO)),
+        "projected_awus": amount(projected),
+        "settles_by": settles_by.isoformat() if settles_by is not None else None,
+    }
+
+
+def low_sample(units: int | None, cost: Decimal | None) -> bool:
+    """True when a group has fewer work units (where units apply) or less priced
+    spend (where spend applies and is known) than the documented thresholds."""
+    few_units = units is not None and units < settings.AWU_REPORTS_LOW_SAMPLE_UNITS
+    little_spend = cost is not None and cost < Decimal(str(settings.AWU_REPORTS_LOW_SAMPLE_USD))
+    return few_units or little_spend
 
 
 def sides_for(

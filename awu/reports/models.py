@@ -61,7 +61,19 @@ class PersonWorkDimensions(WorkDimensions):
         abstract = True
 
 
-class UnitFact(PersonWorkDimensions):
+class Maturity(models.Model):
+    """Where a pending unit stands (``awu.reports.facts.unit_facts_sql``): inside its
+    survival window (``maturing``) and the day by which it settles; both false and
+    null for a settled unit. In a monthly row ``settle_day`` is the latest one."""
+
+    maturing = models.BooleanField(default=False)
+    settle_day = models.DateField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class UnitFact(PersonWorkDimensions, Maturity):
     """One work unit as reports see it (superseded units are absent)."""
 
     unit_id = models.BigIntegerField(primary_key=True)
@@ -77,7 +89,7 @@ class UnitFact(PersonWorkDimensions):
         return f"unit {self.unit_id} {self.state}"
 
 
-class UnitRollup(PersonWorkDimensions):
+class UnitRollup(PersonWorkDimensions, Maturity):
     """Work units by triggered day (and completion day) and every dimension."""
 
     trig_day = models.DateField()
@@ -170,7 +182,7 @@ class UsageMonthRollup(UsageMeasures):
         return f"usage {self.month:%Y-%m} {self.model}"
 
 
-class UnitMonthRollup(WorkDimensions):
+class UnitMonthRollup(WorkDimensions, Maturity):
     """``UnitRollup`` summed by triggered month and completion month, without the person."""
 
     trig_month = models.DateField()

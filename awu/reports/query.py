@@ -6,16 +6,17 @@ Read with ``ledger.query``'s functions; a bad value raises ``InvalidInput``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
+from ledger import clock
 from ledger.query import Query, choice, invalid, one, parse_bound, parse_period, person_id, values
 
 DIMENSIONS = ("team", "person", "domain", "definition", "model", "week", "month")
 PERIODS = ("week", "month")
 BASES = ("triggered", "completed")
 AI_VALUES = ("assisted", "not")
-# A report spanning more periods than this is refused (a week grouping over decades).
-MAX_PERIODS = 1000
+# A report spans at most three years (and so at most 157 weeks).
+MAX_DAYS = 3 * 365 + 1
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,18 @@ class ReportQuery:
         return "definition" not in self.group_by and not (self.definition or self.ai)
 
 
+def check_range(start: datetime | None, stop: datetime | None) -> None:
+    """Refuse a period that starts after today (UTC, by the one clock) or spans
+    more than three years, naming the field; ``from`` after ``to`` is refused by
+    ``parse_period`` before. A ``to`` after today is a period not over yet (this
+    month, this quarter): allowed."""
+    today = clock.now().date()
+    if start is not None and start.date() > today:
+        raise invalid("from", f"is in the future (today is {today.isoformat()})")
+    if start is not None and stop is not None and stop - start > timedelta(days=MAX_DAYS):
+        raise invalid("to", f"a report spans at most 3 years ({MAX_DAYS} days) from `from`")
+
+
 def parse_report_query(
     query: Query,
     *,
@@ -71,8 +84,7 @@ def parse_report_query(
         raise invalid("group_by", "group by week or by month, not both")
     if any(g in PERIODS for g in group_by) and (start is None or stop is None):
         raise invalid("from", "grouping by week or month needs both from and to")
-    if start is not None and stop is not None and (stop - start).days > 7 * MAX_PERIODS:
-        raise invalid("to", f"a report spans at most {7 * MAX_PERIODS} days")
+    check_range(start, stop)
     person = person_id(one(query, "person"))
     return ReportQuery(
         start=start,
@@ -93,11 +105,9 @@ def parse_report_query(
 
 def parse_trend_query(query: Query) -> tuple[ReportQuery, str]:
     """The report parameters of a trend and its ``interval`` (default month); a
-    trend needs both ``from`` and ``to`` and spans at most ten years."""
+    trend needs both ``from`` and ``to``."""
     interval = choice(query.get("interval") or None, "interval", PERIODS) or "month"
     report = parse_report_query(query, allowed_group_by=())
     if report.start is None or report.stop is None:
         raise invalid("from", "a trend needs both from and to")
-    if (report.stop - report.start).days > 3700:
-        raise invalid("to", "a trend spans at most ten years")
     return report, interval

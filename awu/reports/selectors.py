@@ -21,6 +21,7 @@ from awu.definitions.models import Definition, DefinitionVersion
 from awu.reports import rollups
 from awu.reports.aggregate import side_rows
 from awu.reports.facts import usage_unpriced_sql
+from awu.reports.maturity import projected_awus
 from awu.reports.measures import (
     ZERO,
     amount,
@@ -31,6 +32,7 @@ from awu.reports.measures import (
     sides_for,
 )
 from awu.reports.query import ReportQuery
+from awu.reports.reasons import EventFacts, disqualifier_id, reason_words
 from awu.scoring.models import AwuEntry, WorkUnit
 from ledger.errors import NotFound
 from ledger.models import Team, WorkEvent
@@ -52,7 +54,8 @@ def efficiency_report(*, query: ReportQuery) -> list[dict[str, Any]]:
     raw = _raw(query)
     if not raw:
         rollups.rollups_ensure_fresh()
-    return rows_from_sides(query, sides_for(query, raw=raw))
+    projected = projected_awus(query=query, raw=raw)
+    return rows_from_sides(query, sides_for(query, raw=raw), projected=projected)
 
 
 def _periods(start: date, stop: date, interval: str) -> list[date]:
@@ -67,9 +70,14 @@ def _periods(start: date, stop: date, interval: str) -> list[date]:
     return out
 
 
-def trend_report(*, query: ReportQuery, interval: str) -> list[dict[str, Any]]:
+def trend_report(
+    *, query: ReportQuery, interval: str, settled_only: bool = False
+) -> list[dict[str, Any]]:
     """The efficiency measures per ``interval`` (week or month) over the period,
-    one row per period even when it is empty. Needs ``query.start``/``stop``."""
+    one row per period even when it is empty. Needs ``query.start``/``stop``.
+    ``settled_only`` ends the trend at the last period with units that have all
+    settled (``settles_by`` null), leaving out the periods after it (provisional,
+    or empty since)."""
     if query.start is None or query.stop is None:
         raise ValueError("a trend needs a start and a stop")
     grouped = replace(query, group_by=(interval,))
@@ -79,6 +87,9 @@ def trend_report(*, query: ReportQuery, interval: str) -> list[dict[str, Any]]:
     for period in _periods(query.start.date(), query.stop.date(), interval):
         key = period.isoformat()
         out.append(rows.get(key) or {"period": key, **empty})
+    if settled_only:
+        final = [i for i, r in enumerate(out) if r["settles_by"] is None and r["units"] != 0]
+        out = out[: final[-1] + 1] if final else []
     return out
 
 
@@ -206,6 +217,27 @@ def _team_slug(team: Team | None) -> str | None:
     return team.merged_into.slug if team.merged_into else team.slug
 
 
+def _reason(unit: WorkUnit, events: dict[int, WorkEvent]) -> str | None:
+    """The unit's reason in words, from the disqualifying event among ``events``."""
+    voider = events.get(disqualifier_id(unit.reason) or 0)
+    facts = (
+        {
+            voider.pk: EventFacts(
+                voider.type, voider.occurred_at, voider.attributes or {}, voider.source.kind
+            )
+        }
+        if voider is not None
+        else {}
+    )
+    return reason_words(unit.reason, facts)
+
+
+def _events(ids: set[int]) -> dict[int, WorkEvent]:
+    """The evidence events, with what reasons in words read of them, in one query."""
+    qs = WorkEvent.objects.filter(pk__in=ids).select_related("source")
+    return {e.pk: e for e in qs.only("id", "type", "occurred_at", "attributes", "source__kind")}
+
+
 def _unit_row(
     unit: WorkUnit, events: dict[int, WorkEvent], entries: dict[int, list[dict[str, Any]]]
 ) -> dict[str, Any]:
@@ -224,7 +256,8 @@ def _unit_row(
         "triggered_at": unit.triggered_at,
         "completed_at": unit.completed_at,
         "closes_at": unit.closes_at,
-        "reason": unit.reason,
+        "reason": _reason(unit, events),
+        "reason_code": unit.reason,
         "ai_assisted": unit.ai_assisted,
         "evidence": [
             {"id": event_id, "type": events[event_id].type if event_id in events else None}
@@ -252,8 +285,7 @@ def work_units_list(
     units = list(keyset.apply(qs)[: limit + 1])
     more = len(units) > limit
     units = units[:limit]
-    event_ids = {i for u in units for i in u.evidence}
-    events = {e.pk: e for e in WorkEvent.objects.filter(pk__in=event_ids).only("id", "type")}
+    events = _events({i for u in units for i in u.evidence})
     entries = _entries([u.pk for u in units])
     rows = [_unit_row(u, events, entries) for u in units]
     return rows, keyset.next_cursor(units[-1].pk if more and units else None)
@@ -318,7 +350,9 @@ def work_unit_detail(*, unit_id: int) -> dict[str, Any]:
     )
     if unit is None:
         raise NotFound("No such work unit.")
-    events = {e.pk: e for e in WorkEvent.objects.filter(pk__in=unit.evidence)}
+    events = {
+        e.pk: e for e in WorkEvent.objects.filter(pk__in=unit.evidence).select_related("source")
+    }
     row = _unit_row(unit, events, _entries([unit.pk]))
     row["evidence"] = [
         {
@@ -415,6 +449,36 @@ def definition_version(*, definition_id: int, number: int | None) -> DefinitionV
     if version is None:
         raise NotFound("No such definition or version.")
     return version
+
+
+def rule_changes(*, query: ReportQuery) -> list[dict[str, Any]]:
+    """Definition versions published inside the period (``query.start``/``stop``
+    and its domain or definition filter), oldest first: where a trend may jump
+    because the rules changed, not the work. A version published by a rescore
+    (note "rescore") is ``kind: rescore``, any other ``kind: rule``."""
+    qs = DefinitionVersion.objects.filter(published_at__isnull=False).select_related("definition")
+    if query.start is not None:
+        qs = qs.filter(published_at__gte=query.start)
+    if query.stop is not None:
+        qs = qs.filter(published_at__lt=query.stop)
+    if query.domain is not None:
+        qs = qs.filter(definition__domain=query.domain)
+    if query.definition is not None:
+        qs = qs.filter(definition__key=query.definition)
+    out = []
+    for version in qs.order_by("published_at", "pk"):
+        kind = "rescore" if version.note == "rescore" else "rule"
+        name = f"{version.definition.key} v{version.version}"
+        out.append(
+            {
+                "definition": version.definition.key,
+                "version": version.version,
+                "kind": kind,
+                "published_at": version.published_at,
+                "label": f"{name} rescored" if kind == "rescore" else f"{name} published",
+            }
+        )
+    return out
 
 
 # --- Voided reasons ---------------------------------------------------------------------

@@ -61,6 +61,12 @@ class Denominators(serializers.Serializer):
         "left out of the cost, which is null when they are all of it.",
     )
     people = serializers.IntegerField()
+    pending_units = serializers.IntegerField(
+        allow_null=True, help_text="Units still open (waiting for a requirement or maturing)."
+    )
+    maturing_units = serializers.IntegerField(
+        allow_null=True, help_text="Units inside their survival window."
+    )
 
 
 class EfficiencyRow(serializers.Serializer):
@@ -84,14 +90,38 @@ class EfficiencyRow(serializers.Serializer):
     )
     cost_per_awu = _money("Null without AWUs or when the cost is unknown.")
     durability = _rate("completed / (completed + voided); null when both are 0.")
+    awus_maturing = serializers.CharField(
+        allow_null=True,
+        help_text="AWUs of the units inside their survival window (not yet counted).",
+    )
+    projected_awus = serializers.CharField(
+        allow_null=True,
+        help_text="A projection: the AWUs the maturing units would add at the historical "
+        "durability of their team and definition (docs/reports.md#maturity); null when a "
+        "definition has no settled units to project from.",
+    )
+    settles_by = serializers.DateField(
+        allow_null=True,
+        help_text="The UTC day by which every open unit of the group has settled; null: "
+        "the group's figures are final.",
+    )
+    low_sample = serializers.BooleanField(
+        help_text="Too few units or too little spend to rank (docs/reports.md#small-numbers)."
+    )
     ai_assisted_share = _rate("Share of completed units that were AI-assisted.")
     spend_tied_usd = TiedMoney(allow_null=True)
     spend_tied_share = TiedShare(allow_null=True)
     denominators = Denominators()
 
 
+class Projection(serializers.Serializer):
+    lookback_days = serializers.IntegerField()
+    min_settled_units = serializers.IntegerField()
+
+
 class EfficiencyReport(serializers.Serializer):
     results = EfficiencyRow(many=True)
+    projection = Projection()
     group_by = serializers.ListField(child=serializers.CharField())
     basis = serializers.ChoiceField(choices=["triggered", "completed"])
     source = serializers.ChoiceField(  # type: ignore[assignment]
@@ -119,8 +149,18 @@ class DecileReport(serializers.Serializer):
     by = serializers.ChoiceField(choices=["person", "team"])
 
 
+class Marker(serializers.Serializer):
+    definition = serializers.CharField()
+    version = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["rule", "rescore"])
+    published_at = serializers.DateTimeField()
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
 class TrendReport(serializers.Serializer):
     results = EfficiencyRow(many=True)
+    projection = Projection()
+    markers = Marker(many=True)
     interval = serializers.ChoiceField(choices=["week", "month"])
 
 
@@ -162,7 +202,17 @@ class WorkUnitRow(serializers.Serializer):
     triggered_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
     closes_at = serializers.DateTimeField(allow_null=True)
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why the unit is pending, voided or expired, in words built from its "
+        "evidence, e.g. 'The deal moved back from Negotiation to Qualification on 4 Nov "
+        "2026 (HubSpot)'.",
+    )
+    reason_code = serializers.CharField(
+        allow_null=True,
+        help_text="The scoring engine's reason as recorded, e.g. 'voided by "
+        "crm.opportunity.stage_changed (event 812)'.",
+    )
     ai_assisted = serializers.BooleanField(allow_null=True)
     evidence = EvidenceItem(many=True)
     entries = Entry(many=True)

@@ -196,3 +196,22 @@ def test_the_shipped_lock_pins_an_exact_chart_js_4_with_its_sha512() -> None:
     manifest = json.loads((assets.HERE / "package.json").read_text())
     assert manifest["dependencies"]["chart.js"] == chart.version
     assert {p.name for p in assets.locked_packages()} >= set(assets.WANTED)
+
+
+def test_the_shipped_lock_pins_axe_core_as_a_dev_package_with_its_sha512() -> None:
+    [axe] = [p for p in assets.locked_packages() if p.name == "axe-core"]
+    assert re.fullmatch(r"4\.\d+\.\d+", axe.version)
+    assert axe.integrity.startswith("sha512-")
+    lock = json.loads(assets.LOCK.read_text())
+    assert lock["packages"]["node_modules/axe-core"]["dev"] is True
+    # The page never serves it: the dev tools go outside the static files.
+    assert set(assets.DEV_WANTED) == {"axe-core"}
+    assert not str(assets.DEV_VENDOR_DIR).startswith(str(assets.VENDOR_DIR.parent))
+
+
+def test_dev_packages_install_apart_from_the_page_files(tmp_path: Path, registry: str) -> None:
+    lock = _publish(tmp_path, registry)
+    with pytest.raises(assets.AssetError, match="does not pin axe-core"):
+        assets.assets_install(
+            lock_path=lock, vendor_dir=tmp_path / "dev", registry=registry, dev=True
+        )

@@ -180,7 +180,7 @@ def test_top_voided_reasons_count_the_voided_units_the_api_lists(
 ) -> None:
     numbers, links, _ = page(viewer)
     voided = api_rows(reader, "/api/v1/work-units", state="voided")
-    by_cause = Counter(unit["reason"].split()[2] for unit in voided)
+    by_cause = Counter(unit["reason_code"].split()[2] for unit in voided)
     assert {k: int(v["units"]) for k, v in numbers["voided"].items()} == dict(by_cause)
     assert list(numbers["voided"]) == ["code.reverted", "deploy.rolled_back"]
     [total] = api_rows(reader, "/api/v1/reports/efficiency")
@@ -231,7 +231,7 @@ def test_numbers_are_formatted_for_people(viewer: Client, organisation: dict[str
 
 def _spend_cell(html: str, attribute: str, key: str) -> str:
     """The spend cell of one table row, as written: value attribute and text."""
-    row = re.search(rf'<tr {attribute}="{re.escape(key)}">(.*?)</tr>', html, re.DOTALL)
+    row = re.search(rf'<tr {attribute}="{re.escape(key)}"[^>]*>(.*?)</tr>', html, re.DOTALL)
     assert row, (attribute, key)
     cell = re.search(r'data-field="token_cost_usd" (data-value="[^"]*">[^<]*)<', row.group(1))
     assert cell, row.group(1)

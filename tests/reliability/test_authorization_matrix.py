@@ -126,6 +126,8 @@ MATRIX: dict[str, dict[str, Rule]] = {
     # The dashboard: a browser session, never an API key.
     "": {"GET": LoginRedirect("/login/?next={path}")},
     "units/<int:unit_id>/": {"GET": LoginRedirect("/login/?next={path}")},
+    "teams/<str:slug>/": {"GET": LoginRedirect("/login/?next={path}")},
+    "people/<int:person_id>/": {"GET": LoginRedirect("/login/?next={path}")},
     "login/": {"GET": Open(), "POST": Open(), "PUT": Open()},
     "logout/": {"POST": LoginRedirect("/login/")},
 }
@@ -152,6 +154,7 @@ def _cases() -> list[Any]:
 @dataclass
 class World:
     unit_id: int
+    person_id: int
     definition_id: int
 
 
@@ -159,14 +162,17 @@ class World:
 def world(settings: Any) -> World:
     settings.AWU_NOW = factories.NOW
     version = build.definition()
-    unit = build.unit(version, owner=build.person("matrix-person"))
+    owner = build.person("matrix-person", team_slug="matrix-team")
+    unit = build.unit(version, owner=owner)
     make_source("generic", HOOK_SLUG, HOOK_SECRET)
-    return World(unit_id=unit.pk, definition_id=version.definition_id)
+    return World(unit_id=unit.pk, person_id=owner.pk, definition_id=version.definition_id)
 
 
 def concrete(route: str, world: World) -> str:
     path = (
         route.replace("<int:unit_id>", str(world.unit_id))
+        .replace("<int:person_id>", str(world.person_id))
+        .replace("<str:slug>", "matrix-team")
         .replace("<int:definition_id>", str(world.definition_id))
         .replace("<slug:vendor>/<slug:source>", f"generic/{HOOK_SLUG}")
     )

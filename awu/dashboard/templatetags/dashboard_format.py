@@ -15,6 +15,7 @@ from django import template
 register = template.Library()
 
 NONE = "—"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -97,3 +98,25 @@ def awus(value: Any) -> str:
 def raw(value: Any) -> str:
     """The value exactly as the API answers it, for data-value attributes ("" for null)."""
     return "" if value is None else str(value)
+
+
+@register.filter
+def change(value: Any) -> str:
+    """A change as a share, signed: 0.125 -> "+12.5%", -0.03 -> "-3%" (a minus
+    sign, U+2212); null: "—"."""
+    number = _decimal(value)
+    if number is None:
+        return NONE
+    text = percent(abs(number))
+    if number > 0:
+        return f"+{text}"
+    return f"\u2212{text}" if number < 0 else "0%"
+
+
+@register.filter
+def day(value: Any) -> str:
+    """An ISO date as "4 Nov 2026" ("—" for null)."""
+    if not value:
+        return NONE
+    year, month, date_ = str(value)[:10].split("-")
+    return f"{int(date_)} {MONTHS[int(month) - 1]} {year}"

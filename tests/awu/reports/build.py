@@ -47,7 +47,13 @@ def person(name: str, *, team_slug: str | None = None, actor: str | None = None)
     return p
 
 
-def definition(key: str = "shipped", domain: str = "engineering") -> DefinitionVersion:
+def definition(
+    key: str = "shipped",
+    domain: str = "engineering",
+    *,
+    survive_days: int = 0,
+    requires: list[dict[str, Any]] | None = None,
+) -> DefinitionVersion:
     d = Definition.objects.get_or_create(key=key, defaults={"name": key, "domain": domain})[0]
     existing = DefinitionVersion.objects.filter(definition=d, version=1).first()
     if existing:
@@ -57,6 +63,8 @@ def definition(key: str = "shipped", domain: str = "engineering") -> DefinitionV
         version=1,
         status="published",
         trigger_type="code.pr.merged",
+        survive_days=survive_days,
+        requires=requires or [],
         covers_from=T0.replace(year=2000),
         published_at=T0.replace(year=2020),
     )
@@ -98,8 +106,10 @@ def unit(
     ai_assisted: bool | None = None,
     created_at: datetime | None = None,
     reason: str | None = None,
+    satisfied_at: datetime | None = None,
 ) -> WorkUnit:
-    """A unit; a completed one gets its +units entry (``credit`` overrides)."""
+    """A unit; a completed one gets its +units entry (``credit`` overrides).
+    ``satisfied_at`` marks a pending unit as inside its survival window."""
     when = triggered_at or at(2)
     done = completed_at or (when if state in ("completed", "voided") else None)
     trigger = event(occurred_at=when, refs=refs)
@@ -113,6 +123,7 @@ def unit(
         credited=amount if credited else 0,
         reason=reason,
         triggered_at=when,
+        satisfied_at=satisfied_at,
         completed_at=done,
         evidence=[trigger.pk],
         ref_keys=list(trigger.ref_keys),

@@ -308,3 +308,21 @@ def test_an_unknown_format_is_refused_naming_json_and_csv(reader: Api) -> None:
 
     assert response.status_code == 400
     assert response.json()["errors"] == {"format": ["one of json, csv"]}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2026-03-10", "to": "2026-03-01"}, "to"),
+        ({"from": "2022-01-01", "to": "2026-03-01"}, "to"),
+        ({"from": "2099-01-01", "to": "2099-01-02"}, "from"),
+    ],
+    ids=["from-after-to", "over-three-years", "from-in-the-future"],
+)
+def test_a_bad_range_is_refused_naming_the_field(
+    reader: Api, params: dict[str, str], field: str
+) -> None:
+    for url in (URL, "/api/v1/reports/trend"):
+        response = reader.get(url, params)
+        assert response.status_code == 400, response.content
+        assert field in response.json()["errors"]

@@ -74,30 +74,64 @@
 
   var charts = [];
 
+  // Low-sample groups are drawn but never scale the axis: one contract on cents of
+  // spend would otherwise squash every real team into a sliver.
+  function axisMax(rows, field) {
+    var values = rows.filter(function (r) { return !r.low_sample && r[field] !== null; })
+      .map(function (r) { return r[field]; });
+    if (!values.length) return undefined;
+    var top = Math.max.apply(null, values);
+    return top > 0 ? top * 1.1 : undefined;
+  }
+
   if (data.teams.length) {
     var box = document.getElementById("chart-teams");
-    if (box) box.parentNode.style.height = Math.min(520, 60 + 28 * data.teams.length) + "px";
+    if (box) box.parentNode.style.height = Math.min(520, 80 + 28 * data.teams.length) + "px";
+    // What the maturing units would add per dollar, at the historical durability:
+    // drawn after the settled bar, in grey, and named a projection.
+    var teams = data.teams.map(function (t) {
+      var extra = t.projected_awus && t.token_cost_usd ? t.projected_awus / t.token_cost_usd : null;
+      return Object.assign({}, t, { projected_rate: extra,
+        with_projection: (t.awus_per_dollar || 0) + (extra || 0) });
+    });
     charts.push(draw("chart-teams", {
       type: "bar",
       data: {
-        labels: data.teams.map(function (t) { return t.label; }),
+        labels: teams.map(function (t) { return t.low_sample ? t.label + " (low sample)" : t.label; }),
         datasets: [{
-          label: "AWUs per $",
-          data: data.teams.map(function (t) { return t.awus_per_dollar; }),
-          backgroundColor: accent,
+          label: "AWUs per $ (completed)",
+          data: teams.map(function (t) { return t.awus_per_dollar; }),
+          backgroundColor: teams.map(function (t) { return t.low_sample ? grey : accent; }),
           borderRadius: 3,
+          stack: "rate",
+        }, {
+          label: "+ projected from maturing units",
+          data: teams.map(function (t) { return t.projected_rate; }),
+          backgroundColor: "rgba(97, 110, 124, 0.22)",
+          borderColor: "#616e7c",
+          borderWidth: 1,
+          borderDash: [4, 3],
+          stack: "rate",
         }],
       },
       options: {
         indexAxis: "y",
         plugins: {
-          legend: { display: false },
+          legend: { display: true },
           tooltip: { callbacks: { label: function (c) {
-            var t = data.teams[c.dataIndex];
-            return ratio(t.awus_per_dollar) + " AWUs per $ (" + ratio(t.awus_completed) + " AWUs, " + spend(t.token_cost_usd, t.unpriced_records) + ")";
+            var t = teams[c.dataIndex];
+            if (c.datasetIndex === 1) {
+              return "≈ " + ratio(t.projected_awus) + " AWUs projected from maturing units (a projection)";
+            }
+            var text = ratio(t.awus_per_dollar) + " AWUs per $ (" + ratio(t.awus_completed) + " AWUs, " + spend(t.token_cost_usd, t.unpriced_records) + ")";
+            return t.low_sample ? text + " — low sample" : text;
           } } },
         },
-        scales: { x: { beginAtZero: true, title: { display: true, text: "AWUs per $" } } },
+        scales: {
+          x: { stacked: true, beginAtZero: true, max: axisMax(teams, "with_projection"),
+               title: { display: true, text: "AWUs per $" } },
+          y: { stacked: true },
+        },
       },
     }));
   }
@@ -146,22 +180,89 @@
     },
   }));
 
+  // The trend: a week whose units are still maturing is not final. It is shaded,
+  // its AWUs per $ is left off the settled line (it would read as a decline) and
+  // drawn dashed at (completed + projected) / spend, labelled a projection.
+  var trend = data.trend;
+  function provisional(t) { return t.settles_by !== null; }
+  var projectedRate = trend.map(function (t, i) {
+    var next = trend[i + 1];
+    var shown = provisional(t) || (next && provisional(next));
+    if (!shown || !t.token_cost_usd) return null;
+    return ((t.awus_completed || 0) + (provisional(t) ? (t.projected_awus || 0) : 0)) / t.token_cost_usd;
+  });
+  var shading = {
+    id: "provisionalWeeks",
+    beforeDatasetsDraw: function (chart) {
+      var x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx;
+      var step = trend.length > 1 ? x.getPixelForValue(1) - x.getPixelForValue(0) : area.right - area.left;
+      ctx.save();
+      chart.canvas.dataset.shadedWeeks = String(trend.filter(provisional).length);
+      trend.forEach(function (t, i) {
+        if (!provisional(t)) return;
+        var centre = x.getPixelForValue(i);
+        ctx.fillStyle = "rgba(97, 110, 124, 0.14)";
+        ctx.fillRect(centre - step / 2, area.top, step, area.bottom - area.top);
+      });
+      ctx.fillStyle = "#3e4c59";
+      ctx.font = "12px " + Chart.defaults.font.family;
+      var first = trend.findIndex(provisional);
+      if (first >= 0) ctx.fillText("not final", x.getPixelForValue(first) - step / 2 + 4, area.top + 12);
+      // Rule changes: a dotted line on the week they were published in (several
+      // in one week share a line and say how many).
+      var changes = {};
+      (data.markers || []).forEach(function (m) {
+        var index = -1;
+        trend.forEach(function (t, i) { if (t.period <= m.day) index = i; });
+        if (index >= 0) (changes[index] = changes[index] || []).push(m.label);
+      });
+      Object.keys(changes).forEach(function (index) {
+        var labels = changes[index];
+        var at = x.getPixelForValue(Number(index));
+        ctx.strokeStyle = "#7b5e00";
+        ctx.setLineDash([3, 3]);
+        ctx.beginPath(); ctx.moveTo(at, area.top); ctx.lineTo(at, area.bottom); ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = "#7b5e00";
+        var text = labels.length === 1 ? labels[0] : labels.length + " rule changes";
+        var width = ctx.measureText(text).width;
+        ctx.fillText(text, Math.min(at + 3, area.right - width - 2), area.top + 26);
+      });
+      chart.canvas.dataset.markers = String(Object.keys(changes).length);
+      ctx.restore();
+    },
+  };
+  var settledLine = rateLine(trend.map(function (t) { return provisional(t) ? null : t.awus_per_dollar; }));
+  settledLine.label = "AWUs per $ (settled weeks)";
+  settledLine.spanGaps = false;
   charts.push(draw("chart-trend", {
     data: {
-      labels: data.trend.map(function (t) { return day(t.period); }),
+      labels: trend.map(function (t) { return day(t.period); }),
       datasets: [
-        rateLine(data.trend.map(function (t) { return t.awus_per_dollar; })),
-        barsOn("awus", "AWUs completed", data.trend.map(function (t) { return t.awus_completed; })),
+        settledLine,
+        { type: "line", label: "AWUs per $ incl. projection (not final)", data: projectedRate,
+          borderColor: "#616e7c", backgroundColor: "#616e7c", borderDash: [6, 4],
+          spanGaps: false, tension: 0.25, yAxisID: "rate" },
+        Object.assign(barsOn("awus", "AWUs completed", trend.map(function (t) { return t.awus_completed; })), { stack: "awus" }),
+        { type: "bar", label: "Projected AWUs (maturing)", yAxisID: "awus", stack: "awus",
+          data: trend.map(function (t) { return provisional(t) ? t.projected_awus : null; }),
+          backgroundColor: "rgba(97, 110, 124, 0.25)", borderColor: "#616e7c", borderWidth: 1,
+          borderDash: [4, 3] },
       ],
     },
     options: {
+      plugins: { tooltip: { callbacks: { afterBody: function (items) {
+        var t = trend[items[0].dataIndex];
+        return provisional(t) ? "Not final: settles by " + t.settles_by : "Settled";
+      } } } },
       scales: {
-        x: { title: { display: true, text: "Week of" } },
+        x: { stacked: true, title: { display: true, text: "Week of" } },
         rate: rateAxis(),
-        awus: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
+        awus: { position: "right", beginAtZero: true, stacked: true, grid: { drawOnChartArea: false },
                 title: { display: true, text: "AWUs" } },
       },
     },
+    plugins: [shading],
   }));
 
   root.dataset.charts = "drawn";
