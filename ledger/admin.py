@@ -7,19 +7,25 @@ so there is no add, change or delete for them, for anyone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from ledger import auth, clock, secrets, teams
+from ledger import audit, auth, clock, identities, secrets, teams
 from ledger.models import (
     ApiKey,
+    AuditEvent,
     CostAdjustment,
     Identity,
     Membership,
@@ -30,7 +36,8 @@ from ledger.models import (
     TokenUsage,
     WorkEvent,
 )
-from ledger.pricing.book import entry_from_row, forget_cached_book
+from ledger.pricing import entries as price_entries
+from ledger.pricing.book import RATE_FIELDS, entry_from_row, forget_cached_book
 
 
 class SourceForm(forms.ModelForm):
@@ -93,11 +100,76 @@ class IdentityInline(admin.TabularInline):
     extra = 0
 
 
+def _membership_values(membership: Membership) -> dict[str, Any]:
+    return {
+        "person": membership.person_id,
+        "team": membership.team.slug,
+        "valid_from": membership.valid_from,
+        "valid_to": membership.valid_to,
+    }
+
+
+def _audit_membership(membership: Membership, was: Membership | None, *, deleted: bool) -> None:
+    """The audit row of one membership form: started, ended, changed or removed."""
+    after = None if deleted else _membership_values(membership)
+    before = None if was is None else _membership_values(was)
+    if deleted:
+        action = "membership.removed"
+    elif was is None:
+        action = "membership.started"
+    elif was.valid_to is None and membership.valid_to is not None:
+        action = "membership.ended"
+    else:
+        action = "membership.changed"
+    audit.record(action, obj=membership, before=before, after=after)
+
+
+def _audit_identity(identity: Identity, was: Identity | None, *, deleted: bool) -> None:
+    if was is not None and (deleted or was.value != identity.value):
+        audit.record(
+            "identity.unmapped",
+            obj=was,
+            before={"value": was.value, "person": was.person_id},
+        )
+    if not deleted and (was is None or was.value != identity.value):
+        audit.record(
+            "identity.mapped",
+            obj=identity,
+            after={"value": identity.value, "person": identity.person_id},
+        )
+
+
+_INLINE_AUDIT: dict[type[Any], Callable[..., None]] = {
+    Membership: _audit_membership,
+    Identity: _audit_identity,
+}
+
+
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "created_at"]
     search_fields = ["name", "email", "identities__value"]
     inlines = [IdentityInline, MembershipInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Saves identities and memberships with an audit row for each one that changed
+        (the admin runs this inside the change's transaction)."""
+        model = formset.model
+        recorder = _INLINE_AUDIT.get(model)
+        changed = [f for f in formset.forms if f.instance.pk and f.has_changed()]
+        was = {f.instance.pk: model.objects.get(pk=f.instance.pk) for f in changed}
+        doomed = [
+            model.objects.get(pk=f.instance.pk) for f in formset.deleted_forms if f.instance.pk
+        ]
+        super().save_formset(request, form, formset, change)
+        if recorder is None:
+            return
+        for obj in doomed:
+            recorder(obj, obj, deleted=True)
+        for obj in formset.new_objects:
+            recorder(obj, None, deleted=False)
+        for obj, _ in formset.changed_objects:
+            recorder(obj, was.get(obj.pk), deleted=False)
 
 
 class TeamActionForm(ActionForm):
@@ -138,6 +210,13 @@ class TeamAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
+        if change:
+            teams.team_rename(team=obj, name=obj.name, domain=obj.domain)
+        else:
+            obj.pk = teams.team_create(slug=obj.slug, name=obj.name, domain=obj.domain).pk
+            obj.refresh_from_db()
+
     @admin.display(description="memberships", ordering="member_count")
     def members(self, obj: Any) -> int:
         return int(obj.member_count)
@@ -177,9 +256,43 @@ class IdentityAdmin(admin.ModelAdmin):
     search_fields = ["value", "person__name", "person__email"]
     autocomplete_fields = ["person"]
 
+    def save_model(self, request: HttpRequest, obj: Identity, form: Any, change: bool) -> None:
+        was = Identity.objects.filter(pk=obj.pk).first() if change else None
+        if was is not None and was.value != obj.value:
+            # A new value is a new alias: the old one is unmapped, the new one mapped.
+            identities.identity_unmap(identity=was)
+        obj.pk = identities.identity_map(value=obj.value, person=obj.person).pk
+
+    def delete_model(self, request: HttpRequest, obj: Identity) -> None:
+        identities.identity_unmap(identity=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Identity]) -> None:
+        for identity in queryset:
+            identities.identity_unmap(identity=identity)
+
+
+class PriceCorrectionForm(forms.Form):
+    """A new entry from an instant on, with the rates it should have had."""
+
+    effective_from = forms.DateTimeField(
+        help_text="From when the price was wrong (UTC); the old entry ends there."
+    )
+    reason = forms.CharField(max_length=400, help_text="Why: recorded in the audit trail.")
+
+    def __init__(self, *args: Any, price: ModelPrice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in RATE_FIELDS:
+            field: Any = ModelPrice._meta.get_field(name)
+            self.fields[name] = field.formfield(required=not field.null)
+            self.initial.setdefault(name, getattr(price, name))
+
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
+    """The price book. An entry that has priced usage is frozen (the database refuses
+    edits to it, migration 0009): it is shown read-only, with "correct this price"."""
+
+    change_form_template = "admin/ledger/modelprice/change_form.html"
     list_display = [
         "provider", "model", "match", "effective_from", "effective_to", "input", "output",
         "cache_write_5m", "cache_write_1h", "cache_read", "long_context_threshold",
@@ -188,23 +301,110 @@ class ModelPriceAdmin(admin.ModelAdmin):
     search_fields = ["model", "match"]
     date_hierarchy = "effective_from"
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None or not price_entries.price_is_frozen(obj):
+            return []
+        frozen = [f.name for f in ModelPrice._meta.fields if f.name not in ("note", "source_url")]
+        # The end may still be set once, from open.
+        return [
+            name for name in frozen if not (name == "effective_to" and obj.effective_to is None)
+        ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and price_entries.price_is_frozen(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        price = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if price is not None:
+            context["frozen"] = price_entries.price_is_frozen(price)
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
     def save_model(self, request: HttpRequest, obj: ModelPrice, form: Any, change: bool) -> None:
         try:
             entry_from_row(obj)  # the pricing rules' own validation
         except ValueError as exc:
             messages.error(request, f"Not saved: {exc}")
             return
-        super().save_model(request, obj, form, change)
-        forget_cached_book()
-        if change:
-            until = obj.effective_to or clock.now()
-            messages.info(
-                request,
-                "Stored costs are never rewritten. To correct usage already priced with "
-                "this entry, run: python manage.py reprice --provider "
-                f"{obj.provider} --model {obj.model} --from {obj.effective_from:%Y-%m-%d} "
-                f"--to {until:%Y-%m-%d} (dry run), then with --apply.",
+        if not change:
+            price_entries.price_add(row=obj)
+            return
+        was = ModelPrice.objects.get(pk=obj.pk)
+        changed = {
+            name: (getattr(was, name), getattr(obj, name))
+            for name in form.changed_data
+            if getattr(was, name) != getattr(obj, name)
+        }
+        obj.save()
+        if changed:
+            closing = "effective_to" in changed and was.effective_to is None
+            audit.record(
+                "price.closed" if closing else "price.changed",
+                obj=obj,
+                before={k: v[0] for k, v in changed.items()},
+                after={k: v[1] for k, v in changed.items()},
             )
+        forget_cached_book()
+        messages.info(
+            request, reprice_hint(obj, obj.effective_from, obj.effective_to or clock.now())
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/correct/", wrap(self.correct_view), name="ledger_modelprice_correct"),
+            *super().get_urls(),
+        ]
+
+    def correct_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """ "Correct this price": a new entry from an instant on, the old one ending there."""
+        price = get_object_or_404(ModelPrice, pk=pk)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PriceCorrectionForm(request.POST or None, price=price)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                new = price_entries.price_correct(
+                    row=price,
+                    effective_from=data["effective_from"],
+                    rates={name: data[name] for name in RATE_FIELDS},
+                    reason=data["reason"],
+                )
+            except ValueError as exc:  # PriceChangeError, or the pricing rules
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Added {new}; {price} now ends there.")
+                messages.info(request, reprice_hint(price, new.effective_from, clock.now()))
+                return HttpResponseRedirect(
+                    reverse("admin:ledger_modelprice_change", args=[new.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Correct {price}",
+            "original": price,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/ledger/modelprice/correct.html", context)
+
+
+def reprice_hint(price: ModelPrice, start: Any, now: Any) -> str:
+    """The command that reprices usage from ``start`` with the book as it is now."""
+    return (
+        "Stored costs are never rewritten. To correct usage already priced with "
+        "this entry, run: python manage.py reprice --provider "
+        f"{price.provider} --model {price.model} --from {start:%Y-%m-%d} "
+        f"--to {now:%Y-%m-%d} (dry run), then with --apply."
+    )
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -343,3 +543,18 @@ class TokenUsageAdmin(ReadOnlyAdmin):
 class CostAdjustmentAdmin(ReadOnlyAdmin):
     list_display = ["id", "usage", "delta_usd", "price", "reason", "created_at"]
     date_hierarchy = "created_at"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit trail: read-only for everyone (the database refuses edits anyway)."""
+
+    list_display = ["id", "at", "action", "object_type", "object_label", "actor_kind", "actor"]
+    list_filter = ["object_type", "action", "actor_kind", "at"]
+    search_fields = ["actor", "object_label", "object_id", "reason"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+    fields = [
+        "at", "actor_kind", "actor", "actor_id", "action", "object_type", "object_id",
+        "object_label", "before", "after", "reason",
+    ]  # fmt: skip

@@ -10,8 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import Q
 
+from ledger import audit
 from ledger.models import Identity, Membership, Person
 
 
@@ -76,7 +78,31 @@ def resolution_sql(
     )
 
 
-def identity_map(*, value: str, person: Person) -> Identity:
-    """Map an alias to a person (the admin's one-click mapping). Idempotent."""
-    identity, _ = Identity.objects.update_or_create(value=value, defaults={"person": person})
+def identity_map(*, value: str, person: Person, reason: str = "") -> Identity:
+    """Map an alias to a person (the admin's one-click mapping). Idempotent; audited
+    when it changes anything."""
+    with transaction.atomic():
+        was = Identity.objects.select_for_update().filter(value=value).first()
+        before = None if was is None else {"person": was.person_id}
+        identity, _ = Identity.objects.update_or_create(value=value, defaults={"person": person})
+        if before != {"person": person.pk}:
+            audit.record(
+                "identity.mapped",
+                obj=identity,
+                before=before,
+                after={"value": value, "person": person.pk, "person_name": str(person)},
+                reason=reason,
+            )
     return identity
+
+
+def identity_unmap(*, identity: Identity, reason: str = "") -> None:
+    """Remove an alias: records that name it resolve to no person from now on. Audited."""
+    with transaction.atomic():
+        audit.record(
+            "identity.unmapped",
+            obj=identity,
+            before={"value": identity.value, "person": identity.person_id},
+            reason=reason,
+        )
+        identity.delete()

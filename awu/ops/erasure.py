@@ -49,6 +49,7 @@ from django.db import connection, transaction
 
 from awu.ops.models import Erasure
 from awu.reports.rollups import rollups_forget_actors
+from ledger import audit
 from ledger.models import Identity, Person
 
 PREFIX = "erased-"
@@ -259,7 +260,9 @@ def _identities_replace(person: Person, values: _Values) -> int:
     return deleted + int(created)
 
 
-def person_erase(*, person_id: int, now: datetime, dry_run: bool = False) -> ErasureReport:
+def person_erase(
+    *, person_id: int, now: datetime, dry_run: bool = False, reason: str = ""
+) -> ErasureReport:
     """Erase a person's identity data everywhere; keep every number.
 
     Runs in one transaction and holds the person's row lock throughout. With
@@ -298,4 +301,13 @@ def person_erase(*, person_id: int, now: datetime, dry_run: bool = False) -> Era
             transaction.set_rollback(True)
         elif report.changed:
             Erasure.objects.create(person_id=person_id, pseudonym=pseudonym, counts=counts, at=now)
+            # No personal data: the person's id, the pseudonym, the counts.
+            audit.record(
+                "person.erased",
+                object_type="person",
+                object_id=person_id,
+                label=pseudonym,
+                after={"pseudonym": pseudonym, "rows_changed": counts},
+                reason=reason,
+            )
     return report
