@@ -116,6 +116,7 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/definitions": {"GET": READ},
     "api/v1/definitions/<int:definition_id>": {"GET": READ},
     "api/v1/definitions/<int:definition_id>/preview": {"POST": Scoped(("admin",), 200)},
+    "api/v1/audit-events": {"GET": Scoped(("audit:read",), 200)},
     "metrics": {"GET": READ},
     "healthz": {"GET": Open()},
     "readyz": {"GET": Open()},
