@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from awu.dashboard import urls as dashboard_urls
 from awu.ops.metrics import MetricsView
 from awu.reports import urls as reports_urls
+from awu.signin import urls as signin_urls
 from integrations.otlp import views as otlp_views
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
@@ -35,6 +36,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
+    *signin_urls.urlpatterns,
     # The leadership dashboard at /, with /login/ and /logout/.
     *dashboard_urls.urlpatterns,
 ]
