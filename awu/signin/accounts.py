@@ -2,8 +2,9 @@
 
 The user is found by the provider's (issuer, subject); the first sign-in makes
 one (username = the email), or adopts the local user with that email, and ties
-it to the directory's Person with that email. Every sign-in sets the user's
-roles from the provider's groups (awu.signin.roles).
+it to the directory's Person with that email. Where ``AWU_OIDC_GROUPS`` maps
+groups to roles, every sign-in sets the user's roles from the provider's groups
+(awu.signin.roles).
 """
 
 from __future__ import annotations
@@ -79,5 +80,8 @@ def account_sign_in(*, issuer: str, claims: Mapping[str, Any]) -> User:
         account.groups = groups
         account.last_sign_in_at = timezone.now()
         account.save(update_fields=["person", "groups", "last_sign_in_at"])
-        roles_apply(user, groups, settings.AWU_OIDC_GROUPS)
+        # With no mapping the provider says nothing about roles: those given in
+        # the admin stay (a provider that sends no groups, e.g. Google).
+        if settings.AWU_OIDC_GROUPS:
+            roles_apply(user, groups, settings.AWU_OIDC_GROUPS)
     return user

@@ -358,3 +358,15 @@ def test_local_passwords_can_be_turned_off(settings: Any, client: Client) -> Non
     assert client.get("/admin/").status_code == 302
     assert b'name="password"' not in page.content
     assert b"/oidc/login/" in page.content
+
+
+def test_without_a_group_map_roles_given_in_the_admin_stay(
+    live_server: Any, settings: Any, configured: Provider
+) -> None:
+    settings.AWU_OIDC_GROUPS = {}
+    sign_in(live_server, login="vic")
+    User.objects.filter(email="vic@example.com").update(is_staff=True)
+
+    attempt = sign_in(live_server, login="vic")
+
+    assert signed_in_to_admin(attempt, live_server)
