@@ -18,7 +18,8 @@ there is no instance. ``before`` and ``after`` are JSON-able dicts (dates,
 decimals and model instances are turned into strings). ``actor`` is optional:
 without it the row names whoever :func:`acting_as` set for this request or
 command (the signed-in user, the API key, the operator named with ``--as``),
-and failing that the operating-system user the process runs as.
+and failing that the operating-system user the process runs as. Without a
+``reason``, the command's ``--reason`` is used, if any.
 
 The table is append-only: a database trigger refuses UPDATE and DELETE to every
 role, the table's owner included (migration 0008, docs/security.md).
@@ -69,6 +70,8 @@ def _os_user() -> str:
 _current: contextvars.ContextVar[Actor | Callable[[], Actor] | None] = contextvars.ContextVar(
     "awu_audit_actor", default=None
 )
+# The reason an operator gave for a whole command (``--reason``).
+_reason: contextvars.ContextVar[str] = contextvars.ContextVar("awu_audit_reason", default="")
 
 
 @contextlib.contextmanager
@@ -82,37 +85,51 @@ def acting_as(actor: Actor | Callable[[], Actor]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def operator_named(name: str | None) -> Iterator[None]:
-    """For a command's ``--as NAME``: that operator inside; without a name, no change
-    (a caller's actor, else the OS user, stands)."""
-    if not name:
-        yield
-        return
-    with acting_as(Actor.operator(name)):
-        yield
+def operator_named(name: str | None, reason: str | None = None) -> Iterator[None]:
+    """For a command's ``--as NAME`` and ``--reason TEXT``: that operator and that
+    reason inside; what is not given stays as it was (a caller's actor, else the
+    OS user)."""
+    token = _reason.set(reason) if reason else None
+    try:
+        if name:
+            with acting_as(Actor.operator(name)):
+                yield
+        else:
+            yield
+    finally:
+        if token is not None:
+            _reason.reset(token)
 
 
-def add_actor_argument(parser: Any) -> None:
-    """A command's ``--as NAME`` option (argparse), read back by :func:`operator_named`."""
+def add_actor_arguments(parser: Any) -> None:
+    """A command's ``--as NAME`` and ``--reason TEXT`` (argparse), read back by
+    :func:`operator_named`."""
     parser.add_argument(
         "--as",
         dest="acting_as",
         metavar="NAME",
         help="Who runs this, for the audit trail (default: the operating-system user).",
     )
+    parser.add_argument(
+        "--reason",
+        dest="audit_reason",
+        metavar="TEXT",
+        help="Why, for the audit trail (a ticket, a request).",
+    )
 
 
 class OperatorCommand(BaseCommand):
-    """A management command that changes audited things: it takes ``--as NAME``, and
-    the rows it records name that operator (else the caller's actor, else the OS user)."""
+    """A management command that changes audited things: it takes ``--as NAME`` and
+    ``--reason TEXT``, and the rows it records name that operator (else the
+    caller's actor, else the OS user) and that reason (unless a row has its own)."""
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        add_actor_argument(parser)
+        add_actor_arguments(parser)
         return parser
 
     def execute(self, *args: Any, **options: Any) -> Any:
-        with operator_named(options.get("acting_as")):
+        with operator_named(options.get("acting_as"), options.get("audit_reason")):
             return super().execute(*args, **options)
 
 
@@ -193,7 +210,7 @@ def record(
         actor_id=who.ident[:64],
         before=jsonable(before) if before is not None else None,
         after=jsonable(after) if after is not None else None,
-        reason=reason[:1000],
+        reason=(reason or _reason.get())[:1000],
     )
 
 

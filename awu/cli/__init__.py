@@ -35,6 +35,12 @@ def build_parser() -> Parser:
         metavar="NAME",
         help="Who runs this command, for the audit trail (default: the operating-system user).",
     )
+    parser.add_argument(
+        "--reason",
+        dest="audit_reason",
+        metavar="TEXT",
+        help="Why, for the audit trail (a ticket, a request).",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for group in _GROUPS:
@@ -57,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_django(development=getattr(args, "development", False))
         from ledger.audit import operator_named
 
-        with operator_named(args.acting_as):
+        with operator_named(args.acting_as, args.audit_reason):
             code: int = args.run(args, extra)
         return code
     except SystemExit as exc:

@@ -112,7 +112,9 @@ def test_a_rescore_is_recorded_requested_started_and_finished_with_counts_by_the
 ) -> None:
     definitions_install_defaults(now=NOW)
 
-    call_command("rescore", "contract-signed", "--as", "ops-bob", stdout=StringIO())
+    call_command(
+        "rescore", "contract-signed", "--as", "ops-bob", "--reason", "CHG-42", stdout=StringIO()
+    )
 
     requested = one(auditor, "rescore.requested")
     started = one(auditor, "rescore.started")
@@ -120,6 +122,7 @@ def test_a_rescore_is_recorded_requested_started_and_finished_with_counts_by_the
     assert requested["id"] < started["id"] < finished["id"]
     assert {r["actor"] for r in (requested, started, finished)} == {"ops-bob"}
     assert requested["actor_kind"] == "operator"
+    assert {r["reason"] for r in (requested, started, finished)} == {"CHG-42"}
     assert set(finished["after"]) >= {"triggers", "units", "completed", "entries", "superseded"}
 
 
@@ -413,12 +416,11 @@ def test_a_team_confirmed_in_the_admin_is_recorded(admin_client: Client, auditor
 def test_a_key_created_at_the_command_line_is_recorded_by_the_operator_named(
     auditor: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert (
-        awu_main(["--as", "ops-dave", "keys", "create", "deploy-bot", "--scope", "events:write"])
-        == 0
-    )
+    argv = ["--as", "ops-dave", "--reason", "new deploy bot", "keys", "create", "deploy-bot"]
+    assert awu_main([*argv, "--scope", "events:write"]) == 0
 
     row = one(auditor, "api_key.created", actor="ops-dave")
+    assert row["reason"] == "new deploy bot"
     assert row["after"]["scopes"] == ["events:write"]
     assert row["object_label"].startswith("deploy-bot (")
     assert "awu_" not in str(row["after"]).replace(row["after"]["prefix"], "")
