@@ -370,3 +370,10 @@ def test_without_a_group_map_roles_given_in_the_admin_stay(
     attempt = sign_in(live_server, login="vic")
 
     assert signed_in_to_admin(attempt, live_server)
+
+
+def test_a_next_outside_the_site_is_not_followed(live_server: Any, configured: Provider) -> None:
+    attempt = sign_in(live_server, next_path="https://evil.example/steal")
+
+    assert attempt.response.status_code == 302
+    assert attempt.response.headers["Location"] == "/"
