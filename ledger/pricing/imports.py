@@ -35,7 +35,7 @@ from ledger import audit
 from ledger.models import ModelPrice
 from ledger.pricing.book import RATE_FIELDS, entry_from_row, forget_cached_book, row_fields
 from ledger.pricing.cost import PriceEntry, find_price
-from ledger.pricing.entries import price_recorded_added
+from ledger.pricing.entries import price_is_frozen, price_recorded_added
 from ledger.pricing.litellm import SkippedModel, import_litellm
 from ledger.pricing.names import normalize_model
 
@@ -124,6 +124,16 @@ def litellm_prices_import(
                         entry,
                         "another price of this model starts at the same instant; "
                         "edit it in the admin or import from a later instant",
+                    )
+                    continue
+                replaced = row_of[id(current)]
+                if current.effective_to is not None and price_is_frozen(replaced):
+                    # Its end may be set once, from open: it was set already.
+                    skip(
+                        entry,
+                        f"the price in force then (#{replaced.pk}) has priced usage and already "
+                        f"ends at {current.effective_to:%Y-%m-%dT%H:%M:%SZ}; import from then on, "
+                        "or correct that price in the admin",
                     )
                     continue
                 change = PriceChange(
