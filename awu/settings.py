@@ -14,6 +14,8 @@ from pathlib import Path
 
 import environ
 
+from awu.signin.group_map import parse_group_map as _parse_group_map
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -64,11 +66,33 @@ INSTALLED_APPS = [
     "integrations",
     "awu.ops",
     "awu.dashboard",
+    "awu.signin",
 ]
 
 # The dashboard's log-in (Django auth; the admin keeps its own).
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
+
+# --- Sign-in with the company's identity provider (OpenID Connect; docs/security.md) ---
+
+# The provider's discovery document; empty turns OIDC sign-in off.
+AWU_OIDC_METADATA_URL = env.str("AWU_OIDC_METADATA_URL", default="")
+AWU_OIDC_CLIENT_ID = env.str("AWU_OIDC_CLIENT_ID", default="")
+AWU_OIDC_CLIENT_SECRET = env.str("AWU_OIDC_CLIENT_SECRET", default="")
+AWU_OIDC_SCOPES = env.str("AWU_OIDC_SCOPES", default="openid email profile")
+# The ID token claim that lists the user's groups.
+AWU_OIDC_GROUPS_CLAIM = env.str("AWU_OIDC_GROUPS_CLAIM", default="groups")
+# Provider group -> roles: "awu-admins=superuser; awu-finance=staff,finance" (awu.signin.roles).
+AWU_OIDC_GROUPS = _parse_group_map(env.str("AWU_OIDC_GROUPS", default=""))
+AWU_OIDC_LABEL = env.str("AWU_OIDC_LABEL", default="Sign in with your company account")
+# Seconds of clock difference allowed when checking an ID token's times.
+AWU_OIDC_CLOCK_SKEW_SECONDS = env.int("AWU_OIDC_CLOCK_SKEW_SECONDS", default=60)
+# false: nobody signs in with a local password (admin and dashboard); only OIDC.
+AWU_PASSWORD_LOGIN = env.bool("AWU_PASSWORD_LOGIN", default=True)
+AUTHENTICATION_BACKENDS = [
+    "awu.signin.backends.OidcSessionBackend",
+    *(["django.contrib.auth.backends.ModelBackend"] if AWU_PASSWORD_LOGIN else []),
+]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -77,6 +101,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Names the signed-in user or the API key as the actor of audit rows.
+    "ledger.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -95,6 +121,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "awu.signin.context.signin_options",
             ],
         },
     },

@@ -5,10 +5,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from awu.dashboard import urls as dashboard_urls
 from awu.ops.metrics import MetricsView
 from awu.reports import urls as reports_urls
+from awu.signin import urls as signin_urls
 from integrations.otlp import views as otlp_views
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
-from ledger import health
+from ledger import audit_api, health
 
 handler400 = "ledger.http.handler400"
 handler403 = "ledger.http.handler403"
@@ -21,6 +22,7 @@ urlpatterns = [
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/v1/events", ledger_apis.EventsView.as_view(), name="events"),
     path("api/v1/token-usage", ledger_apis.TokenUsageView.as_view(), name="token-usage"),
+    path("api/v1/audit-events", audit_api.AuditEventsView.as_view(), name="audit-events"),
     path(
         "api/v1/hooks/<slug:vendor>/<slug:source>",
         integration_views.HookView.as_view(),
@@ -34,6 +36,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
+    *signin_urls.urlpatterns,
     # The leadership dashboard at /, with /login/ and /logout/.
     *dashboard_urls.urlpatterns,
 ]

@@ -1,6 +1,7 @@
 """The ledger in the Django admin.
 
-Sources, people, teams, identities, the price book and API keys are edited here.
+Sources, people, teams, identities and API keys are edited here; the price book in
+ledger.admin_prices.
 Work events and token usage are read-only browsers: the ledger is append-only,
 so there is no add, change or delete for them, for anyone.
 """
@@ -18,19 +19,21 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from ledger import auth, clock, directory, secrets, teams
+from ledger.admin_prices import ModelPriceAdmin  # registers the price book
 from ledger.models import (
     ApiKey,
+    AuditEvent,
     CostAdjustment,
     Identity,
     Membership,
-    ModelPrice,
     Person,
     Source,
     Team,
     TokenUsage,
     WorkEvent,
 )
-from ledger.pricing.book import entry_from_row, forget_cached_book
+
+__all__ = ["ModelPriceAdmin"]
 
 
 class SourceForm(forms.ModelForm):
@@ -101,8 +104,7 @@ def history_save(obj: Identity | Membership, changed: list[str]) -> None:
     """Save an admin form's identity or membership the way the directory keeps them:
     a new row is recorded; an edit retracts the row and records its successor."""
     if obj.pk is None:
-        obj.origin = Membership.Origin.ADMIN
-        obj.save()
+        directory.add(obj)
     elif changed:
         original = type(obj).objects.get(pk=obj.pk)
         directory.revise(original, **{name: getattr(obj, name) for name in changed})
@@ -178,6 +180,13 @@ class TeamAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
+        if change:
+            teams.team_rename(team=obj, name=obj.name, domain=obj.domain)
+        else:
+            obj.pk = teams.team_create(slug=obj.slug, name=obj.name, domain=obj.domain).pk
+            obj.refresh_from_db()
+
     @admin.display(description="members now", ordering="member_count")
     def members(self, obj: Any) -> int:
         return int(obj.member_count)
@@ -227,35 +236,6 @@ class IdentityAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Identity]) -> None:
         for obj in queryset:
             directory.retract(obj)
-
-
-@admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
-    list_display = [
-        "provider", "model", "match", "effective_from", "effective_to", "input", "output",
-        "cache_write_5m", "cache_write_1h", "cache_read", "long_context_threshold",
-    ]  # fmt: skip
-    list_filter = ["provider"]
-    search_fields = ["model", "match"]
-    date_hierarchy = "effective_from"
-
-    def save_model(self, request: HttpRequest, obj: ModelPrice, form: Any, change: bool) -> None:
-        try:
-            entry_from_row(obj)  # the pricing rules' own validation
-        except ValueError as exc:
-            messages.error(request, f"Not saved: {exc}")
-            return
-        super().save_model(request, obj, form, change)
-        forget_cached_book()
-        if change:
-            until = obj.effective_to or clock.now()
-            messages.info(
-                request,
-                "Stored costs are never rewritten. To correct usage already priced with "
-                "this entry, run: python manage.py reprice --provider "
-                f"{obj.provider} --model {obj.model} --from {obj.effective_from:%Y-%m-%d} "
-                f"--to {until:%Y-%m-%d} (dry run), then with --apply.",
-            )
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -394,3 +374,18 @@ class TokenUsageAdmin(ReadOnlyAdmin):
 class CostAdjustmentAdmin(ReadOnlyAdmin):
     list_display = ["id", "usage", "delta_usd", "price", "reason", "created_at"]
     date_hierarchy = "created_at"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit trail: read-only for everyone (the database refuses edits anyway)."""
+
+    list_display = ["id", "at", "action", "object_type", "object_label", "actor_kind", "actor"]
+    list_filter = ["object_type", "action", "actor_kind", "at"]
+    search_fields = ["actor", "object_label", "object_id", "reason"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+    fields = [
+        "at", "actor_kind", "actor", "actor_id", "action", "object_type", "object_id",
+        "object_label", "before", "after", "reason",
+    ]  # fmt: skip

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import exceptions
@@ -25,6 +26,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from ledger import audit
 from ledger.models import ApiKey
 
 KEY_PREFIX = "awu_"
@@ -51,20 +53,34 @@ def api_key_create(*, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
             else f"give at least one scope: {', '.join(SCOPES)}"
         )
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey.objects.create(
-        name=name, prefix=key[:12], hashed=_digest(key), scopes=sorted(set(scopes))
-    )
+    with transaction.atomic():
+        row = ApiKey.objects.create(
+            name=name, prefix=key[:12], hashed=_digest(key), scopes=sorted(set(scopes))
+        )
+        audit.record(
+            "api_key.created",
+            obj=row,
+            after={"name": name, "prefix": row.prefix, "scopes": row.scopes},
+        )
     return row, key
 
 
-def api_key_revoke(*, key_id: int) -> ApiKey:
-    row = ApiKey.objects.get(pk=key_id)
-    if row.revoked_at is None:
-        # Wall-clock bookkeeping of an operator's act: nothing compares it with
-        # ledger.clock (a revoked key is refused whatever the time), and a pinned
-        # AWU_NOW must not misdate it.
-        row.revoked_at = timezone.now()
-        row.save(update_fields=["revoked_at"])
+def api_key_revoke(*, key_id: int, reason: str = "") -> ApiKey:
+    with transaction.atomic():
+        row = ApiKey.objects.select_for_update().get(pk=key_id)
+        if row.revoked_at is None:
+            # Wall-clock bookkeeping of an operator's act: nothing compares it with
+            # ledger.clock (a revoked key is refused whatever the time), and a pinned
+            # AWU_NOW must not misdate it.
+            row.revoked_at = timezone.now()
+            row.save(update_fields=["revoked_at"])
+            audit.record(
+                "api_key.revoked",
+                obj=row,
+                before={"revoked_at": None},
+                after={"revoked_at": row.revoked_at},
+                reason=reason,
+            )
     _cache.clear()
     return row
 

@@ -4,7 +4,8 @@ A row in force is never edited. A change retracts it (``retracted_at``, set once
 and records its successor, in one transaction, so reports read the directory as
 it is now or as it was known at any earlier time (ledger.identities). The table
 triggers refuse any other change (migration 0008). Whoever writes (the admin, the
-directory API, SCIM provisioning, a CSV import) goes through these functions.
+directory API, SCIM provisioning, a CSV import) goes through these functions, and
+each change they make is in the audit trail (ledger.audit), in its transaction.
 
 Membership dates follow what a directory knows: a membership pushed now starts
 now, except a person's first one, which reaches back to the beginning (when a
@@ -20,7 +21,7 @@ from typing import Any
 from django.db import models, transaction
 from django.db.models import Q
 
-from ledger import clock
+from ledger import audit, clock
 from ledger.models import Identity, Membership, Person, Team, Versioned
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,6 +51,27 @@ def _successor(row: Versioned, *, at: datetime, origin: str, **changes: Any) -> 
     return type(row).objects.create(**fields, recorded_at=at, origin=origin)
 
 
+def _values(row: Identity | Membership) -> dict[str, Any]:
+    if isinstance(row, Identity):
+        return {"value": row.value, "person": row.person_id, "origin": row.origin}
+    return {
+        "origin": row.origin,
+        "person": row.person_id,
+        "team": row.team.slug,
+        "valid_from": row.valid_from,
+        "valid_to": row.valid_to,
+    }
+
+
+def _audit(action: str, row: Any, *, before: Any = None, after: Any = None) -> None:
+    audit.record(
+        action,
+        obj=row,
+        before=_values(before) if before is not None else None,
+        after=_values(after) if after is not None else None,
+    )
+
+
 # Identities
 
 
@@ -62,7 +84,9 @@ def identity_map(*, value: str, person: Person, origin: str = Origin.ADMIN) -> I
     at = clock.now()
     if current is not None:
         _retract(current, at)
-    return Identity.objects.create(value=value, person=person, recorded_at=at, origin=origin)
+    row = Identity.objects.create(value=value, person=person, recorded_at=at, origin=origin)
+    _audit("identity.mapped", row, before=current, after=row)
+    return row
 
 
 @transaction.atomic
@@ -72,6 +96,8 @@ def identity_unmap(*, value: str, origin: str = Origin.ADMIN) -> bool:
     if current is None:
         return False
     _retract(current, clock.now())
+    current.origin = origin
+    _audit("identity.unmapped", current, before=current)
     return True
 
 
@@ -100,9 +126,11 @@ def membership_start(
     if valid_from is None:
         first = not Membership.history.filter(person=person).exists()
         valid_from = BEGINNING if first else at
-    return Membership.objects.create(
+    row = Membership.objects.create(
         person=person, team=team, valid_from=valid_from, recorded_at=at, origin=origin
     )
+    _audit("membership.started", row, after=row)
+    return row
 
 
 @transaction.atomic
@@ -117,8 +145,10 @@ def membership_end(
         return membership
     if until <= membership.valid_from:
         _retract(membership, now)
+        _audit("membership.removed", membership, before=membership)
         return None
     ended: Membership = _successor(membership, at=now, origin=origin, valid_to=until)
+    _audit("membership.ended", ended, before=membership, after=ended)
     return ended
 
 
@@ -143,6 +173,12 @@ def person_set_active(
     if person.active != active:
         Person.objects.filter(pk=person.pk).update(active=active)
         person.active = active
+        audit.record(
+            "person.reactivated" if active else "person.deactivated",
+            obj=person,
+            before={"active": not active},
+            after={"active": active, "origin": origin},
+        )
     return person
 
 
@@ -159,13 +195,36 @@ def teams_of(person: Person, *, at: datetime | None = None) -> list[Team]:
 
 
 @transaction.atomic
+def add(row: Identity | Membership) -> None:
+    """Record a row the admin made in full (a membership with both dates, say)."""
+    row.origin = Origin.ADMIN
+    row.recorded_at = clock.now()
+    row.save()
+    _audit(f"{row._meta.model_name}.{_STARTED[type(row)]}", row, after=row)
+
+
+_STARTED = {Identity: "mapped", Membership: "started"}
+_RETRACTED = {Identity: "unmapped", Membership: "removed"}
+
+
+@transaction.atomic
 def revise(row: Any, *, origin: str = Origin.ADMIN, **changes: Any) -> Any:
     """Correct an identity or a membership (e.g. a membership's team or dates): the
     old row stays as history."""
-    return _successor(row, at=clock.now(), origin=origin, **changes)
+    revised = _successor(row, at=clock.now(), origin=origin, **changes)
+    if isinstance(row, Identity):
+        action = "identity.mapped"
+    elif row.valid_to is None and revised.valid_to is not None:
+        action = "membership.ended"
+    else:
+        action = "membership.changed"
+    _audit(action, revised, before=row, after=revised)
+    return revised
 
 
 def retract(row: Identity | Membership, *, origin: str = Origin.ADMIN) -> None:
     """Withdraw a row recorded in error (the admin's delete): kept as history."""
     with transaction.atomic():
         _retract(row, clock.now())
+        row.origin = origin
+        _audit(f"{row._meta.model_name}.{_RETRACTED[type(row)]}", row, before=row)

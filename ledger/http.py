@@ -68,11 +68,11 @@ class OrjsonRenderer(BaseRenderer):
         if data is None:
             return b""
         try:
-            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=_default)
+            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=json_default)
         except TypeError:
             # orjson refuses integers beyond 64 bits, which jsonb can hold (a client
             # sent 1e30 as an integer literal): the standard library encodes them.
-            return json.dumps(data, default=_default, separators=(",", ":")).encode()
+            return json.dumps(data, default=json_default, separators=(",", ":")).encode()
 
 
 class ContentNegotiation(DefaultContentNegotiation):
@@ -96,7 +96,7 @@ class ContentNegotiation(DefaultContentNegotiation):
         return offered
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     # Decimals travel as strings (money is never a float).
     if isinstance(value, Decimal):
         return str(value)

@@ -1,7 +1,7 @@
 """The append-only record: sources, people, events, token usage, prices, API keys.
 
-WorkEvent, TokenUsage and CostAdjustment are append-only, enforced by triggers in
-the database (migrations 0002 and 0005), not only by the absence of an update view.
+WorkEvent, TokenUsage, CostAdjustment and AuditEvent are append-only, enforced by
+triggers in the database (migrations 0002, 0005 and 0008), not only by the absence of an update view.
 The one exception is the audited erasure of a person's identity (awu.ops.erasure),
 which may replace actor strings with a pseudonym and nothing else.
 
@@ -467,6 +467,7 @@ class ApiKey(models.Model):
         REPORTS_READ = "reports:read"
         DIRECTORY_READ = "directory:read"
         DIRECTORY_WRITE = "directory:write"
+        AUDIT_READ = "audit:read"
         ADMIN = "admin"
 
     name = models.CharField(max_length=200)
@@ -482,3 +483,43 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class AuditEvent(models.Model):
+    """One change to what the numbers mean (ledger.audit records it). Append-only.
+
+    ``action`` is ``<object type>.<verb>`` (``price.added``, ``api_key.revoked``);
+    ``before`` and ``after`` hold the changed values, either may be null.
+    """
+
+    class ActorKind(models.TextChoices):
+        USER = "user"
+        API_KEY = "api_key"
+        OPERATOR = "operator"
+        SYSTEM = "system"
+
+    id = models.BigAutoField(primary_key=True)
+    # Wall clock: when the change was made, whatever AWU_NOW says scoring's time is.
+    at = models.DateTimeField(db_default=Now())
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor = models.CharField(max_length=254, help_text="User name, API key name or operator.")
+    actor_id = models.CharField(max_length=64, blank=True, help_text="User or API key id.")
+    action = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_label = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "audit event"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            models.Index(fields=["actor", "id"], name="audit_actor"),
+            models.Index(fields=["at"], name="audit_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_label or self.object_id} by {self.actor}"

@@ -87,7 +87,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": "An AWU Ledger API key (awu_...), scoped: events:write, "
-            "usage:write, reports:read or admin.",
+            "usage:write, reports:read, audit:read or admin.",
         }
 
 

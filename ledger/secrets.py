@@ -17,8 +17,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.db import transaction
 
-from ledger import clock
+from ledger import audit, clock
 from ledger.models import Source
 
 logger = logging.getLogger(__name__)
@@ -50,10 +51,12 @@ def decrypt(token: str) -> str | None:
 
 
 def source_set_secret(
-    *, source: Source, secret: str, keep_previous_for: timedelta | None = None
+    *, source: Source, secret: str, keep_previous_for: timedelta | None = None, reason: str = ""
 ) -> Source:
     """Set a new signing secret. With ``keep_previous_for``, the old one stays live
-    that long, so deliveries signed during the vendor-side switch still verify."""
+    that long, so deliveries signed during the vendor-side switch still verify.
+    Audited (the secrets themselves never are)."""
+    had_secret = bool(source.secret_encrypted)
     if keep_previous_for and source.secret_encrypted:
         source.previous_secret_encrypted = source.secret_encrypted
         # The clock, not the wall clock: live_secrets compares against clock.now().
@@ -62,13 +65,21 @@ def source_set_secret(
         source.previous_secret_encrypted = ""
         source.previous_secret_expires_at = None
     source.secret_encrypted = encrypt(secret)
-    source.save(
-        update_fields=[
-            "secret_encrypted",
-            "previous_secret_encrypted",
-            "previous_secret_expires_at",
-        ]
-    )
+    with transaction.atomic():
+        source.save(
+            update_fields=[
+                "secret_encrypted",
+                "previous_secret_encrypted",
+                "previous_secret_expires_at",
+            ]
+        )
+        audit.record(
+            "source.secret_rotated" if had_secret else "source.secret_set",
+            obj=source,
+            before={"secret_set": had_secret},
+            after={"previous_secret_live_until": source.previous_secret_expires_at},
+            reason=reason,
+        )
     return source
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from ledger import audit
 from ledger.models import Team
 
 
@@ -48,8 +49,19 @@ def teams_discover(slugs: Iterable[str | None]) -> None:
             INSERT INTO ledger_team (slug, name, domain, status, created_at)
             SELECT slug, slug, '', %s, now() FROM unnest(%s::text[]) AS slug
             ON CONFLICT (slug) DO NOTHING
+            RETURNING id, slug
             """,
             [Team.Status.DISCOVERED, missing],
+        )
+        made = cursor.fetchall()
+    # Only the rows this statement inserted come back: a team is recorded once.
+    for team_id, slug in made:
+        audit.record(
+            "team.created",
+            object_id=team_id,
+            label=slug,
+            after={"slug": slug, "status": Team.Status.DISCOVERED},
+            reason="discovered: a record named it",
         )
     # Remembered once committed: a delivery whose transaction rolls back made
     # no team, and the next record naming it must try again.
@@ -74,12 +86,22 @@ def teams_discovered() -> QuerySet[Team]:
 def teams_confirm(*, teams: Iterable[Team]) -> int:
     """Mark teams as confirmed (kept as they are). Returns how many changed."""
     ids = [t.pk for t in teams]
-    return Team.objects.filter(pk__in=ids, status=Team.Status.DISCOVERED).update(
-        status=Team.Status.CONFIRMED
-    )
+    with transaction.atomic():
+        confirmed = list(
+            Team.objects.select_for_update().filter(pk__in=ids, status=Team.Status.DISCOVERED)
+        )
+        Team.objects.filter(pk__in=[t.pk for t in confirmed]).update(status=Team.Status.CONFIRMED)
+        for team in confirmed:
+            audit.record(
+                "team.confirmed",
+                obj=team,
+                before={"status": Team.Status.DISCOVERED},
+                after={"status": Team.Status.CONFIRMED},
+            )
+    return len(confirmed)
 
 
-def team_merge(*, team: Team, into: Team) -> Team:
+def team_merge(*, team: Team, into: Team, reason: str = "") -> Team:
     """Count ``team`` as ``into`` from now on, in every report, past included.
 
     ``team`` keeps its row and slug (records name it); teams merged into it
@@ -104,10 +126,18 @@ def team_merge(*, team: Team, into: Team) -> Team:
                 f"{into.slug!r} is itself merged into another team: merge into that one"
             )
         Team.objects.filter(merged_into=team).update(merged_into=into)
+        before = {"merged_into": None, "status": team.status}
         team.merged_into = into
         if team.status == Team.Status.DISCOVERED:
             team.status = Team.Status.CONFIRMED
         team.save(update_fields=["merged_into", "status"])
+        audit.record(
+            "team.merged",
+            obj=team,
+            before=before,
+            after={"merged_into": into.slug, "status": team.status},
+            reason=reason,
+        )
     return team
 
 
@@ -115,3 +145,31 @@ def team_slugs_counted_as(slug: str) -> list[str]:
     """The slugs a record may name to belong to team ``slug``: its own and those
     of the teams merged into it."""
     return [slug, *Team.objects.filter(merged_into__slug=slug).values_list("slug", flat=True)]
+
+
+def team_create(*, slug: str, name: str, domain: str = "", reason: str = "") -> Team:
+    """Make a confirmed team (the admin's add form, the directory)."""
+    with transaction.atomic():
+        team = Team.objects.create(slug=slug, name=name or slug, domain=domain)
+        audit.record(
+            "team.created",
+            obj=team,
+            after={"slug": slug, "name": team.name, "domain": domain},
+            reason=reason,
+        )
+    return team
+
+
+def team_rename(*, team: Team, name: str, domain: str | None = None, reason: str = "") -> Team:
+    """Change a team's display name (and domain). Its slug never changes: records name it."""
+    with transaction.atomic():
+        locked = Team.objects.select_for_update().get(pk=team.pk)
+        before = {"name": locked.name, "domain": locked.domain}
+        locked.name = name
+        if domain is not None:
+            locked.domain = domain
+        after = {"name": locked.name, "domain": locked.domain}
+        if after != before:
+            locked.save(update_fields=["name", "domain"])
+            audit.record("team.renamed", obj=locked, before=before, after=after, reason=reason)
+    return locked

@@ -29,6 +29,18 @@ def build_parser() -> Parser:
     parser.add_argument(
         "--traceback", action="store_true", help="Show the stack of an unexpected error."
     )
+    parser.add_argument(
+        "--as",
+        dest="acting_as",
+        metavar="NAME",
+        help="Who runs this command, for the audit trail (default: the operating-system user).",
+    )
+    parser.add_argument(
+        "--reason",
+        dest="audit_reason",
+        metavar="TEXT",
+        help="Why, for the audit trail (a ticket, a request).",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for group in _GROUPS:
@@ -49,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         setup_django(development=getattr(args, "development", False))
-        code: int = args.run(args, extra)
+        from ledger.audit import operator_named
+
+        with operator_named(args.acting_as, args.audit_reason):
+            code: int = args.run(args, extra)
         return code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1

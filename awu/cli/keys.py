@@ -26,7 +26,7 @@ def register(commands: Any) -> None:
         action="append",
         required=True,
         metavar="SCOPE",
-        help="events:write, usage:write, reports:read or admin; repeat for several.",
+        help="events:write, usage:write, reports:read, audit:read or admin; repeat for several.",
     )
     create.set_defaults(run=run_create)
 

@@ -109,12 +109,7 @@ class DefinitionVersionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: DefinitionVersion, form: Any, change: bool
     ) -> None:
         if not change:
-            latest = DefinitionVersion.objects.filter(definition=obj.definition).aggregate(
-                n=Max("version")
-            )["n"]
-            obj.version = (latest or 0) + 1
-            obj.status = DefinitionVersion.Status.DRAFT
-            obj.save()
+            services.version_create_draft(version=obj)
             return
         services.version_update(
             version=obj, **{name: getattr(obj, name) for name in form.changed_data}

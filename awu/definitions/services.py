@@ -26,6 +26,7 @@ from awu.definitions.models import (
 from awu.rules.cel import CelError, CelProblem, check_condition, check_number
 from awu.rules.engine import compile_definition
 from awu.rules.spec import Clause, DefinitionSpec
+from ledger import audit
 
 
 class DefinitionError(Exception):
@@ -164,10 +165,49 @@ def version_update(*, version: DefinitionVersion, **rules: Any) -> DefinitionVer
             raise FrozenVersion(
                 f"{locked} is frozen (published or has scored work); create a new draft from it"
             )
+        before = {name: getattr(locked, name) for name in rules}
         for name, value in rules.items():
             setattr(locked, name, value)
         locked.save(update_fields=list(rules))
+        audit.record("definition.draft_changed", **_audited(locked), before=before, after=rules)
     return locked
+
+
+def _audited(version: DefinitionVersion) -> dict[str, Any]:
+    """The object of a definition's audit rows: the definition, labelled with the version."""
+    return {
+        "object_type": "definition",
+        "object_id": version.definition_id,
+        "label": f"{version.definition.key} v{version.version}",
+    }
+
+
+def _rules(version: DefinitionVersion) -> dict[str, Any]:
+    return {"version": version.version, **{name: getattr(version, name) for name in RULE_FIELDS}}
+
+
+def version_drafted(version: DefinitionVersion, *, reason: str = "") -> DefinitionVersion:
+    """Record a new draft (inside the transaction that created it)."""
+    audit.record("definition.drafted", **_audited(version), after=_rules(version), reason=reason)
+    return version
+
+
+def version_create_draft(*, version: DefinitionVersion) -> DefinitionVersion:
+    """Save ``version`` (unsaved, rules set) as a new draft numbered after the latest."""
+    with transaction.atomic():
+        Definition.objects.select_for_update().filter(pk=version.definition_id).get()
+        latest = definition_latest_number(version.definition_id)
+        version.version = latest + 1
+        version.status = DefinitionVersion.Status.DRAFT
+        version.save()
+        return version_drafted(version)
+
+
+def definition_latest_number(definition_id: int) -> int:
+    found = DefinitionVersion.objects.filter(definition_id=definition_id).aggregate(
+        n=Max("version")
+    )["n"]
+    return int(found or 0)
 
 
 def version_from_spec(
@@ -180,13 +220,15 @@ def version_from_spec(
     with transaction.atomic():
         # Lock the definition so two drafts made at once get distinct numbers.
         Definition.objects.select_for_update().filter(pk=definition.pk).get()
-        latest = definition.versions.aggregate(n=Max("version"))["n"] or 0
-        return DefinitionVersion.objects.create(
-            definition=definition,
-            version=latest + 1,
-            status=DefinitionVersion.Status.DRAFT,
-            note=note,
-            **version_fields_from_spec(spec),
+        latest = definition_latest_number(definition.pk)
+        return version_drafted(
+            DefinitionVersion.objects.create(
+                definition=definition,
+                version=latest + 1,
+                status=DefinitionVersion.Status.DRAFT,
+                note=note,
+                **version_fields_from_spec(spec),
+            )
         )
 
 
@@ -195,23 +237,25 @@ def version_draft_from(*, version: DefinitionVersion, note: str = "") -> Definit
     copy = {name: getattr(version, name) for name in RULE_FIELDS}
     with transaction.atomic():
         Definition.objects.select_for_update().filter(pk=version.definition_id).get()
-        latest = (
-            DefinitionVersion.objects.filter(definition_id=version.definition_id).aggregate(
-                n=Max("version")
-            )["n"]
-            or 0
-        )
-        return DefinitionVersion.objects.create(
-            definition_id=version.definition_id,
-            version=latest + 1,
-            status=DefinitionVersion.Status.DRAFT,
-            note=note or f"from v{version.version}",
-            **copy,
+        latest = definition_latest_number(version.definition_id)
+        return version_drafted(
+            DefinitionVersion.objects.create(
+                definition_id=version.definition_id,
+                version=latest + 1,
+                status=DefinitionVersion.Status.DRAFT,
+                note=note or f"from v{version.version}",
+                **copy,
+            ),
+            reason=f"from v{version.version}",
         )
 
 
 def definition_publish(
-    *, version: DefinitionVersion, now: datetime, covers_from: datetime | None = None
+    *,
+    version: DefinitionVersion,
+    now: datetime,
+    covers_from: datetime | None = None,
+    reason: str = "",
 ) -> DefinitionVersion:
     """Publish a draft: from ``covers_from`` (default ``now``) on, it governs new triggers.
 
@@ -234,6 +278,13 @@ def definition_publish(
         locked.published_at = now
         locked.covers_from = covers_from or now
         locked.save(update_fields=["status", "published_at", "covers_from"])
+        audit.record(
+            "definition.published",
+            **_audited(locked),
+            before={"status": DefinitionVersion.Status.DRAFT},
+            after={**_rules(locked), "status": locked.status, "covers_from": locked.covers_from},
+            reason=reason or locked.note,
+        )
     return locked
 
 
@@ -257,7 +308,7 @@ def definitions_install_defaults(*, now: datetime) -> list[str]:
             )
             if not made and definition.versions.exists():
                 continue
-            DefinitionVersion.objects.create(
+            shipped = DefinitionVersion.objects.create(
                 definition=definition,
                 version=spec.version,
                 status=DefinitionVersion.Status.PUBLISHED,
@@ -265,6 +316,12 @@ def definitions_install_defaults(*, now: datetime) -> list[str]:
                 covers_from=BEGINNING_OF_TIME,
                 note="shipped default",
                 **version_fields_from_spec(spec),
+            )
+            audit.record(
+                "definition.published",
+                **_audited(shipped),
+                after={**_rules(shipped), "covers_from": shipped.covers_from},
+                reason="shipped default",
             )
             created.append(spec.key)
     return created

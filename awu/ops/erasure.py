@@ -24,6 +24,10 @@ since vendor bodies carry the bare login.
   a raw vendor body cannot be rewritten and still be the delivery it was.
   Replay them first if their work should count.
 * Django admin log lines that mention a value are rewritten.
+* Audit events (ledger.audit): an actor or a label that mentions a value becomes
+  the pseudonym, and the values inside ``before`` and ``after`` are replaced,
+  through the audit trigger's guarded path (ledger migration 0010). The
+  ``reason`` text is left as written.
 * Left as they are: the idempotency digests (EventKey, UsageKey: SHA-256 of the
   canonical body, no readable data; keeping them means a redelivery of an erased
   record is still a duplicate and does not bring the name back), AwuEntry and
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +54,7 @@ from django.db import connection, transaction
 
 from awu.ops.models import Erasure
 from awu.reports.rollups import rollups_forget_actors
+from ledger import audit
 from ledger.models import Identity, Person
 
 PREFIX = "erased-"
@@ -253,6 +259,56 @@ def _admin_log_rewrite(values: _Values) -> int:
     return changed
 
 
+def _audit_rewrite(values: _Values) -> int:
+    """Audit rows that mention the person: an actor or a label that does becomes
+    the pseudonym; inside before and after, the values are replaced (any case).
+    Through the trigger's guarded path (ledger migration 0010); ``reason`` is left
+    alone."""
+    searched = values.searched
+    if not searched:
+        return 0
+    pattern = re.compile("|".join(re.escape(v) for v in searched), re.IGNORECASE)
+    pseudonym = values.pseudonym
+
+    def redact(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub(pseudonym, value)
+        if isinstance(value, list):
+            return [redact(v) for v in value]
+        if isinstance(value, dict):
+            return {k: redact(v) for k, v in value.items()}
+        return value
+
+    def as_json(value: Any) -> str | None:
+        return None if value is None else orjson.dumps(redact(_json(value))).decode()
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT id, actor, object_label, before, after FROM ledger_auditevent a
+            WHERE EXISTS (SELECT 1 FROM unnest(%s::text[]) n
+                          WHERE strpos(lower(a.actor || ' ' || a.object_label || ' '
+                                             || coalesce(a.before::text, '') || ' '
+                                             || coalesce(a.after::text, '')), n) > 0)
+            """,
+            [[v.lower() for v in searched]],
+        )
+        rows = cursor.fetchall()
+        for row_id, actor, label, before, after in rows:
+            cursor.execute(
+                "UPDATE ledger_auditevent SET actor = %s, object_label = %s,"
+                " before = %s::jsonb, after = %s::jsonb WHERE id = %s",
+                [
+                    pseudonym if pattern.search(actor) else actor,
+                    pseudonym if pattern.search(label) else label,
+                    as_json(before),
+                    as_json(after),
+                    row_id,
+                ],
+            )
+    return len(rows)
+
+
 def _identities_replace(person: Person, values: _Values) -> int:
     pseudonym = values.pseudonym
     # Every row of the identities' history names them; the history trigger lets an
@@ -270,7 +326,9 @@ def _identities_replace(person: Person, values: _Values) -> int:
     return deleted + int(created)
 
 
-def person_erase(*, person_id: int, now: datetime, dry_run: bool = False) -> ErasureReport:
+def person_erase(
+    *, person_id: int, now: datetime, dry_run: bool = False, reason: str = ""
+) -> ErasureReport:
     """Erase a person's identity data everywhere; keep every number.
 
     Runs in one transaction and holds the person's row lock throughout. With
@@ -293,6 +351,7 @@ def person_erase(*, person_id: int, now: datetime, dry_run: bool = False) -> Era
                 cursor.execute("SET LOCAL awu.erasure = 'on'")
                 for table in _LEDGER_TABLES:
                     counts[table] = _ledger_rewrite(table, values)
+                counts["ledger_auditevent"] = _audit_rewrite(values)
                 cursor.execute("SET LOCAL awu.erasure = 'off'")
             counts["integrations_deadletter"] = _dead_letters_delete(values)
             counts["django_admin_log"] = _admin_log_rewrite(values)
@@ -309,4 +368,13 @@ def person_erase(*, person_id: int, now: datetime, dry_run: bool = False) -> Era
             transaction.set_rollback(True)
         elif report.changed:
             Erasure.objects.create(person_id=person_id, pseudonym=pseudonym, counts=counts, at=now)
+            # No personal data: the person's id, the pseudonym, the counts.
+            audit.record(
+                "person.erased",
+                object_type="person",
+                object_id=person_id,
+                label=pseudonym,
+                after={"pseudonym": pseudonym, "rows_changed": counts},
+                reason=reason,
+            )
     return report

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import Min, Q
@@ -40,6 +41,7 @@ from awu.scoring.evidence import (
 from awu.scoring.models import WorkUnit
 from awu.scoring.published import Catalog, load_catalog
 from awu.scoring.settle import UnitKey, settle_units
+from ledger import audit
 
 logger = logging.getLogger(__name__)
 
@@ -311,6 +313,7 @@ def definition_rescore(
     covers_from: datetime | None = None,
     batch_size: int = 500,
     progress: Callable[[int], object] | None = None,
+    reason: str = "",
 ) -> RescoreResult:
     """Replay ``definition`` over history into a new published version.
 
@@ -321,11 +324,24 @@ def definition_rescore(
     since ``covers_from`` in batches, each its own transaction. ``progress`` is
     called with the number of triggers done after each batch. Raises
     :class:`awu.definitions.services.InvalidVersion` when the rules have problems.
+    Audited: requested (before anything changes), started (with the publication),
+    finished (with the counts); a run that fails between shows no "finished".
     """
     start = covers_from or earliest_event_time()
     latest = definition.versions.order_by("-version").first()
     if latest is None:
         raise definitions.DefinitionError(f"{definition} has no version to rescore")
+    audited: dict[str, Any] = {
+        "object_type": "definition",
+        "object_id": definition.pk,
+        "reason": reason,
+    }
+    audit.record(
+        "rescore.requested",
+        **audited,
+        label=definition.key,
+        after={"covers_from": start, "from_version": latest.version},
+    )
     with transaction.atomic():
         draft = (
             latest
@@ -344,6 +360,12 @@ def definition_rescore(
             .filter(~Q(version=published))
             .update(superseded_at=now, superseded_by=published)
         )
+        audit.record(
+            "rescore.started",
+            **audited,
+            label=f"{definition.key} v{published.version}",
+            after={"version": published.version, "covers_from": start, "superseded": superseded},
+        )
     result = RescoreResult(version=published, covers_from=start, superseded=superseded)
     for ids in _trigger_ids(published.trigger_type, start, batch_size):
         with transaction.atomic():
@@ -359,4 +381,17 @@ def definition_rescore(
     result.completed = WorkUnit.objects.filter(
         version=published, state=WorkUnit.State.COMPLETED
     ).count()
+    audit.record(
+        "rescore.finished",
+        **audited,
+        label=f"{definition.key} v{published.version}",
+        after={
+            "version": published.version,
+            "triggers": result.triggers,
+            "units": result.units,
+            "completed": result.completed,
+            "entries": result.entries,
+            "superseded": superseded,
+        },
+    )
     return result

@@ -14,6 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
+
 from ledger.models import ModelPrice
 from ledger.pricing.cost import MissingRateError, PriceEntry, compute_cost, find_price
 from ledger.pricing.files import load_pricebook
@@ -141,15 +143,20 @@ def install_published_prices() -> tuple[int, int]:
     Idempotent: an entry already present (same provider, match and start) is left
     as it is, so edits made in the admin are kept. Returns (created, kept).
     """
+    from ledger.pricing.entries import price_recorded_added  # it builds on this module
+
     created = kept = 0
     for entry in load_pricebook():
         fields = row_fields(entry)
-        _, was_created = ModelPrice.objects.get_or_create(
-            provider=fields.pop("provider"),
-            match=fields.pop("match"),
-            effective_from=fields.pop("effective_from"),
-            defaults=fields,
-        )
+        with transaction.atomic():
+            row, was_created = ModelPrice.objects.get_or_create(
+                provider=fields.pop("provider"),
+                match=fields.pop("match"),
+                effective_from=fields.pop("effective_from"),
+                defaults=fields,
+            )
+            if was_created:
+                price_recorded_added(row, reason="the shipped price book")
         created += was_created
         kept += not was_created
     forget_cached_book()

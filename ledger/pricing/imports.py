@@ -31,9 +31,11 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from ledger import audit
 from ledger.models import ModelPrice
 from ledger.pricing.book import RATE_FIELDS, entry_from_row, forget_cached_book, row_fields
 from ledger.pricing.cost import PriceEntry, find_price
+from ledger.pricing.entries import price_is_frozen, price_recorded_added
 from ledger.pricing.litellm import SkippedModel, import_litellm
 from ledger.pricing.names import normalize_model
 
@@ -124,6 +126,16 @@ def litellm_prices_import(
                         "edit it in the admin or import from a later instant",
                     )
                     continue
+                replaced = row_of[id(current)]
+                if current.effective_to is not None and price_is_frozen(replaced):
+                    # Its end may be set once, from open: it was set already.
+                    skip(
+                        entry,
+                        f"the price in force then (#{replaced.pk}) has priced usage and already "
+                        f"ends at {current.effective_to:%Y-%m-%dT%H:%M:%SZ}; import from then on, "
+                        "or correct that price in the admin",
+                    )
+                    continue
                 change = PriceChange(
                     entry=dataclasses.replace(
                         entry, match=current.match, effective_to=current.effective_to
@@ -156,9 +168,24 @@ def _write(changes: list[PriceChange]) -> None:
             # Ending an entry is the one change a used row takes (docs/pricing.md):
             # its rates, and every cost computed from them, stay as they were.
             row = ModelPrice.objects.get(pk=change.replaces)
+            before = row.effective_to
             row.effective_to = change.entry.effective_from
             row.save(update_fields=["effective_to", "updated_at"])
-    ModelPrice.objects.bulk_create([ModelPrice(**row_fields(change.entry)) for change in changes])
+            audit.record(
+                "price.closed",
+                obj=row,
+                before={"effective_to": before},
+                after={"effective_to": row.effective_to},
+                reason=_IMPORT_REASON,
+            )
+    created = ModelPrice.objects.bulk_create(
+        [ModelPrice(**row_fields(change.entry)) for change in changes]
+    )
+    for row in created:
+        price_recorded_added(row, reason=_IMPORT_REASON)
+
+
+_IMPORT_REASON = "import_prices --litellm"
 
 
 def _rates(entry: PriceEntry) -> tuple[Any, ...]:

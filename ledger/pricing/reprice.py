@@ -27,6 +27,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 
+from ledger import audit
 from ledger.models import CostAdjustment, TokenUsage
 from ledger.pricing.book import PriceBook, current_book, forget_cached_book
 from ledger.pricing.names import normalize_model
@@ -94,6 +95,7 @@ def usage_reprice(
     batch_size: int = BATCH_SIZE,
     on_line: Callable[[RepriceLine], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    reason: str = "",
 ) -> RepriceReport:
     """Compare the records of ``provider``/``model`` in ``[start, stop)`` with the
     price book now; with ``apply``, append one CostAdjustment per changed record.
@@ -104,6 +106,8 @@ def usage_reprice(
     runs cannot both append the same difference. ``on_line`` receives each
     changed record as it is found (otherwise they are kept in the report);
     ``progress`` receives (records done, records in all) after each batch.
+    Audited: a dry run as one row with its total difference; an applied run as
+    one row per batch that appended adjustments, in that batch's transaction.
 
     Raises RepriceError when the price book has no entry for the model, or the
     period is empty.
@@ -137,6 +141,8 @@ def usage_reprice(
         if _selected(name, wanted, patterns)
     ]
     if not names:
+        if not apply:
+            _audit(report, "reprice.dry_run", None, reason)
         return report
     in_period = in_period.filter(model__in=names)
     report.reported = in_period.filter(cost_source=TokenUsage.CostSource.REPORTED).count()
@@ -170,13 +176,40 @@ def usage_reprice(
                         [_adjustment(line, stamp, provider) for line in changed]
                     )
                     report.adjustments_created += len(changed)
+                    # One row per batch, in the batch's transaction: every
+                    # adjustment appended is covered by the row that says why.
+                    _audit(report, "reprice.applied", changed, reason)
             after = (rows[-1]["occurred_at"], rows[-1]["id"])
             done += len(rows)
             if progress is not None:
                 progress(done, total)
             if len(rows) < batch_size:
                 break
+    if not apply:
+        _audit(report, "reprice.dry_run", None, reason)
     return report
+
+
+def _audit(
+    report: RepriceReport, action: str, lines: list[RepriceLine] | None, reason: str
+) -> None:
+    """The audit row of a dry run (the whole run) or of one applied batch (its lines)."""
+    effect: dict[str, Any] = (
+        {"records_changed": report.changed, "difference_usd": report.total_difference}
+        if lines is None
+        else {
+            "adjustments": len(lines),
+            "difference_usd": sum((line.difference for line in lines), Decimal(0)),
+        }
+    )
+    audit.record(
+        action,
+        object_type="price",
+        object_id="",
+        label=f"{report.provider}/{report.model}",
+        after={"from": report.start, "to": report.stop, **effect},
+        reason=reason,
+    )
 
 
 def _selected(raw: str, wanted: str, patterns: set[str]) -> bool:

@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 
 from ledger import directory
 from ledger.identities import persons_for_actors, team_at
-from ledger.models import Identity, Membership, Person, Team
+from ledger.models import AuditEvent, Identity, Membership, Person, Team
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +153,25 @@ def test_the_admin_edits_a_membership_as_a_correction_kept_in_history(
     assert Membership.history.count() == 2
     assert not Identity.objects.exists()
     assert Identity.history.count() == 1
+
+
+def test_every_directory_write_is_in_the_audit_trail(ann: Person, teams: dict[str, Team]) -> None:
+    with _now(MARCH):
+        directory.identity_map(value="ann-laptop", person=ann, origin="scim")
+        row = directory.membership_start(person=ann, team=teams["mobile"], origin="scim")
+    with _now(JUNE):
+        directory.membership_end(row, origin="scim")
+        directory.identity_unmap(value="ann-laptop", origin="scim")
+        directory.person_set_active(person=ann, active=False, origin="scim")
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions == [
+        "identity.mapped",
+        "membership.started",
+        "membership.ended",
+        "identity.unmapped",
+        "person.deactivated",
+    ]
+    ended = AuditEvent.objects.get(action="membership.ended")
+    assert ended.before["valid_to"] is None
+    assert ended.after["valid_to"].startswith("2026-06-01")
+    assert ended.after["origin"] == "scim"

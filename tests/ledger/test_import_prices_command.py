@@ -190,3 +190,24 @@ def test_a_bad_file_exits_non_zero_from_the_shell(tmp_path: Path) -> None:
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("CommandError: cannot read")
+
+
+def test_a_change_inside_a_priced_entry_that_already_ends_is_skipped(tmp_path: Path) -> None:
+    run("--effective-from", SYNCED)
+    old = ModelPrice.objects.get(provider="anthropic", model="claude-sonnet-4-5")
+    ingest.usage_ingest(
+        items=[usage(model="claude-sonnet-4-5", occurred_at="2026-11-05T12:00:00Z")],
+        now=datetime(2026, 11, 23, tzinfo=UTC),
+    )
+    run("--effective-from", "2026-11-20", path=edited_copy(tmp_path, "claude-sonnet-4-5",
+                                                           input_cost_per_token=4e-06))  # fmt: skip
+
+    output = run(
+        "--effective-from", LATER,
+        path=edited_copy(tmp_path, "claude-sonnet-4-5", input_cost_per_token=5e-06),
+    )  # fmt: skip
+
+    assert f"the price in force then (#{old.pk}) has priced usage and already ends" in output
+    old.refresh_from_db()
+    assert old.effective_to == datetime(2026, 11, 20, tzinfo=UTC)
+    assert not ModelPrice.objects.filter(model="claude-sonnet-4-5", input=5).exists()

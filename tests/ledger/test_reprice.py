@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib import admin
-from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from ledger import ingest
 from ledger.models import CostAdjustment, ModelPrice, TokenUsage
@@ -358,17 +357,20 @@ def test_a_bad_date_exits_non_zero_from_the_shell() -> None:
     ]
 
 
-def test_the_admin_hint_after_a_price_edit_is_a_reprice_command_that_runs(rf: Any) -> None:
+def test_the_admin_hint_after_correcting_a_price_is_a_reprice_command_that_runs(
+    admin_client: Any,
+) -> None:
     row = sonnet_price("3", start=datetime(2026, 10, 1, tzinfo=UTC))
     stored = stored_usage(20)
-    request = rf.post("/")
-    request.session = {}
-    request._messages = FallbackStorage(request)
-    row.input = Decimal("4")
 
-    admin.site._registry[ModelPrice].save_model(request, row, form=None, change=True)
+    response = admin_client.post(
+        reverse("admin:ledger_modelprice_correct", args=[row.pk]),
+        {"effective_from": "2026-10-15T00:00:00Z", "reason": "raised Oct 15", "input": "4",
+         "output": "15"},
+        follow=True,
+    )  # fmt: skip
 
-    [hint] = [str(m) for m in request._messages if "manage.py reprice" in str(m)]
+    [hint] = [str(m) for m in response.context["messages"] if "manage.py reprice" in str(m)]
     command = hint.split("python manage.py reprice ", 1)[1].split(" (dry run)", 1)[0]
     output = run(*shlex.split(command), "--apply")
     assert f"usage {stored.pk} " in output

@@ -25,8 +25,10 @@ from awu.reports.selectors import efficiency_report
 from awu.scoring import services
 from awu.scoring.models import AwuEntry, WorkUnit
 from integrations.models import DeadLetter
+from ledger import audit
 from ledger.ingest import events_ingest, usage_ingest
 from ledger.models import (
+    AuditEvent,
     CostAdjustment,
     EventKey,
     Identity,
@@ -272,6 +274,7 @@ def test_the_erasure_reports_what_changed_table_by_table(org: dict[str, Any]) ->
         "ledger_workevent": 7 + 1,
         "ledger_tokenusage": 5 + 1,
         "scoring_workunit": 6,
+        "ledger_auditevent": 0,
         "integrations_deadletter": 1,
         "django_admin_log": 1,
         "ledger_identity": 3,
@@ -511,3 +514,52 @@ def test_command_erases_by_identity_value_and_then_finds_nothing_left(
 def test_command_refuses_an_unknown_person(db: None) -> None:
     with pytest.raises(CommandError, match="no person"):
         _command("nobody@example.com")
+
+
+def test_audit_rows_that_name_the_person_are_rewritten(org: dict[str, Any]) -> None:
+    alice = org["alice"]
+    with audit.acting_as(audit.Actor("user", "alice@example.com", "7")):
+        audit.record(
+            "identity.mapped",
+            object_type="identity",
+            object_id=1,
+            label="github:alice-gh",
+            after={"value": "github:alice-gh", "person_name": "Alice Liddell", "note": "ok"},
+        )
+    audit.record("team.renamed", object_type="team", label="payments", after={"name": "Pay"})
+
+    report = person_erase(person_id=alice.pk, now=NOW)
+
+    assert _traces(ALICE_VALUES) == []
+    mapped = AuditEvent.objects.get(action="identity.mapped")
+    assert (mapped.actor, mapped.object_label) == (report.pseudonym, report.pseudonym)
+    assert mapped.after == {
+        "value": report.pseudonym,
+        "person_name": report.pseudonym,
+        "note": "ok",
+    }
+    assert AuditEvent.objects.get(action="team.renamed").after == {"name": "Pay"}
+    assert report.counts["ledger_auditevent"] == 1
+
+
+def _flagged_on_audit_row(statement: str, row_id: int) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL awu.erasure = 'on'")
+        cursor.execute(statement, [row_id])
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_auditevent SET reason = 'x' WHERE id = %s",
+        "UPDATE ledger_auditevent SET actor = 'mallory' WHERE id = %s",
+        "DELETE FROM ledger_auditevent WHERE id = %s",
+    ],
+)
+def test_other_changes_to_an_audit_row_stay_refused_with_the_flag_set(
+    org: dict[str, Any], statement: str
+) -> None:
+    row = audit.record("team.renamed", object_type="team", label="payments")
+
+    with pytest.raises(DatabaseError):
+        _flagged_on_audit_row(statement, row.pk)

@@ -116,6 +116,7 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/definitions": {"GET": READ},
     "api/v1/definitions/<int:definition_id>": {"GET": READ},
     "api/v1/definitions/<int:definition_id>/preview": {"POST": Scoped(("admin",), 200)},
+    "api/v1/audit-events": {"GET": Scoped(("audit:read",), 200)},
     "metrics": {"GET": READ},
     "healthz": {"GET": Open()},
     "readyz": {"GET": Open()},
@@ -130,6 +131,9 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "people/<int:person_id>/": {"GET": LoginRedirect("/login/?next={path}")},
     "login/": {"GET": Open(), "POST": Open(), "PUT": Open()},
     "logout/": {"POST": LoginRedirect("/login/")},
+    # OIDC sign-in: a 404 while no identity provider is configured (tests/oidc).
+    "oidc/login/": {"GET": Open(404)},
+    "oidc/callback/": {"GET": Open(404)},
 }
 
 

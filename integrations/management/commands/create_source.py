@@ -5,16 +5,16 @@ from datetime import timedelta
 from typing import Any, TextIO
 
 import orjson
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.text import slugify
 
 from integrations.webhooks.base import Vendor
 from integrations.webhooks.registry import load_vendors
-from ledger import secrets
+from ledger import audit, secrets
 from ledger.models import Source
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
     stealth_options = ("stdin",)
     help = (
         "Register a webhook source (KIND is the vendor, e.g. github) and set its signing "

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from ledger import auth
+from ledger import audit, auth
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
     help = "Create an API key. The key is printed once, alone, on the last line of stdout."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,14 +4,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from ledger import clock
+from ledger import audit, clock
 from ledger.pricing.imports import PriceImportReport, litellm_prices_import
 from ledger.query import PeriodError, parse_bound
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
     help = (
         "Sync the price book from LiteLLM's model_prices_and_context_window.json: "
         "new models and changed prices become new entries; unchanged prices write nothing."

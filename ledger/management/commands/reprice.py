@@ -3,15 +3,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
-from ledger import clock
+from ledger import audit, clock
 from ledger.pricing.reprice import RepriceError, RepriceLine, RepriceReport, usage_reprice
 from ledger.query import PeriodError, parse_period
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
     help = (
         "Recompute the cost of one model's token usage in a period with the price book "
         "as it is now. Dry run by default; --apply appends one cost adjustment per "

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from awu.definitions.services import definitions_install_defaults
-from ledger import clock
+from ledger import audit, clock
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
     help = "Install the shipped AWU definitions that are missing; existing ones are left alone."
 
     def handle(self, *args: Any, **options: Any) -> None:

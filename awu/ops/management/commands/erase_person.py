@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from awu.ops.erasure import ErasureReport, PersonNotFound, person_erase
-from ledger import clock
+from ledger import audit, clock
 from ledger.models import Identity, Person
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
     help = (
         "Erase a person's name, email and identity values everywhere (the person becomes "
         "a pseudonym; every count and total stays). PERSON is an id, an email or an "

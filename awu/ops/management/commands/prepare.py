@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import OperationalError, connection
 from django.db.migrations.executor import MigrationExecutor
 
 from awu.definitions.defaults import DEFAULT_DEFINITIONS
 from awu.definitions.services import definitions_install_defaults
-from ledger import clock
+from ledger import audit, clock
 from ledger.pricing.book import install_published_prices
 
 
@@ -74,7 +74,7 @@ def database_prepare(*, now: datetime) -> Preparation:
     )
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
     help = (
         "Prepare the database for web, worker and beat: migrate, install the shipped "
         "prices and AWU definitions. Idempotent; starts nothing, creates no user or key."

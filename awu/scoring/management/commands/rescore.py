@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from awu.definitions.models import Definition
 from awu.definitions.services import DefinitionError
 from awu.scoring.models import WorkUnit
 from awu.scoring.services import definition_rescore, earliest_event_time
-from ledger import clock
+from ledger import audit, clock
 
 
 def _moment(text: str) -> datetime:
@@ -30,7 +30,7 @@ def _moment(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
     help = (
         "Publish a new version of DEFINITION covering triggers from --from (default: the "
         "earliest event), supersede the older versions' units from then on (their entries "
