@@ -8,7 +8,7 @@ from awu.reports import urls as reports_urls
 from integrations.otlp import views as otlp_views
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
-from ledger import health
+from ledger import directory_urls, health
 
 handler400 = "ledger.http.handler400"
 handler403 = "ledger.http.handler403"
@@ -30,6 +30,7 @@ urlpatterns = [
     path("v1/logs", otlp_views.OtlpLogsView.as_view(), name="otlp-logs"),
     path("v1/metrics", otlp_views.OtlpMetricsView.as_view(), name="otlp-metrics"),
     *reports_urls.urlpatterns,
+    *directory_urls.urlpatterns,
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
