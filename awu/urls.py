@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from awu.dashboard import urls as dashboard_urls
 from awu.ops.metrics import MetricsView
 from awu.reports import urls as reports_urls
+from integrations import apis as integration_apis
 from integrations.otlp import views as otlp_views
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
@@ -25,6 +26,16 @@ urlpatterns = [
         "api/v1/hooks/<slug:vendor>/<slug:source>",
         integration_views.HookView.as_view(),
         name="hook",
+    ),
+    path(
+        "api/v1/unmapped-actors",
+        integration_apis.UnmappedActorsView.as_view(),
+        name="unmapped-actors",
+    ),
+    path(
+        "api/v1/unmapped-actors/map",
+        integration_apis.UnmappedActorMapView.as_view(),
+        name="unmapped-actors-map",
     ),
     # OTLP/HTTP: exporters append these fixed paths to OTEL_EXPORTER_OTLP_ENDPOINT.
     path("v1/logs", otlp_views.OtlpLogsView.as_view(), name="otlp-logs"),

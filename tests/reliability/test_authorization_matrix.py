@@ -131,6 +131,8 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/memberships/<int:membership_id>/end": {"POST": _write(200)},
     "api/v1/identities": {"GET": DIRECTORY_READ, "POST": _write(201)},
     "api/v1/identities/<int:identity_id>": {"DELETE": _write(204)},
+    "api/v1/unmapped-actors": {"GET": DIRECTORY_READ},
+    "api/v1/unmapped-actors/map": {"POST": _write(201)},
     "metrics": {"GET": READ},
     "healthz": {"GET": Open()},
     "readyz": {"GET": Open()},
@@ -218,6 +220,7 @@ DIRECTORY_BODIES: dict[str, Any] = {
     "api/v1/teams/<int:team_id>": {"cost_centre": "CC-M"},
     "api/v1/memberships/<int:membership_id>/end": {},
     "api/v1/identities": {"value": "github:matrix-new", "person": None},
+    "api/v1/unmapped-actors/map": {"actor": "github:matrix-unmapped", "person": None},
 }
 
 
