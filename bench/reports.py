@@ -69,6 +69,24 @@ def load(url: str, *, usage: int, units: int, seed: int = 1) -> None:
             )
         c.execute("SELECT id FROM ledger_team ORDER BY slug")
         team_ids = [r[0] for r in c.fetchall()]
+        # The org tree: two departments over the teams, cost centres on one and on
+        # a team below it (the department and cost_centre groupings read it).
+        for slug, domain, centre, members in (
+            ("dept-eng", "engineering", "CC-ENG", team_ids[:7]),
+            ("dept-sales", "sales", "", team_ids[7:]),
+        ):
+            c.execute(
+                "INSERT INTO ledger_team (slug, name, domain, cost_centre, created_at)"
+                " VALUES (%s, %s, %s, %s, now()) RETURNING id",
+                (slug, slug, domain, centre),
+            )
+            (dept_id,) = c.fetchone()
+            c.execute(
+                "UPDATE ledger_team SET parent_id = %s WHERE id = ANY(%s)", (dept_id, members)
+            )
+        c.execute(
+            "UPDATE ledger_team SET cost_centre = 'CC-PLATFORM' WHERE id = %s", (team_ids[0],)
+        )
         for d, (key, domain) in enumerate([("shipped", "engineering"), ("won", "sales")]):
             c.execute(
                 "INSERT INTO definitions_definition (key, name, domain, description, created_at)"
@@ -292,6 +310,16 @@ def main() -> None:
             "efficiency team x month",
             "/api/v1/reports/efficiency",
             {**year, "group_by": "team,month"},
+        ),
+        (
+            "efficiency department x month",
+            "/api/v1/reports/efficiency",
+            {**year, "group_by": "department,month"},
+        ),
+        (
+            "efficiency cost_centre x month",
+            "/api/v1/reports/efficiency",
+            {**year, "group_by": "cost_centre,month"},
         ),
         ("efficiency person", "/api/v1/reports/efficiency", {**year, "group_by": "person"}),
         ("efficiency model", "/api/v1/reports/efficiency", {**year, "group_by": "model"}),

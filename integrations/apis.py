@@ -21,7 +21,7 @@ from integrations.selectors import UnmappedActor, unmapped_actors
 from integrations.services import unmapped_actor_map
 from ledger import clock
 from ledger.directory import Origin
-from ledger.directory_apis import DirectoryView, body_of
+from ledger.directory_apis import FORMAT, DirectoryView, body_of
 from ledger.directory_selectors import referenced
 from ledger.errors import InvalidInput
 from ledger.models import Identity, Person
@@ -112,6 +112,8 @@ def _row(a: UnmappedActor) -> dict[str, Any]:
 
 
 class UnmappedActorsView(DirectoryView):
+    csv_listing = True
+
     @extend_schema(
         operation_id="unmapped_actors_list",
         summary="Actors no identity maps to a person",
@@ -125,6 +127,7 @@ class UnmappedActorsView(DirectoryView):
         parameters=[
             OpenApiParameter("since", str, description="Date or RFC 3339; default 90 days ago."),
             OpenApiParameter("limit", int, description="At most this many, 1-500 (default 100)."),
+            FORMAT,
         ],
         responses={200: UnmappedActorList, **errors(400, 401, 403)},
         tags=["directory"],

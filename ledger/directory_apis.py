@@ -20,10 +20,11 @@ from ledger import directory, directory_schemas, directory_selectors
 from ledger.apis import PAGE_PARAMETERS
 from ledger.directory_selectors import referenced
 from ledger.errors import Conflict, InvalidInput, NotFound
-from ledger.http import ApiError, parse_json, read_body, require_json
+from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey, Person, Team
 from ledger.openapi import errors
 from ledger.query import choice, text
+from ledger.renderers import CsvRenderer
 
 API = directory.Origin.API
 _READ_DOC = "Needs `directory:read` or `directory:write`."
@@ -32,10 +33,24 @@ _BOOL = {"type": "string", "enum": ["true", "false"]}
 
 
 class DirectoryView(APIView):
+    # Listings also answer CSV (?format=csv or Accept: text/csv); writes answer JSON.
+    csv_listing = False
+
     def required_scopes_for(self, method: str) -> tuple[str, ...]:
         if method in ("GET", "HEAD", "OPTIONS"):
             return (ApiKey.Scope.DIRECTORY_READ, ApiKey.Scope.DIRECTORY_WRITE)
         return (ApiKey.Scope.DIRECTORY_WRITE,)
+
+    def get_renderers(self) -> list[Any]:
+        request = getattr(self, "request", None)
+        if self.csv_listing and request is not None and request.method == "GET":
+            return [OrjsonRenderer(), CsvRenderer()]
+        return [OrjsonRenderer()]
+
+
+FORMAT = OpenApiParameter(
+    "format", str, enum=["json", "csv"], description="csv: the rows as CSV (or Accept: text/csv)."
+)
 
 
 def body_of(
@@ -78,6 +93,8 @@ _LIST_Q = OpenApiParameter("q", str, description="A part of the name or email, a
 
 
 class PeopleView(DirectoryView):
+    csv_listing = True
+
     @extend_schema(
         operation_id="people_list",
         summary="List people",
@@ -88,6 +105,7 @@ class PeopleView(DirectoryView):
             OpenApiParameter("email", str, description="Exact email, any case."),
             _LIST_Q,
             *PAGE_PARAMETERS,
+            FORMAT,
         ],
         responses={200: directory_schemas.PersonPage, **errors(400, 401, 403)},
         tags=["directory"],
@@ -146,6 +164,8 @@ class PersonDetailView(DirectoryView):
 
 
 class TeamsView(DirectoryView):
+    csv_listing = True
+
     @extend_schema(
         operation_id="teams_list",
         summary="List teams",
@@ -155,6 +175,7 @@ class TeamsView(DirectoryView):
             OpenApiParameter("status", str, enum=["confirmed", "discovered"]),
             OpenApiParameter("q", str, description="A part of the slug or name, any case."),
             *PAGE_PARAMETERS,
+            FORMAT,
         ],
         responses={200: directory_schemas.TeamPage, **errors(400, 401, 403)},
         tags=["directory"],
@@ -224,6 +245,8 @@ _HISTORY = OpenApiParameter(
 
 
 class MembershipsView(DirectoryView):
+    csv_listing = True
+
     @extend_schema(
         operation_id="memberships_list",
         summary="List memberships",
@@ -238,6 +261,7 @@ class MembershipsView(DirectoryView):
             OpenApiParameter("current", _BOOL, description="true: valid now; false: not."),
             _HISTORY,
             *PAGE_PARAMETERS,
+            FORMAT,
         ],
         responses={200: directory_schemas.MembershipPage, **errors(400, 401, 403)},
         tags=["directory"],
@@ -324,6 +348,8 @@ class MembershipEndView(DirectoryView):
 
 
 class IdentitiesView(DirectoryView):
+    csv_listing = True
+
     @extend_schema(
         operation_id="identities_list",
         summary="List identities",
@@ -334,6 +360,7 @@ class IdentitiesView(DirectoryView):
             OpenApiParameter("q", str, description="A part of the value, any case."),
             _HISTORY,
             *PAGE_PARAMETERS,
+            FORMAT,
         ],
         responses={200: directory_schemas.IdentityPage, **errors(400, 401, 403)},
         tags=["directory"],

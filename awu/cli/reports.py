@@ -67,9 +67,9 @@ def register(commands: Any) -> None:
 
 def run_efficiency(args: argparse.Namespace, extra: list[str]) -> int:
     from awu.reports.query import parse_report_query
-    from awu.reports.renderers import CsvRenderer
     from awu.reports.selectors import efficiency_report
     from ledger.http import OrjsonRenderer
+    from ledger.renderers import CsvRenderer
 
     params: dict[str, Any] = {
         param: getattr(args, option)

@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 from awu.reports import selectors, serializers
 from awu.reports.measures import amount
 from awu.reports.query import parse_report_query, parse_trend_query
-from awu.reports.renderers import CsvRenderer
 from awu.scoring.preview import definition_preview
 from ledger import clock
 from ledger.apis import PAGE_PARAMETERS
@@ -26,6 +25,7 @@ from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require
 from ledger.models import ApiKey
 from ledger.openapi import errors
 from ledger.query import Keyset, choice, invalid, page_limit, refs
+from ledger.renderers import CsvRenderer
 
 _FILTERS = [
     OpenApiParameter("from", str, description="Start: YYYY-MM-DD (inclusive) or RFC 3339."),

@@ -419,3 +419,19 @@ def test_unmapping_retracts_and_keeps_history(w: Api, ann: Person) -> None:
     assert history[0]["retracted_at"] is not None
     assert w.delete(f"/api/v1/identities/{row.pk}").status_code == 404
     assert _json(w.get("/api/v1/identities", {"person": str(ann.pk)}))["results"] == []
+
+
+def test_listings_answer_csv_and_writes_do_not(w: Api, ann: Person, web: Team) -> None:
+    directory.membership_start(person=ann, team=web)
+    response = w.get("/api/v1/people", {"format": "csv"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    header, row = response.content.decode().splitlines()
+    assert header.startswith("id,name,email,")
+    assert '"[""web""]"' in row
+    assert w.get("/api/v1/memberships", HTTP_ACCEPT="text/csv")["Content-Type"].startswith(
+        "text/csv"
+    )
+    refused = w.post("/api/v1/people?format=csv", {"name": "Bob"})
+    assert refused.status_code == 400
+    assert "format" in _json(refused)["errors"]

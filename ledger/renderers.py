@@ -1,4 +1,4 @@
-"""CSV for the report endpoints: ``?format=csv`` or ``Accept: text/csv``.
+"""CSV for the reports and listings: ``?format=csv`` or ``Accept: text/csv``.
 
 One line per result row; nested objects become ``parent_child`` columns
 (``tokens_input_tokens``, ``denominators_people``); lists are JSON. An error
