@@ -271,8 +271,9 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--naive-requests", type=int, default=3)
+    parser.add_argument("--database", default="awu_bench_reports", help="Made afresh.")
     args = parser.parse_args()
-    url = bench_database_url("awu_bench_reports")
+    url = bench_database_url(args.database)
     env = environment(
         url,
         AWU_REPORTS_MAX_LAG_SECONDS="3600",

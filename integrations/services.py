@@ -224,7 +224,7 @@ def _map_to_new_or_own(actor: str, origin: str) -> Identity:
     email = actor if _looks_like_email(actor) else None
     person = Person.objects.filter(email=email).first() if email else None
     if person is None:
-        person = Person.objects.create(name=actor[:200], email=email)
+        person = directory.person_create(name=actor[:200], email=email, origin=origin)
     return directory.identity_map(value=actor, person=person, origin=origin)
 
 
