@@ -223,7 +223,9 @@ _TEAM_FIELDS = ("name", "domain", "parent", "cost_centre", "external_id")
 def _unique(model: type[Person] | type[Team], field: str, value: Any, pk: int | None) -> None:
     if value in (None, ""):
         return
-    clash = model.objects.filter(**{field: value})
+    # The same address in another case is the same person.
+    lookup = f"{field}__iexact" if field == "email" else field
+    clash = model.objects.filter(**{lookup: value})
     if pk is not None:
         clash = clash.exclude(pk=pk)
     existing = clash.values_list("pk", flat=True).first()

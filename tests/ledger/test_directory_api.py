@@ -79,7 +79,7 @@ def test_a_person_is_created_and_their_email_becomes_an_identity(w: Api) -> None
 def test_a_duplicate_email_is_a_conflict_naming_the_existing_person(w: Api) -> None:
     ann = Person.objects.create(name="Ann", email="ann@example.com")
     body = _refused(
-        w.post("/api/v1/people", {"name": "Ann 2", "email": "ann@example.com"}), 409, "email"
+        w.post("/api/v1/people", {"name": "Ann 2", "email": "ANN@example.com"}), 409, "email"
     )
     assert body["existing_id"] == ann.pk
     assert body["type"] == "conflict"
