@@ -272,6 +272,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--naive-requests", type=int, default=3)
     parser.add_argument("--database", default="awu_bench_reports", help="Made afresh.")
+    parser.add_argument("--port", type=int, default=8793)
     args = parser.parse_args()
     url = bench_database_url(args.database)
     env = environment(
@@ -347,7 +348,7 @@ def main() -> None:
             {**WINDOW_120, "group_by": "team"},
         ),
     ]
-    with gunicorn(env, port=8793, workers=2) as base:
+    with gunicorn(env, port=args.port, workers=2) as base:
         measure(base, "/api/v1/reports/efficiency", year, key, 2)  # warm up
         results = {}
         for name, path, params in cases:
