@@ -1,5 +1,5 @@
-"""The directory API: people, teams, memberships and identities, for companies
-without SCIM (docs/directory.md).
+"""The directory API: people and teams, and what every directory view shares
+(docs/directory.md; memberships and identities: ledger.directory_history_apis).
 
 Thin views: read and validate the body, one call into ledger.directory (every
 write goes there, so history and audit stay in one place) or a selector, answer.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,17 +19,16 @@ from rest_framework.views import APIView
 from ledger import directory, directory_schemas, directory_selectors
 from ledger.apis import PAGE_PARAMETERS
 from ledger.directory_selectors import referenced
-from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.errors import InvalidInput, NotFound
 from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey, Person, Team
 from ledger.openapi import errors
-from ledger.query import choice, text
 from ledger.renderers import CsvRenderer
 
 API = directory.Origin.API
-_READ_DOC = "Needs `directory:read` or `directory:write`."
-_WRITE_DOC = "Needs `directory:write`."
-_BOOL = {"type": "string", "enum": ["true", "false"]}
+READ_DOC = "Needs `directory:read` or `directory:write`."
+WRITE_DOC = "Needs `directory:write`."
+BOOL = {"type": "string", "enum": ["true", "false"]}
 
 
 class DirectoryView(APIView):
@@ -82,7 +81,7 @@ def body_of(
     return dict(data.validated_data)
 
 
-def _path_id(value: int, what: str) -> int:
+def path_id(value: int, what: str) -> int:
     # The URL converter takes any digits; the database holds 64-bit ids.
     if value >= 2**63:
         raise NotFound(f"No {what} with id {value}.")
@@ -98,10 +97,10 @@ class PeopleView(DirectoryView):
     @extend_schema(
         operation_id="people_list",
         summary="List people",
-        description=f"{_READ_DOC} Newest first; follow next_cursor.",
+        description=f"{READ_DOC} Newest first; follow next_cursor.",
         parameters=[
             OpenApiParameter("team", str, description="Team slug: people in it now."),
-            OpenApiParameter("active", _BOOL),
+            OpenApiParameter("active", BOOL),
             OpenApiParameter("email", str, description="Exact email, any case."),
             _LIST_Q,
             *PAGE_PARAMETERS,
@@ -117,7 +116,7 @@ class PeopleView(DirectoryView):
         operation_id="people_create",
         summary="Create a person",
         description=(
-            f"{_WRITE_DOC} Their email also becomes an identity. A duplicate email or "
+            f"{WRITE_DOC} Their email also becomes an identity. A duplicate email or "
             "external_id is a 409 with `existing_id`."
         ),
         request=directory_schemas.PersonIn,
@@ -135,19 +134,19 @@ class PersonDetailView(DirectoryView):
     @extend_schema(
         operation_id="people_detail",
         summary="One person",
-        description=_READ_DOC,
+        description=READ_DOC,
         responses={200: directory_schemas.PersonOut, **errors(400, 401, 403, 404)},
         tags=["directory"],
     )
     def get(self, request: Request, person_id: int) -> Response:
-        person = directory_selectors.person_get(_path_id(person_id, "person"))
+        person = directory_selectors.person_get(path_id(person_id, "person"))
         return Response(directory_selectors.person_rows([person])[0])
 
     @extend_schema(
         operation_id="people_update",
         summary="Change a person",
         description=(
-            f"{_WRITE_DOC} `active: false` deactivates them: every membership ends now, "
+            f"{WRITE_DOC} `active: false` deactivates them: every membership ends now, "
             "their past work stays theirs. A new email also becomes an identity."
         ),
         request=directory_schemas.PersonIn,
@@ -155,7 +154,7 @@ class PersonDetailView(DirectoryView):
         tags=["directory"],
     )
     def patch(self, request: Request, person_id: int) -> Response:
-        person = directory_selectors.person_get(_path_id(person_id, "person"))
+        person = directory_selectors.person_get(path_id(person_id, "person"))
         data = body_of(request, directory_schemas.PersonIn, partial=True)
         if "manager" in data:
             data["manager"] = referenced(Person, "manager", data["manager"])
@@ -169,7 +168,7 @@ class TeamsView(DirectoryView):
     @extend_schema(
         operation_id="teams_list",
         summary="List teams",
-        description=f"{_READ_DOC} Newest first; follow next_cursor.",
+        description=f"{READ_DOC} Newest first; follow next_cursor.",
         parameters=[
             OpenApiParameter("parent", str, description="Parent team's slug."),
             OpenApiParameter("status", str, enum=["confirmed", "discovered"]),
@@ -187,7 +186,7 @@ class TeamsView(DirectoryView):
         operation_id="teams_create",
         summary="Create a team",
         description=(
-            f"{_WRITE_DOC} A team with no parent is a department. A slug or external_id "
+            f"{WRITE_DOC} A team with no parent is a department. A slug or external_id "
             "in use is a 409 with `existing_id`."
         ),
         request=directory_schemas.TeamIn,
@@ -205,19 +204,19 @@ class TeamDetailView(DirectoryView):
     @extend_schema(
         operation_id="teams_detail",
         summary="One team",
-        description=_READ_DOC,
+        description=READ_DOC,
         responses={200: directory_schemas.TeamOut, **errors(400, 401, 403, 404)},
         tags=["directory"],
     )
     def get(self, request: Request, team_id: int) -> Response:
-        team = directory_selectors.team_get(_path_id(team_id, "team"))
+        team = directory_selectors.team_get(path_id(team_id, "team"))
         return Response(directory_selectors.team_rows([team])[0])
 
     @extend_schema(
         operation_id="teams_update",
         summary="Change a team",
         description=(
-            f"{_WRITE_DOC} The slug never changes (records name the team by it). A parent "
+            f"{WRITE_DOC} The slug never changes (records name the team by it). A parent "
             "that would make a cycle is refused. Reports read the tree at query time, so a "
             "new parent or cost centre shows at once, past periods included."
         ),
@@ -226,7 +225,7 @@ class TeamDetailView(DirectoryView):
         tags=["directory"],
     )
     def patch(self, request: Request, team_id: int) -> Response:
-        team = directory_selectors.team_get(_path_id(team_id, "team"))
+        team = directory_selectors.team_get(path_id(team_id, "team"))
         data = body_of(
             request,
             directory_schemas.TeamPatchIn,
@@ -237,174 +236,3 @@ class TeamDetailView(DirectoryView):
             data["parent"] = referenced(Team, "parent", data["parent"])
         team = directory.team_update(team=team, origin=API, **data)
         return Response(directory_selectors.team_rows([directory_selectors.team_get(team.pk)])[0])
-
-
-_HISTORY = OpenApiParameter(
-    "include", str, enum=["history"], description="history: retracted rows too."
-)
-
-
-class MembershipsView(DirectoryView):
-    csv_listing = True
-
-    @extend_schema(
-        operation_id="memberships_list",
-        summary="List memberships",
-        description=(
-            f"{_READ_DOC} The rows in force (`include=history`: retracted ones too), with "
-            "when each was valid (`valid_from`, `valid_to`) and when it became known "
-            "(`recorded_at`, `retracted_at`, `origin`)."
-        ),
-        parameters=[
-            OpenApiParameter("person", int, description="Person id."),
-            OpenApiParameter("team", str, description="Team slug."),
-            OpenApiParameter("current", _BOOL, description="true: valid now; false: not."),
-            _HISTORY,
-            *PAGE_PARAMETERS,
-            FORMAT,
-        ],
-        responses={200: directory_schemas.MembershipPage, **errors(400, 401, 403)},
-        tags=["directory"],
-    )
-    def get(self, request: Request) -> Response:
-        page = directory_selectors.memberships_list(query=request.query_params)
-        return Response(page.as_dict())
-
-    @extend_schema(
-        operation_id="memberships_create",
-        summary="Put a person in a team",
-        description=(
-            f"{_WRITE_DOC} Without `valid_from` it starts now, except a person's first "
-            "membership ever, which reaches back to their earlier work. With `valid_to` it "
-            "records a past membership. 200 when the person is already in the team."
-        ),
-        request=directory_schemas.MembershipIn,
-        responses={
-            201: directory_schemas.MembershipOut,
-            200: OpenApiResponse(
-                directory_schemas.MembershipOut, description="Already in the team: that row."
-            ),
-            **errors(400, 401, 403, 413, 415),
-        },
-        tags=["directory"],
-    )
-    def post(self, request: Request) -> Response:
-        data = body_of(request, directory_schemas.MembershipIn)
-        person = referenced(Person, "person", data["person"])
-        team = referenced(Team, "team", data["team"])
-        if not person.active:
-            raise InvalidInput("The request is not valid.", {"person": ["is deactivated"]})
-        valid_from, valid_to = data.get("valid_from"), data.get("valid_to")
-        if valid_to is not None:
-            if valid_from is None:
-                raise InvalidInput(
-                    "The request is not valid.", {"valid_from": ["give it with valid_to"]}
-                )
-            row = directory.membership_add(
-                person=person, team=team, valid_from=valid_from, valid_to=valid_to, origin=API
-            )
-            return Response(directory_selectors.membership_row(row), status=201)
-        already = person.memberships.filter(
-            team=team, valid_to__isnull=True, retracted_at__isnull=True
-        ).exists()
-        row = directory.membership_start(
-            person=person, team=team, valid_from=valid_from, origin=API
-        )
-        return Response(directory_selectors.membership_row(row), status=200 if already else 201)
-
-
-class MembershipEndView(DirectoryView):
-    @extend_schema(
-        operation_id="memberships_end",
-        summary="End a membership",
-        description=(
-            f"{_WRITE_DOC} Ends it at `at` (default now; exclusive). The row is kept as "
-            "history and its ended successor (a new id) is answered."
-        ),
-        request=directory_schemas.MembershipEndIn,
-        responses={
-            200: directory_schemas.MembershipOut,
-            **errors(400, 401, 403, 404, 409, 413, 415),
-        },
-        tags=["directory"],
-    )
-    def post(self, request: Request, membership_id: int) -> Response:
-        row = directory_selectors.membership_get(_path_id(membership_id, "membership"))
-        at = body_of(request, directory_schemas.MembershipEndIn).get("at")
-        if row.valid_to is not None:
-            raise Conflict(
-                "The membership has already ended.",
-                {"membership": [f"ended at {row.valid_to.isoformat()}"]},
-                existing=row.pk,
-            )
-        if at is not None and at <= row.valid_from:
-            raise InvalidInput(
-                "The request is not valid.",
-                {"at": [f"must be after valid_from ({row.valid_from.isoformat()})"]},
-            )
-        ended = directory.membership_end(row, at=at, origin=API)
-        assert ended is not None  # it ends after it began
-        return Response(directory_selectors.membership_row(ended))
-
-
-class IdentitiesView(DirectoryView):
-    csv_listing = True
-
-    @extend_schema(
-        operation_id="identities_list",
-        summary="List identities",
-        description=f"{_READ_DOC} The aliases tools know people by.",
-        parameters=[
-            OpenApiParameter("person", int, description="Person id."),
-            OpenApiParameter("value", str, description="Exact value."),
-            OpenApiParameter("q", str, description="A part of the value, any case."),
-            _HISTORY,
-            *PAGE_PARAMETERS,
-            FORMAT,
-        ],
-        responses={200: directory_schemas.IdentityPage, **errors(400, 401, 403)},
-        tags=["directory"],
-    )
-    def get(self, request: Request) -> Response:
-        page = directory_selectors.identities_list(query=request.query_params)
-        return Response(page.as_dict())
-
-    @extend_schema(
-        operation_id="identities_create",
-        summary="Map an alias to a person",
-        description=(
-            f"{_WRITE_DOC} Records carrying the alias count for the person, past ones "
-            "included. An alias mapped to someone else is a 409 with `existing_id` (that "
-            "person) unless `remap=true`. 200 when already mapped to this person."
-        ),
-        parameters=[OpenApiParameter("remap", _BOOL, description="Move it from another person.")],
-        request=directory_schemas.IdentityIn,
-        responses={
-            201: directory_schemas.IdentityOut,
-            200: OpenApiResponse(directory_schemas.IdentityOut, description="Already mapped."),
-            **errors(400, 401, 403, 409, 413, 415),
-        },
-        tags=["directory"],
-    )
-    def post(self, request: Request) -> Response:
-        remap = choice(text(request.query_params, "remap"), "remap", ("true", "false"))
-        data = body_of(request, directory_schemas.IdentityIn)
-        person = referenced(Person, "person", data["person"])
-        row, new = directory.identity_claim(
-            value=data["value"], person=person, remap=remap == "true", origin=API
-        )
-        return Response(directory_selectors.identity_row(row), status=201 if new else 200)
-
-
-class IdentityDetailView(DirectoryView):
-    @extend_schema(
-        operation_id="identities_unmap",
-        summary="Unmap an alias",
-        description=f"{_WRITE_DOC} The mapping is retracted and kept as history.",
-        responses={204: None, **errors(401, 403, 404)},
-        tags=["directory"],
-    )
-    def delete(self, request: Request, identity_id: int) -> Response:
-        row = directory_selectors.identity_get(_path_id(identity_id, "identity"))
-        directory.identity_unmap(value=row.value, origin=API)
-        return Response(status=204)
