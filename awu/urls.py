@@ -6,10 +6,11 @@ from awu.dashboard import urls as dashboard_urls
 from awu.ops.metrics import MetricsView
 from awu.reports import urls as reports_urls
 from awu.signin import urls as signin_urls
+from integrations import apis as integration_apis
 from integrations.otlp import views as otlp_views
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
-from ledger import audit_api, health
+from ledger import audit_api, directory_urls, health
 
 handler400 = "ledger.http.handler400"
 handler403 = "ledger.http.handler403"
@@ -28,10 +29,21 @@ urlpatterns = [
         integration_views.HookView.as_view(),
         name="hook",
     ),
+    path(
+        "api/v1/unmapped-actors",
+        integration_apis.UnmappedActorsView.as_view(),
+        name="unmapped-actors",
+    ),
+    path(
+        "api/v1/unmapped-actors/map",
+        integration_apis.UnmappedActorMapView.as_view(),
+        name="unmapped-actors-map",
+    ),
     # OTLP/HTTP: exporters append these fixed paths to OTEL_EXPORTER_OTLP_ENDPOINT.
     path("v1/logs", otlp_views.OtlpLogsView.as_view(), name="otlp-logs"),
     path("v1/metrics", otlp_views.OtlpMetricsView.as_view(), name="otlp-metrics"),
     *reports_urls.urlpatterns,
+    *directory_urls.urlpatterns,
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

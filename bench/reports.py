@@ -69,6 +69,24 @@ def load(url: str, *, usage: int, units: int, seed: int = 1) -> None:
             )
         c.execute("SELECT id FROM ledger_team ORDER BY slug")
         team_ids = [r[0] for r in c.fetchall()]
+        # The org tree: two departments over the teams, cost centres on one and on
+        # a team below it (the department and cost_centre groupings read it).
+        for slug, domain, centre, members in (
+            ("dept-eng", "engineering", "CC-ENG", team_ids[:7]),
+            ("dept-sales", "sales", "", team_ids[7:]),
+        ):
+            c.execute(
+                "INSERT INTO ledger_team (slug, name, domain, cost_centre, created_at)"
+                " VALUES (%s, %s, %s, %s, now()) RETURNING id",
+                (slug, slug, domain, centre),
+            )
+            (dept_id,) = c.fetchone()
+            c.execute(
+                "UPDATE ledger_team SET parent_id = %s WHERE id = ANY(%s)", (dept_id, members)
+            )
+        c.execute(
+            "UPDATE ledger_team SET cost_centre = 'CC-PLATFORM' WHERE id = %s", (team_ids[0],)
+        )
         for d, (key, domain) in enumerate([("shipped", "engineering"), ("won", "sales")]):
             c.execute(
                 "INSERT INTO definitions_definition (key, name, domain, description, created_at)"
@@ -256,9 +274,8 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--naive-requests", type=int, default=3)
-    parser.add_argument(
-        "--database", default="awu_bench_reports", help="The scratch database (dropped, made)."
-    )
+    parser.add_argument("--database", default="awu_bench_reports", help="Made afresh.")
+    parser.add_argument("--port", type=int, default=8793)
     args = parser.parse_args()
     url = bench_database_url(args.database)
     env = environment(
@@ -299,6 +316,16 @@ def main() -> None:
             "/api/v1/reports/efficiency",
             {**year, "group_by": "team,month"},
         ),
+        (
+            "efficiency department x month",
+            "/api/v1/reports/efficiency",
+            {**year, "group_by": "department,month"},
+        ),
+        (
+            "efficiency cost_centre x month",
+            "/api/v1/reports/efficiency",
+            {**year, "group_by": "cost_centre,month"},
+        ),
         ("efficiency person", "/api/v1/reports/efficiency", {**year, "group_by": "person"}),
         ("efficiency model", "/api/v1/reports/efficiency", {**year, "group_by": "model"}),
         (
@@ -324,7 +351,7 @@ def main() -> None:
             {**WINDOW_120, "group_by": "team"},
         ),
     ]
-    with gunicorn(env, port=8793, workers=2) as base:
+    with gunicorn(env, port=args.port, workers=2) as base:
         measure(base, "/api/v1/reports/efficiency", year, key, 2)  # warm up
         results = {}
         for name, path, params in cases:

@@ -13,12 +13,19 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from integrations.models import DeadLetter, IgnoredDeliveries, MetricSeries, UnmappedActor
+from integrations.models import (
+    ActorProposal,
+    DeadLetter,
+    IgnoredDeliveries,
+    MetricSeries,
+    UnmappedActor,
+)
 from integrations.selectors import unmapped_actors
-from integrations.services import dead_letter_replay, unmapped_actor_map
+from integrations.services import dead_letter_replay, proposal_accept, unmapped_actor_map
 from integrations.webhooks.registry import load_vendors
 from ledger import clock
 from ledger.admin import ReadOnlyAdmin
+from ledger.errors import Conflict
 from ledger.models import Identity
 
 
@@ -127,6 +134,7 @@ class UnmappedActorAdmin(ReadOnlyAdmin):
                 "usage_records": row.usage_records,
                 "last_seen": row.last_seen,
                 "add_identity_url": f"{add_identity}?{urlencode({'value': row.actor})}",
+                "proposals": row.proposals,
             }
             for row in unmapped_actors(since=since, limit=self.LIMIT)
         ]
@@ -145,7 +153,8 @@ class UnmappedActorAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/integrations/unmapped_actors.html", context)
 
     def map_view(self, request: HttpRequest) -> HttpResponse:
-        """POST actor=<value>: create a person named after it and map the actor to them."""
+        """POST actor=<value>: create a person named after it and map the actor to them;
+        POST proposal=<id>: accept that proposal (map the login to its person)."""
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:integrations_unmappedactor_changelist"))
         if not (
@@ -153,6 +162,10 @@ class UnmappedActorAdmin(ReadOnlyAdmin):
             and request.user.has_perm("ledger.add_person")
         ):
             raise PermissionDenied
+        proposal_id = request.POST.get("proposal") or ""
+        if proposal_id:
+            self._accept(request, proposal_id)
+            return HttpResponseRedirect(reverse("admin:integrations_unmappedactor_changelist"))
         actor = (request.POST.get("actor") or "").strip()
         if not actor or len(actor) > Identity._meta.get_field("value").max_length:  # type: ignore[operator]
             self.message_user(request, "No actor given, or it is too long.", messages.ERROR)
@@ -162,3 +175,22 @@ class UnmappedActorAdmin(ReadOnlyAdmin):
                 request, f"{actor} is now mapped to {identity.person}.", messages.SUCCESS
             )
         return HttpResponseRedirect(reverse("admin:integrations_unmappedactor_changelist"))
+
+    def _accept(self, request: HttpRequest, proposal_id: str) -> None:
+        proposal = (
+            ActorProposal.objects.select_related("person")
+            .filter(pk=int(proposal_id) if proposal_id.isdigit() else 0)
+            .filter(status=ActorProposal.Status.OPEN)
+            .first()
+        )
+        if proposal is None:
+            self.message_user(request, "That proposal is no longer open.", messages.ERROR)
+            return
+        try:
+            identity = proposal_accept(proposal=proposal)
+        except Conflict as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+            return
+        self.message_user(
+            request, f"{identity.value} is now mapped to {identity.person}.", messages.SUCCESS
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from ledger.models import Identity, Source
+from ledger.models import Identity, Person, Source
 
 
 class DeadLetter(models.Model):
@@ -83,3 +83,36 @@ class UnmappedActor(Identity):
     class Meta:
         proxy = True
         verbose_name = "unmapped actor"
+
+
+class ActorProposal(models.Model):
+    """A vendor login proposed for a person: a delivery named the login together with
+    an email that already belongs to that person (an identity, or their email).
+
+    Written at webhook ingest (integrations.proposals); accepted, it becomes an
+    Identity through ledger.directory like any other mapping.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ACCEPTED = "accepted"
+        DISMISSED = "dismissed"
+
+    actor = models.CharField(max_length=254, help_text="The login as records carry it.")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    email = models.CharField(max_length=254, help_text="The email the delivery gave with it.")
+    vendor = models.CharField(max_length=40)
+    seen = models.BigIntegerField(default=1, help_text="Deliveries that named the pair.")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["actor", "person"], name="actorproposal_actor_person"),
+        ]
+        indexes = [models.Index(fields=["status", "actor"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor} -> {self.person} ({self.status})"

@@ -12,9 +12,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 
-from integrations.models import DeadLetter
+from integrations.models import ActorProposal, DeadLetter
+from integrations.proposals import proposals_close, proposals_record
 from integrations.webhooks.base import Delivery, Mapped, MappingError, Vendor
-from ledger import directory, ingest
+from ledger import clock, directory, ingest
 from ledger.models import Identity, Person, Source
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def delivery_store(*, vendor: Vendor, source: Source, delivery: Delivery, now: d
         logger.exception("vendor %s failed to map a delivery", vendor.slug)
         return _dead_letter(source, vendor, delivery, now, f"{exc.__class__.__name__}: {exc}")
 
+    proposals_record(aliases=mapped.aliases, vendor=vendor.slug, now=now)
     if mapped.ignored:
         _count_ignored(source, mapped.ignored, now)
         return Outcome(mapped=mapped)
@@ -192,24 +194,43 @@ def dead_letter_replay(*, letter: DeadLetter, vendor: Vendor, now: datetime) -> 
     return outcome
 
 
-def unmapped_actor_map(*, actor: str) -> Identity:
-    """Map an actor to a person in one step: the person is created, named after it.
+def unmapped_actor_map(
+    *, actor: str, person: Person | None = None, origin: str = directory.Origin.ADMIN
+) -> Identity:
+    """Map an actor to ``person``, or in one step to a person created for it.
 
-    An actor that is an e-mail address of an existing person maps to that person
-    instead of a new one. Idempotent: an actor already mapped keeps its person.
+    Without ``person``: an actor that is an e-mail address of an existing person
+    maps to that person, else a person named after it is created; an actor already
+    mapped keeps its person (idempotent). With ``person``: mapped to them, and an
+    actor mapped to someone else is a ``Conflict``. Its open proposals are settled
+    (the one for this person accepted, the others dismissed).
     """
     actor = actor.strip()
     if not actor:
         raise ValueError("actor is empty")
     with transaction.atomic():
-        existing = Identity.objects.filter(value=actor).select_related("person").first()
-        if existing is not None:
-            return existing
-        email = actor if _looks_like_email(actor) else None
-        person = Person.objects.filter(email=email).first() if email else None
-        if person is None:
-            person = Person.objects.create(name=actor[:200], email=email)
-        return directory.identity_map(value=actor, person=person)
+        if person is not None:
+            identity, _ = directory.identity_claim(value=actor, person=person, origin=origin)
+        else:
+            identity = _map_to_new_or_own(actor, origin)
+        proposals_close(actor=actor, person_id=identity.person_id, now=clock.now())
+        return identity
+
+
+def _map_to_new_or_own(actor: str, origin: str) -> Identity:
+    existing = Identity.objects.filter(value=actor).select_related("person").first()
+    if existing is not None:
+        return existing
+    email = actor if _looks_like_email(actor) else None
+    person = Person.objects.filter(email=email).first() if email else None
+    if person is None:
+        person = directory.person_create(name=actor[:200], email=email, origin=origin)
+    return directory.identity_map(value=actor, person=person, origin=origin)
+
+
+def proposal_accept(*, proposal: ActorProposal, origin: str = directory.Origin.ADMIN) -> Identity:
+    """Map the proposal's login to its person (a Conflict if it was mapped meanwhile)."""
+    return unmapped_actor_map(actor=proposal.actor, person=proposal.person, origin=origin)
 
 
 def _looks_like_email(text: str) -> bool:

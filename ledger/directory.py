@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from ledger import audit, clock
+from ledger.errors import Conflict, InvalidInput
 from ledger.models import Identity, Membership, Person, Team, Versioned
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,6 +102,24 @@ def identity_unmap(*, value: str, origin: str = Origin.ADMIN) -> bool:
     return True
 
 
+def identity_claim(
+    *, value: str, person: Person, remap: bool = False, origin: str = Origin.ADMIN
+) -> tuple[Identity, bool]:
+    """Map an alias to a person unless it is mapped to someone else (then Conflict,
+    naming that person, unless ``remap``). Answers the row and whether it is new."""
+    with transaction.atomic():
+        current = Identity.objects.select_for_update().filter(value=value).first()
+        if current is not None and current.person_id == person.pk:
+            return current, False
+        if current is not None and not remap:
+            raise Conflict(
+                f"{value!r} is mapped to another person; remap it explicitly to move it.",
+                {"value": [f"already mapped to person {current.person_id}"]},
+                existing=current.person_id,
+            )
+        return identity_map(value=value, person=person, origin=origin), True
+
+
 # Memberships
 
 
@@ -128,6 +147,32 @@ def membership_start(
         valid_from = BEGINNING if first else at
     row = Membership.objects.create(
         person=person, team=team, valid_from=valid_from, recorded_at=at, origin=origin
+    )
+    _audit("membership.started", row, after=row)
+    return row
+
+
+@transaction.atomic
+def membership_add(
+    *,
+    person: Person,
+    team: Team,
+    valid_from: datetime,
+    valid_to: datetime,
+    origin: str = Origin.ADMIN,
+) -> Membership:
+    """Record a membership that has already ended (a past move an HR export knows)."""
+    if valid_to <= valid_from:
+        raise InvalidInput(
+            "The membership is not valid.", {"valid_to": ["must be after valid_from"]}
+        )
+    row = Membership.objects.create(
+        person=person,
+        team=team,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        recorded_at=clock.now(),
+        origin=origin,
     )
     _audit("membership.started", row, after=row)
     return row
@@ -228,3 +273,124 @@ def retract(row: Identity | Membership, *, origin: str = Origin.ADMIN) -> None:
         _retract(row, clock.now())
         row.origin = origin
         _audit(f"{row._meta.model_name}.{_RETRACTED[type(row)]}", row, before=row)
+
+
+# People and teams (plain rows: their history is not kept, only their memberships')
+
+_PERSON_FIELDS = ("name", "email", "external_id", "department", "cost_centre", "manager")
+_TEAM_FIELDS = ("name", "domain", "parent", "cost_centre", "external_id")
+
+
+def _unique(model: type[Person] | type[Team], field: str, value: Any, pk: int | None) -> None:
+    if value in (None, ""):
+        return
+    # The same address in another case is the same person.
+    lookup = f"{field}__iexact" if field == "email" else field
+    clash = model.objects.filter(**{lookup: value})
+    if pk is not None:
+        clash = clash.exclude(pk=pk)
+    existing = clash.values_list("pk", flat=True).first()
+    if existing is not None:
+        label = model._meta.verbose_name
+        raise Conflict(
+            f"Another {label} has this {field}.",
+            {field: [f"already used by {label} {existing}"]},
+            existing=existing,
+        )
+
+
+def _check_manager(person: Person | None, manager: Person | None) -> None:
+    seen = set() if person is None else {person.pk}
+    while manager is not None and len(seen) < 10_000:
+        if manager.pk in seen:
+            raise InvalidInput(
+                "The person is not valid.", {"manager": ["would make a management cycle"]}
+            )
+        seen.add(manager.pk)
+        manager = manager.manager
+
+
+def _check_parent(team: Team | None, parent: Team | None) -> None:
+    chain: list[str] = [] if team is None else [team.slug]
+    while parent is not None and len(chain) < 1000:  # bounded: a tree is never that deep
+        chain.append(parent.slug)
+        if team is not None and parent.pk == team.pk:
+            raise InvalidInput(
+                "The team is not valid.",
+                {"parent": [f"would make a cycle: {' > '.join(reversed(chain))}"]},
+            )
+        parent = parent.parent
+
+
+@transaction.atomic
+def person_create(*, origin: str = Origin.ADMIN, active: bool = True, **fields: Any) -> Person:
+    """A new person; their email, when given, also becomes an identity. Conflict on
+    an email or external id in use (or an email alias mapped to someone else)."""
+    _unique(Person, "email", fields.get("email"), None)
+    _unique(Person, "external_id", fields.get("external_id"), None)
+    _check_manager(None, fields.get("manager"))
+    person = Person.objects.create(active=active, **fields)
+    audit.record("person.created", obj=person, after={**fields, "origin": origin})
+    if person.email:
+        identity_claim(value=person.email, person=person, origin=origin)
+    return person
+
+
+@transaction.atomic
+def person_update(*, person: Person, origin: str = Origin.ADMIN, **changes: Any) -> Person:
+    """Change a person's fields (``_PERSON_FIELDS``) and ``active``. A new email also
+    becomes an identity (the old one stays: past records carry it); deactivation
+    ends every membership (``person_set_active``)."""
+    person = Person.objects.select_for_update().get(pk=person.pk)
+    unknown = set(changes) - {*_PERSON_FIELDS, "active"}
+    assert not unknown, unknown
+    for field in ("email", "external_id"):
+        if field in changes:
+            _unique(Person, field, changes[field], person.pk)
+    if "manager" in changes:
+        _check_manager(person, changes["manager"])
+    active = changes.pop("active", None)
+    before = {name: getattr(person, name) for name in changes}
+    for name, value in changes.items():
+        setattr(person, name, value)
+    if changes:
+        person.save(update_fields=list(changes))
+        audit.record(
+            "person.changed", obj=person, before=before, after={**changes, "origin": origin}
+        )
+    if changes.get("email"):
+        identity_claim(value=changes["email"], person=person, origin=origin)
+    if active is not None:
+        person_set_active(person=person, active=active, origin=origin)
+    return person
+
+
+@transaction.atomic
+def team_create(*, slug: str, origin: str = Origin.ADMIN, **fields: Any) -> Team:
+    """A new confirmed team. Conflict on a slug or external id in use."""
+    _unique(Team, "slug", slug, None)
+    _unique(Team, "external_id", fields.get("external_id"), None)
+    team = Team.objects.create(slug=slug, **fields)
+    audit.record("team.created", obj=team, after={"slug": slug, **fields, "origin": origin})
+    return team
+
+
+@transaction.atomic
+def team_update(*, team: Team, origin: str = Origin.ADMIN, **changes: Any) -> Team:
+    """Change a team's fields (``_TEAM_FIELDS``; the slug never changes: records name
+    it). A parent that would make a cycle is refused, naming ``parent``."""
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    unknown = set(changes) - set(_TEAM_FIELDS)
+    assert not unknown, unknown
+    if "external_id" in changes:
+        _unique(Team, "external_id", changes["external_id"], team.pk)
+    if "parent" in changes:
+        _check_parent(team, changes["parent"])
+    before = {name: getattr(team, name) for name in changes}
+    for name, value in changes.items():
+        setattr(team, name, value)
+    if changes:
+        team.save(update_fields=list(changes))
+        action = "team.renamed" if set(changes) == {"name"} else "team.changed"
+        audit.record(action, obj=team, before=before, after={**changes, "origin": origin})
+    return team

@@ -28,3 +28,13 @@ class InvalidInput(DomainError, ValueError):
 
 class NotFound(DomainError):
     """The thing asked for does not exist."""
+
+
+class Conflict(DomainError):
+    """The request clashes with what exists (a duplicate email, an alias mapped to
+    someone else); ``errors`` names the field, ``existing`` the id of what is there."""
+
+    def __init__(self, detail: str, errors: dict[str, list[str]], existing: int | None) -> None:
+        super().__init__(detail)
+        self.errors = errors
+        self.existing = existing

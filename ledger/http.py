@@ -27,7 +27,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from ledger.errors import DomainError, InvalidInput, NotFound
+from ledger.errors import Conflict, DomainError, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,7 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
     (InvalidInput, status.HTTP_400_BAD_REQUEST, "validation_error"),
     (NotFound, status.HTTP_404_NOT_FOUND, "not_found"),
+    (Conflict, status.HTTP_409_CONFLICT, "conflict"),
 )
 
 
@@ -172,8 +173,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DomainError):
         for cls, code, name in _DOMAIN:
             if isinstance(exc, cls):
-                errors = exc.errors if isinstance(exc, InvalidInput) else None
-                return Response(problem_body(name, exc.detail, errors), status=code)
+                errors = exc.errors if isinstance(exc, InvalidInput | Conflict) else None
+                body = problem_body(name, exc.detail, errors)
+                if isinstance(exc, Conflict) and exc.existing is not None:
+                    body["existing_id"] = exc.existing
+                return Response(body, status=code)
         return None  # a domain error the API has no answer for is a bug: a 500
     if isinstance(exc, ApiError):
         return Response(

@@ -320,3 +320,6 @@ class Error(BaseModel):
     )
     detail: str
     errors: dict[str, list[str]] | None = None
+    existing_id: int | None = Field(
+        default=None, description="On a conflict: the id of the row already there."
+    )

@@ -38,6 +38,15 @@ class Api:
     def get(self, path: str, params: dict[str, Any] | None = None, **extra: str) -> Any:
         return self.client.get(path, params or {}, **self._headers(extra))
 
+    def patch(self, path: str, body: Any, **extra: str) -> Any:
+        data = body if isinstance(body, bytes | str) else orjson.dumps(body)
+        return self.client.patch(
+            path, data=data, content_type="application/json", **self._headers(extra)
+        )
+
+    def delete(self, path: str, **extra: str) -> Any:
+        return self.client.delete(path, **self._headers(extra))
+
 
 def forget_process_caches() -> None:
     """Per-process memos (sources, teams, price book, keys) must not leak between

@@ -12,17 +12,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from awu.cli import definitions, imports, keys, ops, reports
+from awu.cli import definitions, directory, imports, keys, ops, reports
 from awu.cli.base import CliError, Parser, failure, setup_django
 
-_GROUPS = (ops, keys, definitions, reports, imports)
+_GROUPS = (ops, keys, definitions, reports, imports, directory)
 
 
 def build_parser() -> Parser:
     parser = Parser(
         prog="awu",
         description="Operate an AWU Ledger: start it, manage API keys and definitions, "
-        "rescore, import vendor usage and read reports.",
+        "rescore, import vendor usage and the directory, and read reports.",
         epilog="Settings come from the environment, as for manage.py (DATABASE_URL, "
         "AWU_ENV, SECRET_KEY, ...). See docs/cli.md.",
     )

@@ -53,7 +53,8 @@ def register(commands: Any) -> None:
         "--group-by",
         action="append",
         metavar="DIM",
-        help="team, person, domain, definition, model, week or month; repeat or comma-separate.",
+        help="team, department, cost_centre, person, domain, definition, model, week or "
+        "month; repeat or comma-separate.",
     )
     efficiency.add_argument("--basis", help="triggered (default) or completed.")
     efficiency.add_argument("--as-of", metavar="TIME", help="The report as it stood then.")

@@ -34,7 +34,9 @@ class Relation:
 
 
 # Groupings and filters the monthly rollups (no person, months) can answer.
-MONTHLY_DIMENSIONS = frozenset({"team", "domain", "definition", "model", "month"})
+MONTHLY_DIMENSIONS = frozenset(
+    {"team", "department", "cost_centre", "domain", "definition", "model", "month"}
+)
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,34 @@ _TEAMS_AS_COUNTED = (
     "SELECT m.id, c.slug, c.domain FROM ledger_team m"
     " JOIN ledger_team c ON c.id = COALESCE(m.merged_into_id, m.id)"
 )
+# The same, with the org tree read now (so a new parent or cost centre shows at the
+# next query, past periods included, without touching the rollups): the department
+# is the counted team's top ancestor (as counted itself), the cost centre the
+# nearest one set on the team or an ancestor. The walk is bounded: a tree deeper
+# than that is a cycle, which the directory refuses.
+_TEAMS_IN_TREE = """WITH RECURSIVE up (team_id, anc, depth) AS (
+        SELECT id, id, 0 FROM ledger_team
+        UNION ALL
+        SELECT up.team_id, p.parent_id, up.depth + 1
+        FROM up JOIN ledger_team p ON p.id = up.anc
+        WHERE p.parent_id IS NOT NULL AND up.depth < 64
+    ), top AS (
+        SELECT DISTINCT ON (up.team_id) up.team_id, tc.slug AS department
+        FROM up JOIN ledger_team a ON a.id = up.anc
+        JOIN ledger_team tc ON tc.id = COALESCE(a.merged_into_id, a.id)
+        ORDER BY up.team_id, up.depth DESC
+    ), centre AS (
+        SELECT DISTINCT ON (up.team_id) up.team_id, a.cost_centre
+        FROM up JOIN ledger_team a ON a.id = up.anc
+        WHERE a.cost_centre <> ''
+        ORDER BY up.team_id, up.depth
+    )
+    SELECT m.id, c.slug, c.domain, top.department, centre.cost_centre
+    FROM ledger_team m
+    JOIN ledger_team c ON c.id = COALESCE(m.merged_into_id, m.id)
+    JOIN top ON top.team_id = c.id
+    LEFT JOIN centre ON centre.team_id = c.id"""
+_TREE_DIMENSIONS = frozenset({"department", "cost_centre"})
 
 
 def side_rows(
@@ -290,6 +320,8 @@ def side_rows(
     for dimension in dimensions:
         if dimension == "team":
             keys.append("t.slug")
+        elif dimension in _TREE_DIMENSIONS:
+            keys.append(f"t.{dimension}")
         elif dimension == "person":
             keys.append("f.person_id")
         elif dimension == "domain":
@@ -306,6 +338,7 @@ def side_rows(
     )
     select_keys = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
     measures = _MEASURES[side]
+    teams = _TEAMS_IN_TREE if _TREE_DIMENSIONS & set(dimensions) else _TEAMS_AS_COUNTED
     if use_monthly:
         # Monthly rows carry their people as a set: the group's people are the
         # concatenated sets (and the edge days' people), counted once each later.
@@ -313,7 +346,7 @@ def side_rows(
     sql = f"""
         SELECT {select_keys + "," if keys else ""} {measures}
         FROM {relation.sql} f
-        LEFT JOIN ({_TEAMS_AS_COUNTED}) t ON t.id = f.team_id
+        LEFT JOIN ({teams}) t ON t.id = f.team_id
         {join_definition}
         WHERE {" AND ".join(where) or "TRUE"}
         {"GROUP BY " + ", ".join(f"k{i}" for i in range(len(keys))) if keys else ""}

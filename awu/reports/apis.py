@@ -143,8 +143,10 @@ class EfficiencyView(_ReportView):
                 "group_by",
                 str,
                 many=True,
-                description="team, person, domain, definition, model, week, month; "
-                "comma-separated or repeated.",
+                description="team, department, cost_centre, person, domain, definition, "
+                "model, week, month; comma-separated or repeated. department: the top of "
+                "the team's org tree; cost_centre: the team's, or its nearest ancestor's. "
+                "Both read the tree as it is now, past periods included.",
             ),
             *_BASIS,
             *_FILTERS,

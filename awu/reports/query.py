@@ -11,7 +11,17 @@ from datetime import UTC, datetime, time, timedelta
 from ledger import clock
 from ledger.query import Query, choice, invalid, one, parse_bound, parse_period, person_id, values
 
-DIMENSIONS = ("team", "person", "domain", "definition", "model", "week", "month")
+DIMENSIONS = (
+    "team",
+    "department",
+    "cost_centre",
+    "person",
+    "domain",
+    "definition",
+    "model",
+    "week",
+    "month",
+)
 PERIODS = ("week", "month")
 BASES = ("triggered", "completed")
 AI_VALUES = ("assisted", "not")

@@ -71,6 +71,17 @@ class Denominators(serializers.Serializer):
 
 class EfficiencyRow(serializers.Serializer):
     team = serializers.CharField(required=False, allow_null=True, help_text="Team slug.")
+    department = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Slug of the top of the team's org tree (the team itself when it has no "
+        "parent); null: no team.",
+    )
+    cost_centre = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="The team's cost centre, or its nearest ancestor's; null: none set.",
+    )
     person = serializers.IntegerField(required=False, allow_null=True, help_text="Person id.")
     domain = serializers.CharField(required=False, allow_null=True)
     definition = serializers.CharField(required=False, allow_null=True, help_text="Definition key.")

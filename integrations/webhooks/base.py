@@ -57,6 +57,10 @@ class Mapped:
     events: list[Record] = field(default_factory=list)
     usage: list[Record] = field(default_factory=list)
     ignored: str | None = None
+    # (login actor, email) pairs the payload gives for one person, e.g.
+    # ("github:octocat", "octo@example.com"): the login is proposed for whoever the
+    # email already belongs to (integrations.proposals). Kept for ignored deliveries too.
+    aliases: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def ignore(cls, reason: str) -> Mapped:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -337,7 +338,7 @@ def _push(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) 
         number = reverted_pr_number(message)
         return [f"{repo}#{number}"] if number else []
 
-    return revert_events(
+    mapped = revert_events(
         payload,
         delivery_id,
         vendor="github",
@@ -346,6 +347,19 @@ def _push(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) 
         pr_refs=pr_refs,
         actor=_commit_author,
     )
+    return replace(mapped, aliases=_push_aliases(payload))
+
+
+def _push_aliases(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """The logins a push names with an email: each commit's author, and the pusher
+    (whose ``name`` is the login)."""
+    people = [
+        (opt_str(commit, "author", "username"), opt_str(commit, "author", "email"))
+        for commit in (dig(payload, "commits") or [])
+        if isinstance(commit, Mapping)
+    ]
+    people.append((opt_str(payload, "pusher", "name"), opt_str(payload, "pusher", "email")))
+    return sorted({(f"github:{login}", email) for login, email in people if login and email})
 
 
 def _commit_author(author: Any) -> str | None:

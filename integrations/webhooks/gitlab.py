@@ -46,6 +46,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -276,7 +277,7 @@ def _merge_actor(payload: Mapping[str, Any], attrs: Mapping[str, Any]) -> str | 
 
 def _push(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
     project = req_str(payload, "project", "path_with_namespace")
-    return revert_events(
+    mapped = revert_events(
         payload,
         delivery_id,
         vendor="gitlab",
@@ -288,6 +289,11 @@ def _push(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) 
         actor=_commit_author,
         timestamp=utc_timestamp,
     )
+    # The pusher's username and email (GitLab redacts the email on some instances).
+    login, email = opt_str(payload, "user_username"), opt_str(payload, "user_email")
+    if login and email and email != REDACTED:
+        return replace(mapped, aliases=[(f"gitlab:{login}", email)])
+    return mapped
 
 
 def _commit_author(author: Any) -> str | None:

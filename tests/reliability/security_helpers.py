@@ -74,7 +74,14 @@ def implemented_methods(view_class: type | None) -> set[str] | None:
 
 # --- Callers ----------------------------------------------------------------------------
 
-SCOPES = ("events:write", "usage:write", "reports:read", "admin")
+SCOPES = (
+    "events:write",
+    "usage:write",
+    "reports:read",
+    "directory:read",
+    "directory:write",
+    "admin",
+)
 # The ways a request can present (or fail to present) an API key.
 CALLERS = ("no key", "malformed header", "unknown key", "revoked key", *SCOPES)
 

@@ -34,7 +34,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
-from ledger import auth
+from ledger import auth, directory
+from ledger.models import Person, Team
 from tests.awu.reports import build
 from tests.integrations.webhooks import fixture, make_source, signed
 from tests.ledger import factories
@@ -101,6 +102,12 @@ class LoginRedirect:
 Rule = Scoped | Open | VendorSignature | LoginRedirect
 
 READ = Scoped(("reports:read",), 200)
+DIRECTORY_READ = Scoped(("directory:read", "directory:write"), 200)
+
+
+def _write(ok: int) -> Scoped:
+    return Scoped(("directory:write",), ok)
+
 
 MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/events": {"GET": READ, "POST": Scoped(("events:write",), 201)},
@@ -117,6 +124,16 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/definitions/<int:definition_id>": {"GET": READ},
     "api/v1/definitions/<int:definition_id>/preview": {"POST": Scoped(("admin",), 200)},
     "api/v1/audit-events": {"GET": Scoped(("audit:read",), 200)},
+    "api/v1/people": {"GET": DIRECTORY_READ, "POST": _write(201)},
+    "api/v1/people/<int:person_id>": {"GET": DIRECTORY_READ, "PATCH": _write(200)},
+    "api/v1/teams": {"GET": DIRECTORY_READ, "POST": _write(201)},
+    "api/v1/teams/<int:team_id>": {"GET": DIRECTORY_READ, "PATCH": _write(200)},
+    "api/v1/memberships": {"GET": DIRECTORY_READ, "POST": _write(201)},
+    "api/v1/memberships/<int:membership_id>/end": {"POST": _write(200)},
+    "api/v1/identities": {"GET": DIRECTORY_READ, "POST": _write(201)},
+    "api/v1/identities/<int:identity_id>": {"DELETE": _write(204)},
+    "api/v1/unmapped-actors": {"GET": DIRECTORY_READ},
+    "api/v1/unmapped-actors/map": {"POST": _write(201)},
     "metrics": {"GET": READ},
     "healthz": {"GET": Open()},
     "readyz": {"GET": Open()},
@@ -158,8 +175,12 @@ def _cases() -> list[Any]:
 @dataclass
 class World:
     unit_id: int
-    person_id: int
     definition_id: int
+    person_id: int
+    joiner_id: int
+    team_id: int
+    membership_id: int
+    identity_id: int
 
 
 @pytest.fixture
@@ -169,7 +190,19 @@ def world(settings: Any) -> World:
     owner = build.person("matrix-person", team_slug="matrix-team")
     unit = build.unit(version, owner=owner)
     make_source("generic", HOOK_SLUG, HOOK_SECRET)
-    return World(unit_id=unit.pk, person_id=owner.pk, definition_id=version.definition_id)
+    joiner = Person.objects.create(name="matrix-joiner")
+    team, _ = Team.objects.get_or_create(slug="matrix-team", defaults={"name": "Matrix"})
+    membership = directory.membership_start(person=build.person("matrix-mover"), team=team)
+    identity = directory.identity_map(value="github:matrix", person=joiner)
+    return World(
+        unit_id=unit.pk,
+        definition_id=version.definition_id,
+        person_id=owner.pk,
+        joiner_id=joiner.pk,
+        team_id=team.pk,
+        membership_id=membership.pk,
+        identity_id=identity.pk,
+    )
 
 
 def concrete(route: str, world: World) -> str:
@@ -179,6 +212,10 @@ def concrete(route: str, world: World) -> str:
         .replace("<str:slug>", "matrix-team")
         .replace("<int:definition_id>", str(world.definition_id))
         .replace("<slug:vendor>/<slug:source>", f"generic/{HOOK_SLUG}")
+        .replace("<int:person_id>", str(world.person_id))
+        .replace("<int:team_id>", str(world.team_id))
+        .replace("<int:membership_id>", str(world.membership_id))
+        .replace("<int:identity_id>", str(world.identity_id))
     )
     return "/" + path + QUERIES.get(route, "")
 
@@ -187,8 +224,26 @@ def concrete(route: str, world: World) -> str:
 QUERIES = {"api/v1/reports/trend": "?from=2026-03-01&to=2026-03-31"}
 
 
-def body_for(route: str) -> tuple[bytes, str]:
+DIRECTORY_BODIES: dict[str, Any] = {
+    "api/v1/people": {"name": "Matrix New", "email": "matrix-new@example.com"},
+    "api/v1/people/<int:person_id>": {"department": "Matrix"},
+    "api/v1/teams": {"slug": "matrix-new", "name": "Matrix New"},
+    "api/v1/teams/<int:team_id>": {"cost_centre": "CC-M"},
+    "api/v1/memberships/<int:membership_id>/end": {},
+    "api/v1/identities": {"value": "github:matrix-new", "person": None},
+    "api/v1/unmapped-actors/map": {"actor": "github:matrix-unmapped", "person": None},
+}
+
+
+def body_for(route: str, world: World) -> tuple[bytes, str]:
     """A valid body for each POST endpoint (a fresh record id every call)."""
+    if route == "api/v1/memberships":
+        return orjson.dumps({"person": world.joiner_id, "team": "matrix-team"}), "application/json"
+    if route in DIRECTORY_BODIES:
+        body = DIRECTORY_BODIES[route]
+        if "person" in body:
+            body = {**body, "person": world.joiner_id}
+        return orjson.dumps(body), "application/json"
     if route == "api/v1/events":
         return orjson.dumps(factories.event()), "application/json"
     if route == "api/v1/token-usage":
@@ -207,12 +262,12 @@ def body_for(route: str) -> tuple[bytes, str]:
     raise AssertionError(f"no body known for POST /{route}")
 
 
-def call(client: Client, method: str, path: str, route: str, caller: str) -> Any:
+def call(client: Client, method: str, path: str, route: str, caller: str, world: World) -> Any:
     header = authorization_for(caller)
     extra = {"HTTP_AUTHORIZATION": header} if header is not None else {}
-    if method == "GET":
-        return client.get(path, **extra)
-    body, content_type = body_for(route)
+    if method in ("GET", "DELETE"):
+        return client.generic(method, path, **extra)
+    body, content_type = body_for(route, world)
     return client.generic(method, path, body, content_type=content_type, **extra)
 
 
@@ -255,7 +310,7 @@ def test_endpoint_answers_each_caller_as_the_matrix_says(
     client: Client, world: World, route: str, method: str, rule: Rule, caller: str
 ) -> None:
     path = concrete(route, world)
-    response = call(client, method, path, route, caller)
+    response = call(client, method, path, route, caller, world)
 
     status, error_type = rule.expect(caller)
     assert response.status_code == status, response.content[:300]
