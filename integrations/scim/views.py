@@ -1,0 +1,311 @@
+"""/scim/v2: Users, Groups and the discovery endpoints (RFC 7644).
+
+Authenticated by the API's bearer keys (ledger.auth): ``directory:read`` for GET,
+``directory:write`` for writes; ``admin`` holds both. Answers are
+``application/scim+json``; every error is a SCIM Error body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from scim2_models import Context, ResponseParameters
+
+from integrations.scim import groups, users
+from integrations.scim.common import validation_error
+from integrations.scim.errors import ScimError, error_response, scim_response
+from integrations.scim.filter import groups_filter, users_filter
+from integrations.scim.resources import (
+    MAX_RESULTS,
+    GroupResource,
+    UserResource,
+    resource_types,
+    schemas,
+    service_provider_config,
+)
+from ledger.auth import KEY_PREFIX, bearer_key, principal_for_key
+from ledger.models import ApiKey
+
+logger = logging.getLogger(__name__)
+LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+MAX_BODY = 1_000_000
+
+
+def _authorize(request: HttpRequest) -> None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    key = bearer_key(header) if header else None
+    if key is None or not key.startswith(KEY_PREFIX) or len(key) > 100:
+        raise ScimError(401, "Use Authorization: Bearer <API key>.")
+    principal = principal_for_key(key)
+    if principal is None:
+        raise ScimError(401, "The API key is unknown or has been revoked.")
+    write = request.method not in {"GET", "HEAD"}
+    needed = (
+        [ApiKey.Scope.DIRECTORY_WRITE]
+        if write
+        else [
+            ApiKey.Scope.DIRECTORY_READ,
+            ApiKey.Scope.DIRECTORY_WRITE,
+        ]
+    )
+    if not any(principal.has_scope(scope) for scope in needed):
+        raise ScimError(403, f"This API key lacks the scope {' or '.join(needed)}.")
+
+
+def _body(request: HttpRequest) -> Any:
+    raw = request.body
+    if len(raw) > MAX_BODY:
+        raise ScimError(413, f"the body is larger than {MAX_BODY} bytes", "tooLarge")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ScimError(400, f"the body is not JSON: {exc}", "invalidSyntax") from exc
+    if b"\\u0000" in raw:
+        raise ScimError(400, "a value holds a NUL character", "invalidValue")
+    return payload
+
+
+def _base(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/scim/v2").rstrip("/")
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class ScimView(View):
+    """Runs a handler and turns every ScimError into a SCIM Error body."""
+
+    http_method_names = ["get", "post", "put", "patch", "delete"]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            if "\x00" in request.META.get("QUERY_STRING", "") or "%00" in request.META.get(
+                "QUERY_STRING", ""
+            ):
+                raise ScimError(400, "a parameter holds a NUL character", "invalidValue")
+            _authorize(request)
+            return super().dispatch(request, *args, **kwargs)
+        except ScimError as error:
+            return error_response(error)
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        raise ScimError(405, f"{request.method} is not supported here")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the endpoints of one resource type call."""
+
+    name: str
+    model: Any
+    get: Callable[[str], Any]
+    body: Callable[[Any, str], dict[str, Any]]
+    create: Callable[[Any], Any]
+    replace: Callable[[Any, Any], Any]
+    patch: Callable[[Any, Any, str], Any]
+    delete: Callable[[Any], None]
+    condition: Callable[[str], Q]
+    matching: Callable[[Q], Any]
+
+
+def _delete_group(team: Any) -> None:
+    # A team is never deleted (its records keep naming it): the group empties.
+    groups.group_replace(
+        team, {"schemas": [str(GroupResource.__schema__)], "displayName": team.name}
+    )
+
+
+USERS = Kind(
+    name="User",
+    model=UserResource,
+    get=users.user_get,
+    body=users.user_body,
+    create=users.user_create,
+    replace=users.user_replace,
+    patch=users.user_patch,
+    delete=users.user_deactivate,
+    condition=users_filter,
+    matching=users.users_matching,
+)
+GROUPS = Kind(
+    name="Group",
+    model=GroupResource,
+    get=groups.group_get,
+    body=groups.group_body,
+    create=groups.group_create,
+    replace=groups.group_replace,
+    patch=groups.group_patch,
+    delete=_delete_group,
+    condition=groups_filter,
+    matching=groups.groups_matching,
+)
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ScimError(
+            400, f"{name} must be an integer, not {raw[:40]!r}", "invalidValue"
+        ) from exc
+
+
+def _shaped(kind: Kind, body: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
+    """Apply ``attributes`` / ``excludedAttributes`` (RFC 7644 3.9)."""
+    attributes = request.GET.get("attributes")
+    excluded = request.GET.get("excludedAttributes")
+    if not attributes and not excluded:
+        return body
+    try:
+        params = ResponseParameters[kind.model].model_validate(  # type: ignore[name-defined]
+            {"attributes": attributes or None, "excludedAttributes": excluded or None}
+        )
+        resource = kind.model.model_validate(body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        shaped: dict[str, Any] = resource.model_dump(
+            scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params
+        )
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        if hasattr(exc, "errors"):
+            raise validation_error(exc) from exc  # type: ignore[arg-type]
+        raise ScimError(400, str(exc), "invalidValue") from exc
+    return shaped
+
+
+def _one(kind: Kind, request: HttpRequest, obj: Any, status: int = 200) -> HttpResponse:
+    base = _base(request)
+    body = kind.body(obj, base)
+    headers = {"ETag": body["meta"]["version"]}
+    if status == 201:
+        headers["Location"] = body["meta"]["location"]
+    return scim_response(_shaped(kind, body, request), status, headers)
+
+
+def _precondition(request: HttpRequest, kind: Kind, obj: Any) -> None:
+    wanted = request.META.get("HTTP_IF_MATCH")
+    if not wanted or wanted.strip() == "*":
+        return
+    current = kind.body(obj, _base(request))["meta"]["version"]
+    tags = {t.strip() for t in wanted.split(",")}
+    if current not in tags and current.removeprefix("W/") not in tags:
+        raise ScimError(412, f"the resource has changed: its version is {current}")
+
+
+class ResourcesView(ScimView):
+    kind: Kind
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        start = max(_int_param(request, "startIndex", 1), 1)
+        count = min(max(_int_param(request, "count", MAX_RESULTS), 0), MAX_RESULTS)
+        expression = request.GET.get("filter")
+        condition = self.kind.condition(expression) if expression else Q()
+        rows = self.kind.matching(condition)
+        total = rows.count()
+        page = list(rows[start - 1 : start - 1 + count]) if count else []
+        base = _base(request)
+        resources = [_shaped(self.kind, self.kind.body(obj, base), request) for obj in page]
+        return scim_response(
+            {
+                "schemas": [LIST_SCHEMA],
+                "totalResults": total,
+                "itemsPerPage": len(resources),
+                "startIndex": start,
+                "Resources": resources,
+            }
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return _one(self.kind, request, self.kind.create(_body(request)), 201)
+
+
+class ResourceView(ScimView):
+    kind: Kind
+
+    def get(self, request: HttpRequest, resource_id: str) -> HttpResponse:
+        obj = self.kind.get(resource_id)
+        response = _one(self.kind, request, obj)
+        if request.META.get("HTTP_IF_NONE_MATCH") == response["ETag"]:
+            return scim_response(None, 304, {"ETag": response["ETag"]})
+        return response
+
+    def put(self, request: HttpRequest, resource_id: str) -> HttpResponse:
+        obj = self.kind.get(resource_id)
+        body = _body(request)
+        _precondition(request, self.kind, obj)
+        return _one(self.kind, request, self.kind.replace(obj, body))
+
+    def patch(self, request: HttpRequest, resource_id: str) -> HttpResponse:
+        obj = self.kind.get(resource_id)
+        body = _body(request)
+        _precondition(request, self.kind, obj)
+        return _one(self.kind, request, self.kind.patch(obj, body, _base(request)))
+
+    def delete(self, request: HttpRequest, resource_id: str) -> HttpResponse:
+        obj = self.kind.get(resource_id)
+        _precondition(request, self.kind, obj)
+        self.kind.delete(obj)
+        return scim_response(None, 204)
+
+
+class UsersView(ResourcesView):
+    kind = USERS
+
+
+class UserView(ResourceView):
+    kind = USERS
+
+
+class GroupsView(ResourcesView):
+    kind = GROUPS
+
+
+class GroupView(ResourceView):
+    kind = GROUPS
+
+
+class ServiceProviderConfigView(ScimView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        body = service_provider_config()
+        body["meta"] = {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{_base(request)}/ServiceProviderConfig",
+        }
+        return scim_response(body)
+
+
+def _listed(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": len(items),
+        "itemsPerPage": len(items),
+        "startIndex": 1,
+        "Resources": items,
+    }
+
+
+def _named(items: list[dict[str, Any]], name: str | None, what: str) -> HttpResponse:
+    if name is None:
+        return scim_response(_listed(items))
+    for item in items:
+        if item["id"] == name:
+            return scim_response(item)
+    raise ScimError(404, f"no {what} {name!r}")
+
+
+class ResourceTypesView(ScimView):
+    def get(self, request: HttpRequest, name: str | None = None) -> HttpResponse:
+        return _named(resource_types(_base(request)), name, "resource type")
+
+
+class SchemasView(ScimView):
+    def get(self, request: HttpRequest, name: str | None = None) -> HttpResponse:
+        return _named(schemas(_base(request)), name, "schema")
