@@ -101,6 +101,18 @@ class Team(models.Model):
         unique=True,
         help_text="The directory's id for this team (a SCIM group's externalId).",
     )
+    directory_attributes = models.JSONField(
+        default=dict,
+        db_default=Value({}, models.JSONField()),
+        blank=True,
+        help_text="What the directory sent that no column holds (members' display names), "
+        "kept so it is answered back as sent.",
+    )
+    directory_group = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Provisioned as a group by the directory (SCIM); false once it deletes it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 

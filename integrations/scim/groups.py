@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 from scim2_models import Context, Path, SCIMException
@@ -45,11 +45,12 @@ def group_body(team: Team, base: str, *, with_members: bool = True) -> dict[str,
     if team.external_id:
         body["externalId"] = team.external_id
     if with_members:
+        shown = (team.directory_attributes or {}).get("display") or {}
         members = [
             {
                 "value": str(m.person_id),
                 "$ref": f"{base}/Users/{m.person_id}",
-                "display": m.person.name,
+                "display": shown.get(str(m.person_id), m.person.name),
                 "type": "User",
             }
             for m in _members(team)
@@ -103,10 +104,16 @@ def _write(team: Team | None, group: Any) -> Team:
             external_id__isnull=True,
             status=Team.Status.CONFIRMED,
             merged_into__isnull=True,
+            directory_group=False,
         ).first() or Team(slug=_unique_slug(group.display_name))
     team.name = group.display_name[:200]
     team.external_id = group.external_id or None
     team.status = Team.Status.CONFIRMED
+    team.directory_group = True
+    # Members' display names as the directory sent them (RFC 7643 keeps them on the group).
+    team.directory_attributes = {
+        "display": {str(m.value): m.display for m in group.members or [] if m.display}
+    }
     try:
         with transaction.atomic():
             team.save()
@@ -132,20 +139,33 @@ def _set_members(team: Team, people: list[Person]) -> None:
 
 def group_get(group_id: str) -> Team:
     pk = as_pk(group_id)
-    team = Team.objects.filter(pk=pk).first() if pk is not None else None
+    team = provisioned().filter(pk=pk).first() if pk is not None else None
     if team is None:
         raise ScimError(404, f"no group with id {group_id!r}")
     return team
 
 
+def provisioned() -> QuerySet[Team]:
+    return Team.objects.filter(directory_group=True, merged_into__isnull=True)
+
+
 @transaction.atomic
-def group_create(payload: Any) -> Team:
+def group_create(payload: Any, base: str) -> Team:
     return _write(None, validate(GroupResource, payload, Context.RESOURCE_CREATION_REQUEST))
 
 
 @transaction.atomic
-def group_replace(team: Team, payload: Any) -> Team:
+def group_replace(team: Team, payload: Any, base: str) -> Team:
     return _write(team, validate(GroupResource, payload, Context.RESOURCE_REPLACEMENT_REQUEST))
+
+
+@transaction.atomic
+def group_delete(team: Team) -> None:
+    """DELETE: the memberships end and the directory lets go of the team; the team
+    itself stays (records name it), with its past members' history."""
+    for membership in _members(team):
+        directory.membership_end(membership, origin=SCIM)
+    Team.objects.filter(pk=team.pk).update(directory_group=False, external_id=None)
 
 
 def _removed_ids(body: Any) -> list[str]:
@@ -198,5 +218,5 @@ def group_patch(team: Team, body: Any, base: str) -> Team:
     return _write(team, patch_apply(GroupResource, current, body))
 
 
-def groups_matching(condition: Q) -> Any:
-    return Team.objects.filter(condition, merged_into__isnull=True).order_by("pk")
+def groups_matching(condition: Q) -> QuerySet[Team]:
+    return provisioned().filter(condition).order_by("pk")

@@ -5,9 +5,12 @@ from django.urls import path, re_path
 from integrations.scim import views
 
 urlpatterns = [
+    path("scim/v2/.search", views.RootSearchView.as_view(), name="scim-search"),
     path("scim/v2/Users", views.UsersView.as_view(), name="scim-users"),
+    path("scim/v2/Users/.search", views.UsersSearchView.as_view(), name="scim-users-search"),
     path("scim/v2/Users/<str:resource_id>", views.UserView.as_view(), name="scim-user"),
     path("scim/v2/Groups", views.GroupsView.as_view(), name="scim-groups"),
+    path("scim/v2/Groups/.search", views.GroupsSearchView.as_view(), name="scim-groups-search"),
     path("scim/v2/Groups/<str:resource_id>", views.GroupView.as_view(), name="scim-group"),
     path(
         "scim/v2/ServiceProviderConfig",
@@ -18,4 +21,5 @@ urlpatterns = [
     path("scim/v2/ResourceTypes/<str:name>", views.ResourceTypesView.as_view()),
     path("scim/v2/Schemas", views.SchemasView.as_view(), name="scim-schemas"),
     re_path(r"^scim/v2/Schemas/(?P<name>[^/]+)$", views.SchemasView.as_view()),
+    re_path(r"^scim/v2(/.*)?$", views.NotFoundView.as_view()),
 ]

@@ -18,7 +18,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from scim2_models import Context, ResponseParameters
+from pydantic import ValidationError
+from scim2_models import Context, ResponseParameters, SCIMException
 
 from integrations.scim import groups, users
 from integrations.scim.common import validation_error
@@ -107,19 +108,12 @@ class Kind:
     model: Any
     get: Callable[[str], Any]
     body: Callable[[Any, str], dict[str, Any]]
-    create: Callable[[Any], Any]
-    replace: Callable[[Any, Any], Any]
+    create: Callable[[Any, str], Any]
+    replace: Callable[[Any, Any, str], Any]
     patch: Callable[[Any, Any, str], Any]
     delete: Callable[[Any], None]
     condition: Callable[[str], Q]
     matching: Callable[[Q], Any]
-
-
-def _delete_group(team: Any) -> None:
-    # A team is never deleted (its records keep naming it): the group empties.
-    groups.group_replace(
-        team, {"schemas": [str(GroupResource.__schema__)], "displayName": team.name}
-    )
 
 
 USERS = Kind(
@@ -130,7 +124,7 @@ USERS = Kind(
     create=users.user_create,
     replace=users.user_replace,
     patch=users.user_patch,
-    delete=users.user_deactivate,
+    delete=users.user_delete,
     condition=users_filter,
     matching=users.users_matching,
 )
@@ -142,52 +136,115 @@ GROUPS = Kind(
     create=groups.group_create,
     replace=groups.group_replace,
     patch=groups.group_patch,
-    delete=_delete_group,
+    delete=groups.group_delete,
     condition=groups_filter,
     matching=groups.groups_matching,
 )
 
 
-def _int_param(request: HttpRequest, name: str, default: int) -> int:
-    raw = request.GET.get(name)
+@dataclass(frozen=True)
+class Query:
+    """A listing's parameters, from a GET's query string or a POST .search body."""
+
+    filter: str | None = None
+    start: int = 1
+    count: int = MAX_RESULTS
+    attributes: str | None = None
+    excluded: str | None = None
+
+
+def _int(name: str, raw: Any, default: int) -> int:
     if raw is None or raw == "":
         return default
+    if isinstance(raw, bool):
+        raise ScimError(400, f"{name} must be an integer", "invalidValue")
     try:
         return int(raw)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ScimError(
-            400, f"{name} must be an integer, not {raw[:40]!r}", "invalidValue"
+            400, f"{name} must be an integer, not {str(raw)[:40]!r}", "invalidValue"
         ) from exc
 
 
-def _shaped(kind: Kind, body: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
+def _text_param(name: str, raw: Any) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw or None
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return ",".join(raw) or None
+    raise ScimError(400, f"{name} must be a string", "invalidValue")
+
+
+def _query(params: Any) -> Query:
+    return Query(
+        filter=_text_param("filter", params.get("filter")),
+        start=max(_int("startIndex", params.get("startIndex"), 1), 1),
+        count=min(max(_int("count", params.get("count"), MAX_RESULTS), 0), MAX_RESULTS),
+        attributes=_text_param("attributes", params.get("attributes")),
+        excluded=_text_param("excludedAttributes", params.get("excludedAttributes")),
+    )
+
+
+def _shaped(kind: Kind, body: dict[str, Any], query: Query) -> dict[str, Any]:
     """Apply ``attributes`` / ``excludedAttributes`` (RFC 7644 3.9)."""
-    attributes = request.GET.get("attributes")
-    excluded = request.GET.get("excludedAttributes")
-    if not attributes and not excluded:
+    if not query.attributes and not query.excluded:
         return body
     try:
         params = ResponseParameters[kind.model].model_validate(  # type: ignore[name-defined]
-            {"attributes": attributes or None, "excludedAttributes": excluded or None}
+            {"attributes": query.attributes, "excludedAttributes": query.excluded}
         )
         resource = kind.model.model_validate(body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
         shaped: dict[str, Any] = resource.model_dump(
             scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params
         )
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        if hasattr(exc, "errors"):
-            raise validation_error(exc) from exc  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+    except (SCIMException, ValueError) as exc:
         raise ScimError(400, str(exc), "invalidValue") from exc
     return shaped
 
 
+def _search(kinds: list[Kind], query: Query, base: str) -> HttpResponse:
+    """One ListResponse over ``kinds``. At the root a filter naming an attribute one
+    type lacks matches none of that type (RFC 7644 3.4.2.1)."""
+    selections: list[tuple[Kind, Any]] = []
+    errors: list[ScimError] = []
+    for kind in kinds:
+        try:
+            condition = kind.condition(query.filter) if query.filter else Q()
+        except ScimError as error:
+            errors.append(error)
+            continue
+        selections.append((kind, kind.matching(condition)))
+    if not selections:
+        raise errors[0]
+    total = 0
+    resources: list[dict[str, Any]] = []
+    offset, room = query.start - 1, query.count
+    for kind, rows in selections:
+        count = rows.count()
+        total += count
+        if room and offset < count:
+            page = list(rows[offset : offset + room])
+            resources += [_shaped(kind, kind.body(obj, base), query) for obj in page]
+            room -= len(page)
+        offset = max(offset - count, 0)
+    return scim_response(
+        {
+            "schemas": [LIST_SCHEMA],
+            "totalResults": total,
+            "itemsPerPage": len(resources),
+            "startIndex": query.start,
+            "Resources": resources,
+        }
+    )
+
+
 def _one(kind: Kind, request: HttpRequest, obj: Any, status: int = 200) -> HttpResponse:
-    base = _base(request)
-    body = kind.body(obj, base)
+    body = kind.body(obj, _base(request))
     headers = {"ETag": body["meta"]["version"]}
     if status == 201:
         headers["Location"] = body["meta"]["location"]
-    return scim_response(_shaped(kind, body, request), status, headers)
+    return scim_response(_shaped(kind, body, _query(request.GET)), status, headers)
 
 
 def _precondition(request: HttpRequest, kind: Kind, obj: Any) -> None:
@@ -200,31 +257,30 @@ def _precondition(request: HttpRequest, kind: Kind, obj: Any) -> None:
         raise ScimError(412, f"the resource has changed: its version is {current}")
 
 
+def _search_body(request: HttpRequest) -> Query:
+    body = _body(request)
+    if not isinstance(body, dict):
+        raise ScimError(400, "the body must be a SearchRequest object", "invalidSyntax")
+    return _query(body)
+
+
 class ResourcesView(ScimView):
     kind: Kind
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        start = max(_int_param(request, "startIndex", 1), 1)
-        count = min(max(_int_param(request, "count", MAX_RESULTS), 0), MAX_RESULTS)
-        expression = request.GET.get("filter")
-        condition = self.kind.condition(expression) if expression else Q()
-        rows = self.kind.matching(condition)
-        total = rows.count()
-        page = list(rows[start - 1 : start - 1 + count]) if count else []
-        base = _base(request)
-        resources = [_shaped(self.kind, self.kind.body(obj, base), request) for obj in page]
-        return scim_response(
-            {
-                "schemas": [LIST_SCHEMA],
-                "totalResults": total,
-                "itemsPerPage": len(resources),
-                "startIndex": start,
-                "Resources": resources,
-            }
-        )
+        return _search([self.kind], _query(request.GET), _base(request))
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        return _one(self.kind, request, self.kind.create(_body(request)), 201)
+        return _one(self.kind, request, self.kind.create(_body(request), _base(request)), 201)
+
+
+class SearchView(ScimView):
+    """POST /Users/.search, /Groups/.search and /.search (RFC 7644 3.4.3)."""
+
+    kinds: list[Kind]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return _search(self.kinds, _search_body(request), _base(request))
 
 
 class ResourceView(ScimView):
@@ -241,7 +297,7 @@ class ResourceView(ScimView):
         obj = self.kind.get(resource_id)
         body = _body(request)
         _precondition(request, self.kind, obj)
-        return _one(self.kind, request, self.kind.replace(obj, body))
+        return _one(self.kind, request, self.kind.replace(obj, body, _base(request)))
 
     def patch(self, request: HttpRequest, resource_id: str) -> HttpResponse:
         obj = self.kind.get(resource_id)
@@ -254,6 +310,27 @@ class ResourceView(ScimView):
         _precondition(request, self.kind, obj)
         self.kind.delete(obj)
         return scim_response(None, 204)
+
+
+class UsersSearchView(SearchView):
+    kinds = [USERS]
+
+
+class GroupsSearchView(SearchView):
+    kinds = [GROUPS]
+
+
+class RootSearchView(SearchView):
+    kinds = [USERS, GROUPS]
+
+
+class NotFoundView(ScimView):
+    """Any other path under /scim/v2: a SCIM 404, after authentication."""
+
+    def _missing(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        raise ScimError(404, f"no endpoint {request.path}")
+
+    get = post = put = patch = delete = _missing
 
 
 class UsersView(ResourcesView):
