@@ -33,18 +33,25 @@ def validate(model: Any, payload: Any, ctx: Context) -> Any:
         raise ScimError(400, str(exc), "invalidValue") from exc
 
 
-def _lower_ops(body: Any) -> Any:
-    # Entra ID sends "Add", "Replace", "Remove"; RFC 7644 spells them in lowercase.
+def _as_sent_by_providers(body: Any, resource_id: str | None) -> Any:
+    """Entra ID spells operations "Add", "Replace", "Remove" (RFC 7644: lowercase);
+    Okta renames a group with its own ``id`` inside a path-less ``replace`` value."""
     if isinstance(body, dict) and isinstance(body.get("Operations"), list):
         for op in body["Operations"]:
-            if isinstance(op, dict) and isinstance(op.get("op"), str):
+            if not isinstance(op, dict):
+                continue
+            if isinstance(op.get("op"), str):
                 op["op"] = op["op"].lower()
+            value = op.get("value")
+            if not op.get("path") and isinstance(value, dict) and value.get("id") == resource_id:
+                del value["id"]
     return body
 
 
 def patch_apply(model: Any, resource: Any, body: Any) -> Any:
     """Apply a PatchOp body to a copy of ``resource``; answers the patched copy."""
-    patch = validate(PatchOp[model], _lower_ops(body), Context.RESOURCE_PATCH_REQUEST)
+    body = _as_sent_by_providers(body, resource.id)
+    patch = validate(PatchOp[model], body, Context.RESOURCE_PATCH_REQUEST)
     patched = resource.model_copy(deep=True)
     try:
         patch.patch(patched, scim_policy=POLICY)

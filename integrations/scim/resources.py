@@ -27,11 +27,13 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 MAX_RESULTS = 200
 
 # Identity providers depart from the RFCs in known ways: Entra ID removes a
-# member with the member as the ``value`` of a ``remove``, and both send
+# member with the member as the ``value`` of a ``remove``, and writes
+# ``emails[type eq "work"].value`` before there is a work email; both send
 # attributes of their own (custom schemas) that we have no field for.
 POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
 )
 
 

@@ -39,6 +39,7 @@ from ledger.models import ApiKey
 logger = logging.getLogger(__name__)
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 MAX_BODY = 1_000_000
+MAX_INDEX = 2**31 - 1
 
 
 def _authorize(request: HttpRequest) -> None:
@@ -159,7 +160,8 @@ def _int(name: str, raw: Any, default: int) -> int:
     if isinstance(raw, bool):
         raise ScimError(400, f"{name} must be an integer", "invalidValue")
     try:
-        return int(raw)
+        # Clamped: past the last row is simply an empty page.
+        return max(min(int(raw), MAX_INDEX), -MAX_INDEX)
     except (TypeError, ValueError) as exc:
         raise ScimError(
             400, f"{name} must be an integer, not {str(raw)[:40]!r}", "invalidValue"
