@@ -8,6 +8,7 @@ column for is refused as ``invalidFilter`` rather than silently matching nothing
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
@@ -82,6 +83,27 @@ GROUP_FIELDS: dict[str, Field] = {
 }
 
 
+_DATES = {"meta.created", "meta.lastmodified"}
+
+
+def _typed(key: str, value: Any) -> Any:
+    """The value as the column's type, or invalidFilter: ``active eq "x"`` or
+    ``meta.lastModified gt 1`` must not reach the database."""
+    if key == "active":
+        if not isinstance(value, bool):
+            raise ScimError(400, "active compares with true or false", "invalidFilter")
+        return value
+    if key in _DATES:
+        try:
+            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ScimError(400, f"{key} compares with a date-time", "invalidFilter") from exc
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    if isinstance(value, bool | int | float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    return value
+
+
 def _key(attr: AttrPath, prefix: str = "") -> str:
     name = f"{prefix}{attr.attr}.{attr.sub_attr}" if attr.sub_attr else f"{prefix}{attr.attr}"
     return name.lower()
@@ -119,17 +141,22 @@ class _ToQ(FilterVisitor[Q]):
             value = as_pk(value)
             if value is None:
                 return Q(pk__in=[])  # not one of our ids: matches nothing
+        if value is None:  # "eq null": the attribute has no value
+            if node.op != CompareOperator.eq:
+                raise ScimError(400, f"{node.op.value} cannot compare with null", "invalidFilter")
+            return ~self.visit_present(Present(node.attr_path))
         if callable(field):
             return field(lookup, value)
-        if value is None:
-            return Q(**{f"{field}__isnull": True})
-        return Q(**{f"{field}__{lookup}": value})
+        return Q(**{f"{field}__{lookup}": _typed(key, value)})
 
     def visit_present(self, node: Present) -> Q:
-        field, _ = self._field(node.attr_path)
+        field, key = self._field(node.attr_path)
         if callable(field):
             return field("isnull", False)
-        return Q(**{f"{field}__isnull": False}) & ~Q(**{field: ""})
+        present = Q(**{f"{field}__isnull": False})
+        if key in _DATES or key in {"id", "active", "manager.value"}:
+            return present
+        return present & ~Q(**{field: ""})  # text columns hold "" for no value
 
     def visit_not(self, node: Not) -> Q:
         return ~self.visit(node.expr)

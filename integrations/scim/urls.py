@@ -1,6 +1,6 @@
 """/scim/v2 routes. Identity providers append these paths to the base URL."""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from integrations.scim import views
 
@@ -20,6 +20,6 @@ urlpatterns = [
     path("scim/v2/ResourceTypes", views.ResourceTypesView.as_view(), name="scim-resource-types"),
     path("scim/v2/ResourceTypes/<str:name>", views.ResourceTypesView.as_view()),
     path("scim/v2/Schemas", views.SchemasView.as_view(), name="scim-schemas"),
-    re_path(r"^scim/v2/Schemas/(?P<name>[^/]+)$", views.SchemasView.as_view()),
-    re_path(r"^scim/v2(/.*)?$", views.NotFoundView.as_view()),
+    path("scim/v2/Schemas/<str:name>", views.SchemasView.as_view()),
+    path("scim/v2/<path:unknown>", views.NotFoundView.as_view()),
 ]

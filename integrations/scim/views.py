@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.decorators import method_decorator
@@ -42,7 +44,7 @@ MAX_BODY = 1_000_000
 MAX_INDEX = 2**31 - 1
 
 
-def _authorize(request: HttpRequest) -> None:
+def _authorize(request: HttpRequest, *, write: bool) -> None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     key = bearer_key(header) if header else None
     if key is None or not key.startswith(KEY_PREFIX) or len(key) > 100:
@@ -50,7 +52,6 @@ def _authorize(request: HttpRequest) -> None:
     principal = principal_for_key(key)
     if principal is None:
         raise ScimError(401, "The API key is unknown or has been revoked.")
-    write = request.method not in {"GET", "HEAD"}
     needed = (
         [ApiKey.Scope.DIRECTORY_WRITE]
         if write
@@ -85,6 +86,7 @@ class ScimView(View):
     """Runs a handler and turns every ScimError into a SCIM Error body."""
 
     http_method_names = ["get", "post", "put", "patch", "delete"]
+    reading_methods = frozenset({"GET", "HEAD"})
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
@@ -92,7 +94,7 @@ class ScimView(View):
                 "QUERY_STRING", ""
             ):
                 raise ScimError(400, "a parameter holds a NUL character", "invalidValue")
-            _authorize(request)
+            _authorize(request, write=request.method not in self.reading_methods)
             return super().dispatch(request, *args, **kwargs)
         except ScimError as error:
             return error_response(error)
@@ -223,7 +225,13 @@ def _search(kinds: list[Kind], query: Query, base: str) -> HttpResponse:
     resources: list[dict[str, Any]] = []
     offset, room = query.start - 1, query.count
     for kind, rows in selections:
-        count = rows.count()
+        try:
+            count = rows.count()
+        except (ValidationError, DjangoValidationError, DataError) as exc:
+            # A value the column cannot hold; the filter's checks should catch it first.
+            raise ScimError(
+                400, f"the filter compares with an impossible value: {exc}", "invalidFilter"
+            ) from exc
         total += count
         if room and offset < count:
             page = list(rows[offset : offset + room])
@@ -280,6 +288,7 @@ class SearchView(ScimView):
     """POST /Users/.search, /Groups/.search and /.search (RFC 7644 3.4.3)."""
 
     kinds: list[Kind]
+    reading_methods = frozenset({"POST"})
 
     def post(self, request: HttpRequest) -> HttpResponse:
         return _search(self.kinds, _search_body(request), _base(request))

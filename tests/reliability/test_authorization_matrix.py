@@ -35,6 +35,7 @@ from django.db import connection
 from django.test import Client
 
 from ledger import auth
+from ledger.models import Person, Team
 from tests.awu.reports import build
 from tests.integrations.webhooks import fixture, make_source, signed
 from tests.ledger import factories
@@ -98,9 +99,25 @@ class LoginRedirect:
         return 302, None
 
 
+@dataclass(frozen=True)
+class ScimScoped(Scoped):
+    """SCIM (/scim/v2): scoped like the API, its refusals in the SCIM Error shape."""
+
+    def expect(self, caller: str) -> tuple[int, str | None]:
+        return super().expect(caller)[0], None
+
+
 Rule = Scoped | Open | VendorSignature | LoginRedirect
 
 READ = Scoped(("reports:read",), 200)
+DIRECTORY_READ = ScimScoped(("directory:read", "directory:write"), 200)
+SCIM_ONE = {
+    "GET": DIRECTORY_READ,
+    "PUT": ScimScoped(("directory:write",), 200),
+    "PATCH": ScimScoped(("directory:write",), 200),
+    "DELETE": ScimScoped(("directory:write",), 204),
+}
+SCIM_MISSING = ScimScoped(("directory:read", "directory:write"), 404)
 
 MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/events": {"GET": READ, "POST": Scoped(("events:write",), 201)},
@@ -128,6 +145,22 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "units/<int:unit_id>/": {"GET": LoginRedirect("/login/?next={path}")},
     "login/": {"GET": Open(), "POST": Open(), "PUT": Open()},
     "logout/": {"POST": LoginRedirect("/login/")},
+    # SCIM provisioning (docs/directory.md).
+    "scim/v2/.search": {"POST": DIRECTORY_READ},
+    "scim/v2/Users": {"GET": DIRECTORY_READ, "POST": ScimScoped(("directory:write",), 201)},
+    "scim/v2/Users/.search": {"POST": DIRECTORY_READ},
+    "scim/v2/Users/<str:resource_id>": SCIM_ONE,
+    "scim/v2/Groups": {"GET": DIRECTORY_READ, "POST": ScimScoped(("directory:write",), 201)},
+    "scim/v2/Groups/.search": {"POST": DIRECTORY_READ},
+    "scim/v2/Groups/<str:resource_id>": SCIM_ONE,
+    "scim/v2/ServiceProviderConfig": {"GET": DIRECTORY_READ},
+    "scim/v2/ResourceTypes": {"GET": DIRECTORY_READ},
+    "scim/v2/ResourceTypes/<str:name>": {"GET": DIRECTORY_READ},
+    "scim/v2/Schemas": {"GET": DIRECTORY_READ},
+    "scim/v2/Schemas/<str:name>": {"GET": DIRECTORY_READ},
+    "scim/v2/<path:unknown>": dict.fromkeys(
+        ["GET", "POST", "PUT", "PATCH", "DELETE"], SCIM_MISSING
+    ),
 }
 
 
@@ -153,6 +186,8 @@ def _cases() -> list[Any]:
 class World:
     unit_id: int
     definition_id: int
+    scim_user_id: int
+    scim_group_id: int
 
 
 @pytest.fixture
@@ -161,7 +196,14 @@ def world(settings: Any) -> World:
     version = build.definition()
     unit = build.unit(version, owner=build.person("matrix-person"))
     make_source("generic", HOOK_SLUG, HOOK_SECRET)
-    return World(unit_id=unit.pk, definition_id=version.definition_id)
+    scim_user = Person.objects.create(name="Scim User", user_name="scim.user@example.com")
+    scim_group = Team.objects.create(slug="scim-group", name="Scim Group", directory_group=True)
+    return World(
+        unit_id=unit.pk,
+        definition_id=version.definition_id,
+        scim_user_id=scim_user.pk,
+        scim_group_id=scim_group.pk,
+    )
 
 
 def concrete(route: str, world: World) -> str:
@@ -169,6 +211,11 @@ def concrete(route: str, world: World) -> str:
         route.replace("<int:unit_id>", str(world.unit_id))
         .replace("<int:definition_id>", str(world.definition_id))
         .replace("<slug:vendor>/<slug:source>", f"generic/{HOOK_SLUG}")
+        .replace("Users/<str:resource_id>", f"Users/{world.scim_user_id}")
+        .replace("Groups/<str:resource_id>", f"Groups/{world.scim_group_id}")
+        .replace("ResourceTypes/<str:name>", "ResourceTypes/User")
+        .replace("Schemas/<str:name>", "Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")
+        .replace("<path:unknown>", "Nothing/here")
     )
     return "/" + path + QUERIES.get(route, "")
 
@@ -177,8 +224,32 @@ def concrete(route: str, world: World) -> str:
 QUERIES = {"api/v1/reports/trend": "?from=2026-03-01&to=2026-03-31"}
 
 
-def body_for(route: str) -> tuple[bytes, str]:
-    """A valid body for each POST endpoint (a fresh record id every call)."""
+SCIM = "application/scim+json"
+
+
+def body_for(route: str, method: str = "POST") -> tuple[bytes, str]:
+    """A valid body for each POST endpoint (a fresh record id every call), and for
+    SCIM's PUT and PATCH."""
+    if route.startswith("scim/v2/") and (method == "PATCH" or route.endswith(".search")):
+        if route.endswith(".search"):
+            return b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}', SCIM
+        return orjson.dumps(
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "externalId", "value": "x-1"}],
+            }
+        ), SCIM
+    if route.startswith("scim/v2/Users"):
+        return orjson.dumps(
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "new@example.com",
+            }
+        ), SCIM
+    if route.startswith("scim/v2/"):
+        return orjson.dumps(
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "New"}
+        ), SCIM
     if route == "api/v1/events":
         return orjson.dumps(factories.event()), "application/json"
     if route == "api/v1/token-usage":
@@ -202,7 +273,7 @@ def call(client: Client, method: str, path: str, route: str, caller: str) -> Any
     extra = {"HTTP_AUTHORIZATION": header} if header is not None else {}
     if method == "GET":
         return client.get(path, **extra)
-    body, content_type = body_for(route)
+    body, content_type = body_for(route, method)
     return client.generic(method, path, body, content_type=content_type, **extra)
 
 
@@ -249,6 +320,9 @@ def test_endpoint_answers_each_caller_as_the_matrix_says(
 
     status, error_type = rule.expect(caller)
     assert response.status_code == status, response.content[:300]
+    if isinstance(rule, ScimScoped) and status >= 400:
+        assert response["Content-Type"].startswith("application/scim+json")
+        assert orjson.loads(response.content)["status"] == str(status)
     if error_type is not None:
         assert response["Content-Type"].startswith("application/json")
         assert orjson.loads(response.content)["type"] == error_type

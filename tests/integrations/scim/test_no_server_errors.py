@@ -33,7 +33,7 @@ _ATTRS = [
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=False),
     st.text(max_size=30),
     st.sampled_from(["1", "999999999999", "a@b.co", "False", "\x00", "members", "Replace"]),

@@ -310,3 +310,25 @@ def test_a_bad_patch_is_a_400_scim_error(scim: Scim, body: dict) -> None:
     created = create(scim, "patchme@example.com")
     status, _, _ = error_of(scim.call("PATCH", f"/Users/{created['id']}", body))
     assert status == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "active pr",
+        "meta.created pr",
+        "id pr",
+        'emails.value co null',
+        "emails.value eq null",
+        "externalId eq null",
+        "meta.lastModified gt 1",
+        'meta.lastModified gt "2020-01-01T00:00:00Z"',
+        'active eq "yes"',
+        f"{ENTERPRISE}:manager.value pr",
+    ],
+)
+def test_edge_filters_answer_a_list_or_invalid_filter(scim: Scim, query: str) -> None:
+    create(scim, "edge@example.com")
+    response = scim.get(f"/Users?filter={query}")
+    if response.status_code != 200:
+        assert error_of(response)[:2] == (400, "invalidFilter")
