@@ -138,6 +138,8 @@ class _ToQ(FilterVisitor[Q]):
         if key in {k.lower() for k in _EXACT} and lookup == "iexact":
             lookup = "exact"
         if key in {"id", "members.value", "manager.value", "members"}:
+            if node.op != CompareOperator.eq:
+                raise ScimError(400, f"{key} compares with eq or ne only", "invalidFilter")
             value = as_pk(value)
             if value is None:
                 return Q(pk__in=[])  # not one of our ids: matches nothing

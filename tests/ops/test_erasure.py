@@ -511,3 +511,16 @@ def test_command_erases_by_identity_value_and_then_finds_nothing_left(
 def test_command_refuses_an_unknown_person(db: None) -> None:
     with pytest.raises(CommandError, match="no person"):
         _command("nobody@example.com")
+
+
+def test_what_a_directory_sent_about_the_person_is_erased_too(org: dict[str, Any]) -> None:
+    alice = org["alice"]
+    Person.objects.filter(pk=alice.pk).update(
+        user_name="alice@example.com",
+        directory_attributes={"phoneNumbers": [{"value": "+44 20 7946 0000"}], "title": "CFO"},
+    )
+
+    person_erase(person_id=alice.pk, now=NOW)
+
+    alice.refresh_from_db()
+    assert (alice.user_name, alice.directory_attributes) == (None, {})
