@@ -334,3 +334,21 @@ def test_edge_filters_answer_a_list_or_invalid_filter(scim: Scim, query: str) ->
     response = scim.get(f"/Users?filter={query}")
     if response.status_code != 200:
         assert error_of(response)[:2] == (400, "invalidFilter")
+
+
+def test_okta_create_body_with_password_and_read_only_attributes_is_accepted(scim: Scim) -> None:
+    # As Okta sends it: a password we never keep, an empty groups list, a locale.
+    body = user(
+        "okta.user@example.com",
+        password="s3cret-Pa55",
+        groups=[],
+        locale="en-US",
+        displayName="Okta User",
+    )
+    response = scim.post("/Users", body)
+    assert response.status_code == 201, response.content
+    person = Person.objects.get(pk=int(response.json()["id"]))
+    assert "password" not in person.directory_attributes
+    assert "s3cret" not in str(person.directory_attributes)
+    assert response.json()["locale"] == "en-US"
+    assert "password" not in response.json()
