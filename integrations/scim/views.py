@@ -7,7 +7,6 @@ Authenticated by the API's bearer keys (ledger.auth): ``directory:read`` for GET
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,6 @@ from integrations.scim.resources import (
 from ledger.auth import KEY_PREFIX, bearer_key, principal_for_key
 from ledger.models import ApiKey
 
-logger = logging.getLogger(__name__)
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 MAX_BODY = 1_000_000
 MAX_INDEX = 2**31 - 1
@@ -52,14 +50,9 @@ def _authorize(request: HttpRequest, *, write: bool) -> None:
     principal = principal_for_key(key)
     if principal is None:
         raise ScimError(401, "The API key is unknown or has been revoked.")
-    needed = (
-        [ApiKey.Scope.DIRECTORY_WRITE]
-        if write
-        else [
-            ApiKey.Scope.DIRECTORY_READ,
-            ApiKey.Scope.DIRECTORY_WRITE,
-        ]
-    )
+    needed = [ApiKey.Scope.DIRECTORY_WRITE]
+    if not write:
+        needed.insert(0, ApiKey.Scope.DIRECTORY_READ)
     if not any(principal.has_scope(scope) for scope in needed):
         raise ScimError(403, f"This API key lacks the scope {' or '.join(needed)}.")
 
@@ -90,9 +83,8 @@ class ScimView(View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
-            if "\x00" in request.META.get("QUERY_STRING", "") or "%00" in request.META.get(
-                "QUERY_STRING", ""
-            ):
+            query = request.META.get("QUERY_STRING", "")
+            if "\x00" in query or "%00" in query:  # PostgreSQL text cannot hold NUL
                 raise ScimError(400, "a parameter holds a NUL character", "invalidValue")
             _authorize(request, write=request.method not in self.reading_methods)
             return super().dispatch(request, *args, **kwargs)
