@@ -8,6 +8,7 @@ from awu.reports import urls as reports_urls
 from awu.signin import urls as signin_urls
 from integrations import apis as integration_apis
 from integrations.otlp import views as otlp_views
+from integrations.scim import urls as scim_urls
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
 from ledger import audit_api, directory_urls, health
@@ -44,6 +45,8 @@ urlpatterns = [
     path("v1/metrics", otlp_views.OtlpMetricsView.as_view(), name="otlp-metrics"),
     *reports_urls.urlpatterns,
     *directory_urls.urlpatterns,
+    # SCIM 2.0 provisioning (docs/directory.md); not in the OpenAPI schema.
+    *scim_urls.urlpatterns,
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -114,8 +114,9 @@ def history_save(obj: Identity | Membership, changed: list[str]) -> None:
 class PersonAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "active", "department", "created_at"]
     list_filter = ["active"]
-    search_fields = ["name", "email", "external_id", "identities__value"]
+    search_fields = ["name", "email", "user_name", "external_id", "identities__value"]
     autocomplete_fields = ["manager"]
+    readonly_fields = ["directory_attributes"]  # written by SCIM provisioning only
     inlines = [IdentityInline, MembershipInline]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -152,9 +153,9 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = [
         "slug", "name", "parent", "domain", "cost_centre", "status", "merged_into", "members",
     ]  # fmt: skip
-    list_filter = ["status", "domain"]
+    list_filter = ["status", "domain", "directory_group"]
     autocomplete_fields = ["parent"]
-    search_fields = ["slug", "name"]
+    search_fields = ["slug", "name", "external_id"]
     action_form = TeamActionForm
     actions = ["confirm", "merge"]
 
@@ -175,7 +176,11 @@ class TeamAdmin(admin.ModelAdmin):
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["slug", "status", "merged_into"] if obj is not None else ["status", "merged_into"]
+        # directory_group and directory_attributes are SCIM provisioning's to write.
+        scim = ["directory_group", "directory_attributes"]
+        if obj is not None:
+            return ["slug", "status", "merged_into", *scim]
+        return ["status", "merged_into", *scim]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

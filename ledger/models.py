@@ -19,8 +19,8 @@ from typing import TypeVar
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models import Q, Value
+from django.db.models.functions import Lower, Now
 
 from ledger import clock
 
@@ -101,7 +101,20 @@ class Team(models.Model):
         unique=True,
         help_text="The directory's id for this team (a SCIM group's externalId).",
     )
+    directory_attributes = models.JSONField(
+        default=dict,
+        db_default=Value({}, models.JSONField()),
+        blank=True,
+        help_text="What the directory sent that no column holds (members' display names), "
+        "kept so it is answered back as sent.",
+    )
+    directory_group = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Provisioned as a group by the directory (SCIM); false once it deletes it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:
         ordering = ["slug"]
@@ -121,6 +134,12 @@ class Person(models.Model):
 
     name = models.CharField(max_length=200)
     email = models.EmailField(unique=True, null=True, blank=True)
+    user_name = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        help_text="The directory's login name (SCIM userName); unique, whatever the case.",
+    )
     external_id = models.CharField(
         max_length=200,
         null=True,
@@ -135,10 +154,22 @@ class Person(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+    directory_attributes = models.JSONField(
+        default=dict,
+        db_default=Value({}, models.JSONField()),
+        blank=True,
+        help_text="What the directory sent that no column holds (SCIM name parts, title, ...), "
+        "kept so it is answered back as sent.",
+    )
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "people"
+        constraints = [
+            # SCIM compares userName without regard to case (RFC 7643 4.1.1).
+            models.UniqueConstraint(Lower("user_name"), name="person_user_name_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name or (self.email or f"person {self.pk}")

@@ -357,9 +357,18 @@ def person_erase(
             counts["django_admin_log"] = _admin_log_rewrite(values)
         counts["scoring_workunit"] = _units_rewrite(values)
         counts["ledger_identity"] = _identities_replace(person, values)
-        renamed = person.name != pseudonym or person.email is not None
+        renamed = (
+            person.name != pseudonym
+            or person.email is not None
+            or person.user_name is not None
+            or bool(person.directory_attributes)
+        )
         if renamed:
-            Person.objects.filter(pk=person.pk).update(name=pseudonym, email=None)
+            # What a directory (SCIM) sent about them goes too: login, name parts,
+            # phone numbers, addresses.
+            Person.objects.filter(pk=person.pk).update(
+                name=pseudonym, email=None, user_name=None, directory_attributes={}
+            )
         counts["ledger_person"] = int(renamed)
         report = ErasureReport(
             person_id=person_id, pseudonym=pseudonym, counts=counts, dry_run=dry_run

@@ -563,3 +563,16 @@ def test_other_changes_to_an_audit_row_stay_refused_with_the_flag_set(
 
     with pytest.raises(DatabaseError):
         _flagged_on_audit_row(statement, row.pk)
+
+
+def test_what_a_directory_sent_about_the_person_is_erased_too(org: dict[str, Any]) -> None:
+    alice = org["alice"]
+    Person.objects.filter(pk=alice.pk).update(
+        user_name="alice@example.com",
+        directory_attributes={"phoneNumbers": [{"value": "+44 20 7946 0000"}], "title": "CFO"},
+    )
+
+    person_erase(person_id=alice.pk, now=NOW)
+
+    alice.refresh_from_db()
+    assert (alice.user_name, alice.directory_attributes) == (None, {})

@@ -99,6 +99,14 @@ class LoginRedirect:
         return 302, None
 
 
+@dataclass(frozen=True)
+class ScimScoped(Scoped):
+    """SCIM (/scim/v2): scoped like the API, its refusals in the SCIM Error shape."""
+
+    def expect(self, caller: str) -> tuple[int, str | None]:
+        return super().expect(caller)[0], None
+
+
 Rule = Scoped | Open | VendorSignature | LoginRedirect
 
 READ = Scoped(("reports:read",), 200)
@@ -108,6 +116,15 @@ DIRECTORY_READ = Scoped(("directory:read", "directory:write"), 200)
 def _write(ok: int) -> Scoped:
     return Scoped(("directory:write",), ok)
 
+
+SCIM_READ = ScimScoped(("directory:read", "directory:write"), 200)
+SCIM_ONE = {
+    "GET": SCIM_READ,
+    "PUT": ScimScoped(("directory:write",), 200),
+    "PATCH": ScimScoped(("directory:write",), 200),
+    "DELETE": ScimScoped(("directory:write",), 204),
+}
+SCIM_MISSING = ScimScoped(("directory:read", "directory:write"), 404)
 
 MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/events": {"GET": READ, "POST": Scoped(("events:write",), 201)},
@@ -151,6 +168,23 @@ MATRIX: dict[str, dict[str, Rule]] = {
     # OIDC sign-in: a 404 while no identity provider is configured (tests/oidc).
     "oidc/login/": {"GET": Open(404)},
     "oidc/callback/": {"GET": Open(404)},
+    # SCIM provisioning (docs/directory.md).
+    "scim/v2/.search": {"POST": SCIM_READ},
+    "scim/v2/Users": {"GET": SCIM_READ, "POST": ScimScoped(("directory:write",), 201)},
+    "scim/v2/Users/.search": {"POST": SCIM_READ},
+    "scim/v2/Users/<str:resource_id>": SCIM_ONE,
+    "scim/v2/Groups": {"GET": SCIM_READ, "POST": ScimScoped(("directory:write",), 201)},
+    "scim/v2/Groups/.search": {"POST": SCIM_READ},
+    "scim/v2/Groups/<str:resource_id>": SCIM_ONE,
+    "scim/v2/ServiceProviderConfig": {"GET": SCIM_READ},
+    "scim/v2/ResourceTypes": {"GET": SCIM_READ},
+    "scim/v2/ResourceTypes/<str:name>": {"GET": SCIM_READ},
+    "scim/v2/Schemas": {"GET": SCIM_READ},
+    "scim/v2/Schemas/<str:name>": {"GET": SCIM_READ},
+    "scim/v2/<path:unknown>": {
+        "GET": SCIM_MISSING,
+        **dict.fromkeys(["POST", "PUT", "PATCH", "DELETE"], ScimScoped(("directory:write",), 404)),
+    },
 }
 
 
@@ -181,6 +215,8 @@ class World:
     team_id: int
     membership_id: int
     identity_id: int
+    scim_user_id: int
+    scim_group_id: int
 
 
 @pytest.fixture
@@ -190,6 +226,8 @@ def world(settings: Any) -> World:
     owner = build.person("matrix-person", team_slug="matrix-team")
     unit = build.unit(version, owner=owner)
     make_source("generic", HOOK_SLUG, HOOK_SECRET)
+    scim_user = Person.objects.create(name="Scim User", user_name="scim.user@example.com")
+    scim_group = Team.objects.create(slug="scim-group", name="Scim Group", directory_group=True)
     joiner = Person.objects.create(name="matrix-joiner")
     team, _ = Team.objects.get_or_create(slug="matrix-team", defaults={"name": "Matrix"})
     membership = directory.membership_start(person=build.person("matrix-mover"), team=team)
@@ -202,6 +240,8 @@ def world(settings: Any) -> World:
         team_id=team.pk,
         membership_id=membership.pk,
         identity_id=identity.pk,
+        scim_user_id=scim_user.pk,
+        scim_group_id=scim_group.pk,
     )
 
 
@@ -216,6 +256,11 @@ def concrete(route: str, world: World) -> str:
         .replace("<int:team_id>", str(world.team_id))
         .replace("<int:membership_id>", str(world.membership_id))
         .replace("<int:identity_id>", str(world.identity_id))
+        .replace("Users/<str:resource_id>", f"Users/{world.scim_user_id}")
+        .replace("Groups/<str:resource_id>", f"Groups/{world.scim_group_id}")
+        .replace("ResourceTypes/<str:name>", "ResourceTypes/User")
+        .replace("Schemas/<str:name>", "Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")
+        .replace("<path:unknown>", "Nothing/here")
     )
     return "/" + path + QUERIES.get(route, "")
 
@@ -235,8 +280,32 @@ DIRECTORY_BODIES: dict[str, Any] = {
 }
 
 
-def body_for(route: str, world: World) -> tuple[bytes, str]:
-    """A valid body for each POST endpoint (a fresh record id every call)."""
+SCIM = "application/scim+json"
+
+
+def body_for(route: str, world: World, method: str = "POST") -> tuple[bytes, str]:
+    """A valid body for each POST endpoint (a fresh record id every call), and for
+    SCIM's PUT and PATCH."""
+    if route.startswith("scim/v2/") and (method == "PATCH" or route.endswith(".search")):
+        if route.endswith(".search"):
+            return b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}', SCIM
+        return orjson.dumps(
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "externalId", "value": "x-1"}],
+            }
+        ), SCIM
+    if route.startswith("scim/v2/Users"):
+        return orjson.dumps(
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "new@example.com",
+            }
+        ), SCIM
+    if route.startswith("scim/v2/"):
+        return orjson.dumps(
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "New"}
+        ), SCIM
     if route == "api/v1/memberships":
         return orjson.dumps({"person": world.joiner_id, "team": "matrix-team"}), "application/json"
     if route in DIRECTORY_BODIES:
@@ -267,7 +336,7 @@ def call(client: Client, method: str, path: str, route: str, caller: str, world:
     extra = {"HTTP_AUTHORIZATION": header} if header is not None else {}
     if method in ("GET", "DELETE"):
         return client.generic(method, path, **extra)
-    body, content_type = body_for(route, world)
+    body, content_type = body_for(route, world, method)
     return client.generic(method, path, body, content_type=content_type, **extra)
 
 
@@ -314,6 +383,9 @@ def test_endpoint_answers_each_caller_as_the_matrix_says(
 
     status, error_type = rule.expect(caller)
     assert response.status_code == status, response.content[:300]
+    if isinstance(rule, ScimScoped) and status >= 400:
+        assert response["Content-Type"].startswith("application/scim+json")
+        assert orjson.loads(response.content)["status"] == str(status)
     if error_type is not None:
         assert response["Content-Type"].startswith("application/json")
         assert orjson.loads(response.content)["type"] == error_type
