@@ -7,9 +7,9 @@ Usage (results go in docs/operations.md, Upgrading)::
         [--back-to ledger:0004_idempotency_keys_one_index --back-to reports:0002_month_rollups]
 
 A fresh database (``--database``) is migrated to the latest migrations and
-filled with ``--rows`` token-usage records and ``--events`` work events (default as many) (generated in
-SQL, 1% of the usage derived from metrics, the append-only and queue triggers off
-while loading, then ANALYZE). Then it migrates back to ``--back-to`` (each
+filled with ``--rows`` token-usage records and ``--events`` work events (default:
+as many), generated in SQL (1% of the usage derived from metrics; the append-only
+and queue triggers off while loading; then ANALYZE). Then it migrates back to ``--back-to`` (each
 APP:MIGRATION; the ledger cannot go below 0004, whose reverse is a no-op) and
 forward again one migration at a time, in the order ``migrate --plan`` gives.
 While each runs, a second connection polls ``pg_locks`` every 10 ms for the locks

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.conftest import Stack
 from tests.ops import pgtools
-from tests.reliability.conftest import start_beat
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+from tests.reliability.conftest import skip_or_fail, start_beat
 
 
 def stack_on(url: str, env: dict[str, str], logs: Path, *, worker: bool) -> Stack:

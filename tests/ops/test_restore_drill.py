@@ -36,7 +36,8 @@ from tests.e2e.conftest import Stack, _database_url, wait_for
 from tests.ledger.factories import usage
 from tests.ops import drill_ledger, pgtools
 from tests.ops.pgtools import rows, triggers
-from tests.ops.service import pg_tool, skip_or_fail, stack_on
+from tests.ops.service import pg_tool, stack_on
+from tests.reliability.conftest import skip_or_fail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
