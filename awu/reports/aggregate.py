@@ -249,6 +249,7 @@ def side_rows(
     extra_group: tuple[str, ...] = (),
     monthly: bool | None = None,
     maturing_only: bool = False,
+    people: bool = True,
 ) -> list[dict[str, Any]]:
     """One side of a report: a dict per group with ``key`` (the group values in
     ``group_by`` order, then ``extra_group``) and the side's sums.
@@ -258,7 +259,9 @@ def side_rows(
     instead of the rollups. ``monthly`` picks the monthly rollups (True: for the
     period's whole months, with the daily rollups for the days around them), the
     daily ones (False) or the monthly ones whenever they can answer (None).
-    ``maturing_only`` keeps the units side to its maturing units.
+    ``maturing_only`` keeps the units side to its maturing units; without
+    ``people`` the groups' people are not gathered (``people`` is None): the
+    costliest part of a long period's read, for callers that only need sums.
     """
     dimensions = (*(group_by if group_by is not None else query.group_by), *extra_group)
     span = None if raw else month_span(query, dimensions)
@@ -339,7 +342,9 @@ def side_rows(
     select_keys = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
     measures = _MEASURES[side]
     teams = _TEAMS_IN_TREE if _TREE_DIMENSIONS & set(dimensions) else _TEAMS_AS_COUNTED
-    if use_monthly:
+    if not people:
+        measures = measures.replace(_PEOPLE, "NULL::bigint[] AS people")
+    elif use_monthly:
         # Monthly rows carry their people as a set: the group's people are the
         # concatenated sets (and the edge days' people), counted once each later.
         measures = measures.replace(_PEOPLE, _PEOPLE_MIXED if mixed else _PEOPLE_MONTHLY)

@@ -4,7 +4,8 @@ A group's ``projected_awus`` is, over its maturing units, the AWUs of each
 (team, definition) part times that part's historical durability: of the units
 of that team and definition triggered in the lookback
 (``AWU_REPORTS_DURABILITY_LOOKBACK_DAYS`` up to the report's clock) that have
-settled as completed or voided, the share completed. A part with fewer than
+settled as completed or voided, the share completed (the lookback starts on the
+first day of its month, so its whole months read the monthly rollups). A part with fewer than
 ``AWU_REPORTS_DURABILITY_MIN_UNITS`` settled units takes the definition's rate
 over every team; a definition with no settled unit at all has no rate, and a
 group with maturing AWUs of such a definition has no projection (null).
@@ -45,11 +46,12 @@ def durability_history(*, as_of: datetime | None, raw: bool) -> DurabilityHistor
     """The settled units of the lookback, by team and definition (see the module)."""
     now = as_of or clock.now()
     stop = datetime.combine(now.date(), time.min, tzinfo=UTC)
-    start = stop - timedelta(days=settings.AWU_REPORTS_DURABILITY_LOOKBACK_DAYS)
+    # From the first of that month: whole months read the monthly rollups.
+    start = (stop - timedelta(days=settings.AWU_REPORTS_DURABILITY_LOOKBACK_DAYS)).replace(day=1)
     query = ReportQuery(start=start, stop=stop, group_by=("team", "definition"), as_of=as_of)
     parts: dict[tuple[str | None, str], tuple[int, int]] = {}
     definitions: dict[str, tuple[int, int]] = {}
-    for row in side_rows("units", query, raw=raw):
+    for row in side_rows("units", query, raw=raw, people=False):
         completed, voided = int(row["completed_units"]), int(row["voided_units"])
         team, definition = row["key"]
         parts[(team, definition)] = (completed, completed + voided)
@@ -65,7 +67,12 @@ def projected_awus(*, query: ReportQuery, raw: bool) -> dict[GroupKey, Decimal |
         return {}
     width = len(query.group_by)
     parts = side_rows(
-        "units", query, raw=raw, extra_group=("team", "definition"), maturing_only=True
+        "units",
+        query,
+        raw=raw,
+        extra_group=("team", "definition"),
+        maturing_only=True,
+        people=False,
     )
     if not parts:
         return {}
