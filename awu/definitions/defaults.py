@@ -113,19 +113,20 @@ def opportunity_progressed(*, survive_days: int = 14) -> DefaultDefinition:
     )
 
 
-def contract_signed() -> DefaultDefinition:
+def contract_signed(*, survive_days: int = 30) -> DefaultDefinition:
     return DefaultDefinition(
         name="Contract signed",
         description=(
-            "A contract signed by every party. Drafts, sends and views are not work "
-            "units: only the completed signature counts, and it counts at once."
+            "A contract signed by every party and not cancelled, terminated or rescinded "
+            f"within {survive_days} days. Drafts, sends and views are not work units."
         ),
         spec=DefinitionSpec(
             key="contract-signed",
             version=1,
             domain="legal",
             trigger_type="contract.signed",
-            survive_days=0,
+            survive_days=survive_days,
+            disqualifiers=(Clause(type="contract.cancelled", link=("envelope",)),),
         ),
     )
 
@@ -146,13 +147,17 @@ def resolution(*, survive_days: int = 7) -> DefaultDefinition:
 
 
 def content_drove_traffic(
-    *, visits_at_least: Decimal = TRAFFIC_VISITS_AT_LEAST, within_days: int = 30
+    *,
+    visits_at_least: Decimal = TRAFFIC_VISITS_AT_LEAST,
+    within_days: int = 30,
+    survive_days: int = 30,
 ) -> DefaultDefinition:
     return DefaultDefinition(
         name="Content drove traffic",
         description=(
             f"Published content that drew at least {visits_at_least} visits within "
-            f"{within_days} days of publication."
+            f"{within_days} days of publication and was not unpublished or retracted "
+            f"within {survive_days} days of reaching them."
         ),
         spec=DefinitionSpec(
             key="content-drove-traffic",
@@ -168,7 +173,8 @@ def content_drove_traffic(
                     at_least=visits_at_least,
                 ),
             ),
-            survive_days=0,
+            survive_days=survive_days,
+            disqualifiers=(Clause(type="content.unpublished", link=("content",)),),
         ),
     )
 

@@ -94,6 +94,11 @@ EVENT_TYPES: dict[str, EventType] = {
             },
         ),
         EventType("contract.signed", refs={"envelope": ("docusign:envelope/abc",)}),
+        EventType(
+            "contract.cancelled",
+            refs={"envelope": ("docusign:envelope/abc",)},
+            attributes={"reason": "voided"},
+        ),
         EventType("ticket.resolved", refs={"ticket": ("zendesk:35436",)}),
         EventType("ticket.reopened", refs={"ticket": ("zendesk:35436",)}),
         EventType(
@@ -105,6 +110,11 @@ EVENT_TYPES: dict[str, EventType] = {
             "content.traffic",
             refs={"content": ("blog/durable-changes",)},
             attributes={"url": "https://example.com/blog/durable-changes", "visits": 420},
+        ),
+        EventType(
+            "content.unpublished",
+            refs={"content": ("blog/durable-changes",)},
+            attributes={"url": "https://example.com/blog/durable-changes", "reason": "retracted"},
         ),
     )
 }

@@ -110,8 +110,11 @@ def durable_change(
     return events
 
 
-def contract(tag: str, start: datetime, *, actor: str = "lee@example.com") -> list[dict[str, Any]]:
-    return [
+def contract(
+    tag: str, start: datetime, *, cancel_after: float | None = None, actor: str = "lee@example.com"
+) -> list[dict[str, Any]]:
+    """A contract signed at ``start``, optionally cancelled ``cancel_after`` days later."""
+    events = [
         _event(
             tag,
             "signed",
@@ -121,6 +124,19 @@ def contract(tag: str, start: datetime, *, actor: str = "lee@example.com") -> li
             actor=actor,
         )
     ]
+    if cancel_after is not None:
+        events.append(
+            _event(
+                tag,
+                "cancelled",
+                "contract.cancelled",
+                _at(start, cancel_after),
+                {"envelope": [f"env-{tag}"]},
+                actor=actor,
+                reason="terminated",
+            )
+        )
+    return events
 
 
 def ticket(
@@ -146,8 +162,15 @@ def ticket(
 
 
 def content(
-    tag: str, start: datetime, *, visits: list[int], actor: str = "max@example.com"
+    tag: str,
+    start: datetime,
+    *,
+    visits: list[int],
+    unpublish_after: float | None = None,
+    actor: str = "max@example.com",
 ) -> list[dict[str, Any]]:
+    """Content published at ``start`` with one traffic report a day, optionally
+    unpublished ``unpublish_after`` days later."""
     url = f"https://example.com/blog/{tag}"
     events = [
         _event(
@@ -171,6 +194,19 @@ def content(
                 actor="analytics",
                 url=url,
                 visits=count,
+            )
+        )
+    if unpublish_after is not None:
+        events.append(
+            _event(
+                tag,
+                "unpublished",
+                "content.unpublished",
+                _at(start, unpublish_after),
+                {"content": [f"blog/{tag}"]},
+                actor=actor,
+                url=url,
+                reason="retracted",
             )
         )
     return events

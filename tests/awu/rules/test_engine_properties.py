@@ -42,6 +42,7 @@ DEPLOYS = ["d1", "d2", "d3"]
 TICKETS = ["t1", "t2"]
 DEALS = ["D1", "D2"]
 CONTENT = ["blog/a", "blog/b"]
+ENVELOPES = ["e1", "e2"]
 
 some = st.lists
 pick = st.sampled_from
@@ -91,8 +92,10 @@ def refs_and_attributes(draw: st.DrawFn, event_type: str) -> tuple[dict, dict]:
         return {"content": [draw(pick(CONTENT))]}, {"url": "https://example.com/x"}
     if event_type == "content.traffic":
         return {"content": [draw(pick(CONTENT))]}, {"visits": draw(st.integers(0, 400))}
-    if event_type == "contract.signed":
-        return {"envelope": ["e1"]}, {}
+    if event_type == "content.unpublished":
+        return {"content": [draw(pick(CONTENT))]}, {"reason": "retracted"}
+    if event_type in ("contract.signed", "contract.cancelled"):
+        return {"envelope": [draw(pick(ENVELOPES))]}, {}
     # Usage-like noise sharing refs with the work.
     return {"commit": commits, "pr": [draw(pick(PRS))], "session": ["s1"]}, {"tokens": 1000}
 
@@ -111,11 +114,17 @@ DOMAIN_TYPES = {
     ],
     "sales": ["crm.opportunity.stage_changed"],
     "support": ["ticket.resolved", "ticket.resolved", "ticket.reopened"],
-    "marketing": ["content.published", "content.traffic", "content.traffic", "content.traffic"],
+    "marketing": [
+        "content.published",
+        "content.traffic",
+        "content.traffic",
+        "content.traffic",
+        "content.unpublished",
+    ],
+    "legal": ["contract.signed", "contract.signed", "contract.cancelled"],
 }
 DOMAIN_TYPES["mixed"] = [
     *(t for types in DOMAIN_TYPES.values() for t in types),
-    "contract.signed",
     "x.token_usage",
 ]
 
