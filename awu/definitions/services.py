@@ -21,6 +21,7 @@ from awu.definitions.models import (
     Definition,
     DefinitionVersion,
     clause_from_json,
+    incident_rule_from_json,
     version_fields_from_spec,
 )
 from awu.rules.cel import CelError, CelProblem, check_condition, check_number
@@ -94,6 +95,11 @@ def version_problems(version: DefinitionVersion) -> dict[str, list[str]]:
                 continue
             for message in _clause_problems(clause, where, name, trigger_type):
                 add(name, message)
+
+    try:
+        incident_rule_from_json(version.incidents)
+    except ValueError as exc:
+        add("incidents", str(exc))
 
     units = (version.units or "").strip() or "1"
     literal = _literal_units(units)

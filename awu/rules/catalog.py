@@ -56,7 +56,7 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType(
             "deploy.succeeded",
             refs={"deploy": ("4711",), "commit": ("9f1c2e7",)},
-            attributes={"environment": "production"},
+            attributes={"environment": "production", "service": "acme/api"},
         ),
         EventType(
             "deploy.failed",
@@ -71,7 +71,9 @@ EVENT_TYPES: dict[str, EventType] = {
             required_refs=("deploy",),
         ),
         EventType(
-            "incident.opened", refs={"incident": ("P1234",)}, attributes={"severity": "SEV2"}
+            "incident.opened",
+            refs={"incident": ("P1234",)},
+            attributes={"severity": "SEV2", "service": "acme/api", "service_id": "PF9KMXH"},
         ),
         EventType(
             "incident.resolved", refs={"incident": ("P1234",)}, attributes={"severity": "SEV2"}

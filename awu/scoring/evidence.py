@@ -18,9 +18,11 @@ from django.db import connection
 from django.db.models.functions import Coalesce
 
 from awu.rules.engine import CompiledDefinition, evaluate_unit
-from awu.rules.spec import Event, UnitResult
+from awu.rules.incidents import SERVICE_TYPES
+from awu.rules.spec import Event, ServiceWindow, UnitResult
 from ledger.identities import persons_for_actors
 from ledger.models import Membership, Team
+from ledger.service_names import names_of, raw_names, resolve_service, service_mappings
 
 
 def _key(kind: str, value: str) -> str:
@@ -49,7 +51,7 @@ def from_micros_or_none(micros: int | None) -> datetime | None:
 
 EVENT_SELECT = (
     "SELECT id, type, (extract(epoch FROM occurred_at) * 1000000)::bigint, actor, team, subject,"
-    " refs, ai, attributes "
+    " refs, ai, attributes, source_id "
     "FROM ledger_workevent "
 )
 
@@ -107,8 +109,14 @@ def _attribution(rows: Sequence[tuple[Any, ...]]) -> _Attribution:
 
 def events_from_rows(rows: Sequence[tuple[Any, ...]]) -> list[Event]:
     attribution = _attribution(rows)
+    decoded = [(row, _json(row[8]) or {}) for row in rows]
+    # One query for the batch's service mappings, none when no event names a service.
+    mappings = service_mappings(
+        (row[9], name) for row, attributes in decoded for name in raw_names(attributes)
+    )
     out = []
-    for event_id, event_type, micros, actor, team, subject, refs, ai, attributes in rows:
+    for row, attributes in decoded:
+        event_id, event_type, micros, actor, team, subject, refs, ai, _, source_id = row
         occurred_at = from_micros(micros)
         person_id, team_id = attribution.person_team(actor, team, occurred_at)
         refs_map = _json(refs) or {}
@@ -118,12 +126,13 @@ def events_from_rows(rows: Sequence[tuple[Any, ...]]) -> list[Event]:
                 type=event_type,
                 occurred_at=occurred_at,
                 refs={k: tuple(v) for k, v in refs_map.items()},
-                attributes=_json(attributes) or {},
+                attributes=attributes,
                 actor=actor,
                 person_id=person_id,
                 team_id=team_id,
                 subject=subject,
                 ai=_json(ai),
+                service=resolve_service(source_id, attributes, mappings),
             )
         )
     return out
@@ -177,10 +186,29 @@ CROSS JOIN LATERAL (
 WHERE e.type = ANY(%s)
 """
 # Constant SQL pieces of this module, joined once at import.
-_LINKED = (
-    "SELECT DISTINCT ON (e.id) e.id, e.type,"  # noqa: S608
+_EVENT_COLUMNS = (
+    "SELECT DISTINCT ON (e.id) e.id, e.type,"
     " (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.actor, e.team, e.subject,"
-    " e.refs, e.ai, e.attributes" + _BY_KEY + "ORDER BY e.id"
+    " e.refs, e.ai, e.attributes, e.source_id"
+)
+_LINKED = _EVENT_COLUMNS + _BY_KEY + "ORDER BY e.id"
+# Events naming one of the services in a time span, one probe per (name, span) on
+# the partial expression indexes of ledger migration 0008; a name may be a
+# service's own or one a source maps to it (resolved again when read).
+_IN_WINDOWS = (
+    _EVENT_COLUMNS  # noqa: S608
+    + """
+FROM jsonb_to_recordset(%s::jsonb) AS w(name text, lo timestamptz, hi timestamptz)
+CROSS JOIN LATERAL (
+    SELECT * FROM ledger_workevent x
+    WHERE x.attributes->>'service' = w.name AND x.occurred_at BETWEEN w.lo AND w.hi
+    UNION ALL
+    SELECT * FROM ledger_workevent x
+    WHERE x.attributes->>'service_id' = w.name AND x.occurred_at BETWEEN w.lo AND w.hi
+) e
+WHERE e.type = ANY(%s)
+ORDER BY e.id
+"""
 )
 WALK = (
     "SELECT DISTINCT ON (e.id) e.id, e.type,"  # noqa: S608
@@ -206,15 +234,32 @@ def events_linked(
     return events_by_id(ids.difference(known))
 
 
+def events_in_windows(windows: Collection[ServiceWindow]) -> list[Event]:
+    """The deploys and incidents of each (service, start, end), both ends included."""
+    if not windows:
+        return []
+    names = names_of({service for service, _, _ in windows})
+    spans = [
+        {"name": name, "lo": lo.isoformat(), "hi": hi.isoformat()}
+        for service, lo, hi in windows
+        for name in sorted(names[service])
+    ]
+    return events_from_rows(
+        query(_IN_WINDOWS, [orjson.dumps(spans).decode(), sorted(SERVICE_TYPES)])
+    )
+
+
 class Pool:
-    """Events loaded so far in one pass, indexed by ref key; each converted once."""
+    """Events loaded so far in one pass, indexed by ref key and service; each converted once."""
 
     def __init__(self) -> None:
         self.by_id: dict[int, Event] = {}
         self.keys: dict[int, frozenset[str]] = {}
         self.by_key: defaultdict[str, list[Event]] = defaultdict(list)
+        self.by_service: defaultdict[str, list[Event]] = defaultdict(list)
         self.asked: set[str] = set()
         self.asked_types: set[str] = set()
+        self.asked_windows: set[ServiceWindow] = set()
 
     def add(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -225,6 +270,23 @@ class Pool:
             keys = self.keys[event.id] = event_keys(event)
             for key in keys:
                 self.by_key[key].append(event)
+            if event.service is not None and event.type in SERVICE_TYPES:
+                self.by_service[event.service].append(event)
+
+    def fetch_windows(self, windows: Collection[ServiceWindow]) -> None:
+        """Load the deploys and incidents of the windows not asked for yet."""
+        new = set(windows) - self.asked_windows
+        if new:
+            self.asked_windows |= new
+            self.add(events_in_windows(new))
+
+    def in_windows(self, windows: Iterable[ServiceWindow]) -> list[Event]:
+        return [
+            event
+            for service, lo, hi in windows
+            for event in self.by_service.get(service, ())
+            if lo <= event.occurred_at <= hi
+        ]
 
     def fetch(self, keys: set[str], types: set[str]) -> None:
         """Load the events of ``types`` carrying ``keys`` that were not asked for yet."""
@@ -260,6 +322,7 @@ class Job:
     keys: frozenset[str]
     result: UnitResult | None = None
     given: frozenset[int] = frozenset()
+    windows: frozenset[ServiceWindow] = frozenset()
 
 
 def evaluate_jobs(jobs: Sequence[Job], pool: Pool, now: datetime) -> None:
@@ -276,9 +339,12 @@ def evaluate_jobs(jobs: Sequence[Job], pool: Pool, now: datetime) -> None:
     todo = list(jobs)
     while todo:
         pool.fetch(set().union(*(j.keys for j in todo)), types)
+        pool.fetch_windows(set().union(*(j.windows for j in todo)))
         again = []
         for job in todo:
             linked = pool.linked(job.keys)
+            if job.windows:
+                linked = list({e.id: e for e in (*linked, *pool.in_windows(job.windows))}.values())
             given = frozenset(e.id for e in linked)
             if job.result is not None and given == job.given:
                 continue
@@ -287,7 +353,9 @@ def evaluate_jobs(jobs: Sequence[Job], pool: Pool, now: datetime) -> None:
             if job.result is None:
                 continue
             gained = result_keys(job.result) - job.keys
-            if gained:
+            gained_windows = frozenset(job.result.windows) - job.windows
+            if gained or gained_windows:
                 job.keys |= gained
+                job.windows |= gained_windows
                 again.append(job)
         todo = again

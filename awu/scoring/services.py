@@ -20,13 +20,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import Min, Q
 
 from awu.definitions import services as definitions
 from awu.definitions.models import BEGINNING_OF_TIME, Definition, DefinitionVersion
+from awu.rules.incidents import DEPLOY_TYPE, SERVICE_TYPES
 from awu.rules.spec import Event
 from awu.scoring.evidence import (
     WALK,
@@ -77,6 +78,13 @@ def _affected(
         for definition_id in catalog.trigger_definitions.get(event.type, ()):
             triggers[(definition_id, event.id)] = event.occurred_at
     batch_keys = set(frontier)
+    batch_types_by_key: defaultdict[str, set[str]] = defaultdict(set)
+    for event in batch:
+        for key in pool.keys[event.id]:
+            batch_types_by_key[key].add(event.type)
+    for key, event_type in _deploys_before(batch, catalog, pool):
+        batch_keys.add(key)
+        batch_types_by_key[key].add(event_type)
 
     # Walk the ledger's refs backwards: an event links to a unit through the
     # trigger's refs or through refs a requirement event carried in.
@@ -125,10 +133,6 @@ def _affected(
     targets: set[UnitKey] = set()
     existing: set[UnitKey] = set()
     has_unit: set[tuple[int, int]] = set()
-    batch_types_by_key: defaultdict[str, set[str]] = defaultdict(set)
-    for event in batch:
-        for key in pool.keys[event.id]:
-            batch_types_by_key[key].add(event.type)
     batch_ids = {e.id for e in batch}
     for _, version_id, trigger_id, unit_keys in rows:
         version = catalog.by_id.get(version_id)
@@ -148,6 +152,33 @@ def _affected(
         if governing is not None:
             targets.add((governing.id, trigger_id))
     return targets, existing
+
+
+def _deploys_before(batch: Sequence[Event], catalog: Catalog, pool: Pool) -> set[tuple[str, str]]:
+    """(deploy key, event type) for the production-or-not deploys of each batch
+    deploy's or incident's service in the deploy window before it.
+
+    Their units are the ones such an event can change: an incident goes to the
+    latest of them, and a new deploy takes the blame for later incidents over
+    from the earlier ones. One query for the batch (the window lookup).
+    """
+    hours = catalog.incident_window_hours
+    if not hours:
+        return set()
+    window = timedelta(hours=hours)
+    spans: dict[tuple[str, datetime, datetime], str] = {}
+    for event in batch:
+        if event.service is not None and event.type in SERVICE_TYPES:
+            spans[(event.service, event.occurred_at - window, event.occurred_at)] = event.type
+    pool.fetch_windows(spans)
+    found: set[tuple[str, str]] = set()
+    for span, event_type in spans.items():
+        for deploy in pool.in_windows([span]):
+            if deploy.type == DEPLOY_TYPE:
+                found |= {
+                    (f"deploy:{value}", event_type) for value in deploy.refs.get("deploy", ())
+                }
+    return found
 
 
 # --- Services -------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""Service names: what each source calls a service, resolved when events are read.
+
+An event's service is its ``service`` attribute; where its source maps its
+``service_id`` or ``service`` to another name (ServiceName), that name. Events
+whose sources name a service the same way link with no mapping at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import connection, transaction
+
+from ledger import outbox
+from ledger.models import ServiceName, Source
+
+# (source id, name as the source sends it) -> the service as deploys name it
+ServiceMap = dict[tuple[int, str], str]
+
+# Only these event types are read by service (deploy-window attribution).
+SERVICE_EVENT_TYPES = ("deploy.succeeded", "incident.opened")
+
+
+def raw_names(attributes: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names an event gives its service, the most specific first."""
+    return tuple(
+        value
+        for key in ("service_id", "service")
+        if isinstance(value := attributes.get(key), str) and value
+    )
+
+
+def service_mappings(pairs: Iterable[tuple[int, str]]) -> ServiceMap:
+    """The mappings for (source id, raw name) pairs: one query, none when empty."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    rows = ServiceName.objects.filter(
+        source_id__in={s for s, _ in wanted}, external_name__in={n for _, n in wanted}
+    ).values_list("source_id", "external_name", "service")
+    return {(s, n): service for s, n, service in rows if (s, n) in wanted}
+
+
+def resolve_service(
+    source_id: int, attributes: Mapping[str, Any], mappings: ServiceMap
+) -> str | None:
+    """The event's service: a mapped name of it, else its ``service`` attribute."""
+    for name in raw_names(attributes):
+        mapped = mappings.get((source_id, name))
+        if mapped is not None:
+            return mapped
+    service = attributes.get("service")
+    return service if isinstance(service, str) and service else None
+
+
+def names_of(services: Iterable[str]) -> dict[str, set[str]]:
+    """Every raw name that may resolve to each service: itself and what maps to it."""
+    out = {s: {s} for s in services}
+    if out:
+        for external, service in ServiceName.objects.filter(service__in=out).values_list(
+            "external_name", "service"
+        ):
+            out[service].add(external)
+    return out
+
+
+def service_name_create(*, source: Source, external_name: str, service: str) -> ServiceName:
+    """Map ``external_name`` of ``source`` to ``service``, or change the mapping.
+
+    The events of that source naming it (deploys and incidents) are queued to be
+    scored again in the same transaction, so units already scored see the mapping.
+    """
+    with transaction.atomic():
+        mapping, _ = ServiceName.objects.update_or_create(
+            source=source, external_name=external_name, defaults={"service": service}
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO ledger_eventoutbox (event_id, created_at)
+                SELECT id, now() FROM ledger_workevent
+                WHERE source_id = %s AND type = ANY(%s)
+                  AND (attributes->>'service' = %s OR attributes->>'service_id' = %s)
+                ON CONFLICT DO NOTHING
+                """,
+                [source.pk, list(SERVICE_EVENT_TYPES), external_name, external_name],
+            )
+        outbox.wake_after_commit()
+    return mapping
