@@ -9,6 +9,7 @@ from integrations.otlp import views as otlp_views
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
 from ledger import health
+from ledger.service_name_apis import ServiceNamesView
 
 handler400 = "ledger.http.handler400"
 handler403 = "ledger.http.handler403"
@@ -21,6 +22,7 @@ urlpatterns = [
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/v1/events", ledger_apis.EventsView.as_view(), name="events"),
     path("api/v1/token-usage", ledger_apis.TokenUsageView.as_view(), name="token-usage"),
+    path("api/v1/service-names", ServiceNamesView.as_view(), name="service-names"),
     path(
         "api/v1/hooks/<slug:vendor>/<slug:source>",
         integration_views.HookView.as_view(),

@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -25,12 +26,14 @@ from ledger.models import (
     Membership,
     ModelPrice,
     Person,
+    ServiceName,
     Source,
     Team,
     TokenUsage,
     WorkEvent,
 )
 from ledger.pricing.book import entry_from_row, forget_cached_book
+from ledger.service_names import service_events_rescore
 
 
 class SourceForm(forms.ModelForm):
@@ -176,6 +179,22 @@ class IdentityAdmin(admin.ModelAdmin):
     list_display = ["value", "person", "created_at"]
     search_fields = ["value", "person__name", "person__email"]
     autocomplete_fields = ["person"]
+
+
+@admin.register(ServiceName)
+class ServiceNameAdmin(admin.ModelAdmin):
+    """A source's name for a service (PagerDuty ``PF9KMXH``) -> the deploys' name."""
+
+    list_display = ["external_name", "service", "source", "created_at"]
+    list_filter = ["source"]
+    search_fields = ["external_name", "service"]
+
+    @transaction.atomic
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # The source's events naming it (and any name it replaced) are scored again.
+        for name in {obj.external_name, form.initial.get("external_name") or obj.external_name}:
+            service_events_rescore(source_id=obj.source_id, external_name=name)
 
 
 @admin.register(ModelPrice)

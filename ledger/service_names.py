@@ -75,16 +75,22 @@ def service_name_create(*, source: Source, external_name: str, service: str) -> 
         mapping, _ = ServiceName.objects.update_or_create(
             source=source, external_name=external_name, defaults={"service": service}
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO ledger_eventoutbox (event_id, created_at)
-                SELECT id, now() FROM ledger_workevent
-                WHERE source_id = %s AND type = ANY(%s)
-                  AND (attributes->>'service' = %s OR attributes->>'service_id' = %s)
-                ON CONFLICT DO NOTHING
-                """,
-                [source.pk, list(SERVICE_EVENT_TYPES), external_name, external_name],
-            )
-        outbox.wake_after_commit()
+        service_events_rescore(source_id=source.pk, external_name=external_name)
     return mapping
+
+
+def service_events_rescore(*, source_id: int, external_name: str) -> None:
+    """Queue the source's deploys and incidents naming ``external_name`` for scoring
+    (in the caller's transaction): a mapping changes which units they touch."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO ledger_eventoutbox (event_id, created_at)
+            SELECT id, now() FROM ledger_workevent
+            WHERE source_id = %s AND type = ANY(%s)
+              AND (attributes->>'service' = %s OR attributes->>'service_id' = %s)
+            ON CONFLICT DO NOTHING
+            """,
+            [source_id, list(SERVICE_EVENT_TYPES), external_name, external_name],
+        )
+    outbox.wake_after_commit()

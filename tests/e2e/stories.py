@@ -49,9 +49,11 @@ def durable_change(
     disqualify_after: float = 5,
     actor: str = "alice@example.com",
     ai_share: float | None = None,
+    service: str | None = None,
 ) -> list[dict[str, Any]]:
-    """A PR merged at ``start``, deployed ``deploy_after`` days later, optionally
-    reverted / rolled back / blamed for an incident ``disqualify_after`` days in."""
+    """A PR merged at ``start``, deployed ``deploy_after`` days later (to ``service``
+    when given), optionally reverted / rolled back / blamed for an incident
+    ``disqualify_after`` days in."""
     pr, commit, deploy = f"acme/api#{tag}", f"c{tag}", f"d{tag}"
     merged = _event(
         tag,
@@ -80,6 +82,7 @@ def durable_change(
                 {"deploy": [deploy], "commit": [commit]},
                 actor="deploy-bot",
                 environment="production",
+                **({"service": service} if service else {}),
             )
         )
     at = _at(start, disqualify_after)
@@ -108,6 +111,24 @@ def durable_change(
             )
         )
     return events
+
+
+def incident(
+    tag: str, at: datetime, *, service: str | None, source: str = SOURCE
+) -> list[dict[str, Any]]:
+    """An incident opened at ``at`` on ``service`` (none: on no service), naming no change."""
+    event = _event(
+        tag,
+        "opened",
+        "incident.opened",
+        _at(at, 0),
+        {"incident": [f"P{tag}"]},
+        actor="pagerduty",
+        severity="SEV2",
+        **({"service": service} if service else {}),
+    )
+    event["source"] = source
+    return [event]
 
 
 def contract(
