@@ -62,7 +62,8 @@ def test_an_incident_after_the_latest_deploy_of_its_service_voids_that_change_on
     a, b = unit("a"), unit("b")
     assert (a.state, a.attributions) == ("completed", [])
     assert b.state == "voided"
-    assert b.reason is not None and b.reason.endswith("via deploy-window")
+    assert b.reason is not None
+    assert b.reason.endswith("via deploy-window")
     incident = WorkEvent.objects.get(external_id="i1-opened")
     [attribution] = b.attributions
     assert attribution["method"] == "deploy-window"
