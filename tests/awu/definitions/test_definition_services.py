@@ -185,3 +185,30 @@ def test_a_team_version_published_over_the_shipped_one_is_not_replaced() -> None
     assert "content-drove-traffic" not in definitions_install_defaults(now=NOW + timedelta(days=1))
     assert DefinitionVersion.objects.filter(definition__key="content-drove-traffic").count() == 2
     assert own.note != SHIPPED_NOTE
+
+
+@pytest.mark.parametrize(
+    ("incidents", "problem"),
+    [
+        ({"window_hours": 0}, "incidents.window_hours must be more than 0"),
+        ({"window_hours": 721}, "at most 720 hours (30 days)"),
+        ({"window_hours": "24"}, "incidents.window_hours must be a whole number of hours"),
+        ({"voids": "sometimes"}, "incidents.voids must be one of"),
+        ({"window": 24}, "incidents has unknown keys: window"),
+        ([24], "incidents must be an object"),
+    ],
+)
+def test_a_bad_incident_rule_is_refused_with_the_field_named(
+    definition: Definition, incidents: Any, problem: str
+) -> None:
+    version = draft(definition, incidents=incidents)
+    problems = version_problems(version)
+    assert list(problems) == ["incidents"]
+    assert problem in problems["incidents"][0]
+    with pytest.raises(InvalidVersion):
+        definition_publish(version=version, now=NOW)
+
+
+def test_a_thirty_day_deploy_window_is_accepted(definition: Definition) -> None:
+    version = draft(definition, incidents={"window_hours": 720, "voids": "all"})
+    assert version_problems(version) == {}
