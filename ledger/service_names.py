@@ -8,6 +8,7 @@ whose sources name a service the same way link with no mapping at all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -31,38 +32,34 @@ def raw_names(attributes: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def service_mappings(pairs: Iterable[tuple[int, str]]) -> ServiceMap:
-    """The mappings for (source id, raw name) pairs: one query, none when empty."""
-    wanted = set(pairs)
-    if not wanted:
-        return {}
-    rows = ServiceName.objects.filter(
-        source_id__in={s for s, _ in wanted}, external_name__in={n for _, n in wanted}
-    ).values_list("source_id", "external_name", "service")
-    return {(s, n): service for s, n, service in rows if (s, n) in wanted}
+@dataclass(frozen=True)
+class ServiceNames:
+    """Every mapping, both ways; read once per scoring pass (the table is small)."""
+
+    by_source_name: ServiceMap
+
+    def resolve(self, source_id: int, attributes: Mapping[str, Any]) -> str | None:
+        """The event's service: a mapped name of it, else its ``service`` attribute."""
+        if self.by_source_name:
+            for name in raw_names(attributes):
+                mapped = self.by_source_name.get((source_id, name))
+                if mapped is not None:
+                    return mapped
+        service = attributes.get("service")
+        return service if isinstance(service, str) and service else None
+
+    def names_of(self, services: Iterable[str]) -> dict[str, set[str]]:
+        """Every raw name that may resolve to each service: itself and what maps to it."""
+        out = {s: {s} for s in services}
+        for (_, external), service in self.by_source_name.items():
+            if service in out:
+                out[service].add(external)
+        return out
 
 
-def resolve_service(
-    source_id: int, attributes: Mapping[str, Any], mappings: ServiceMap
-) -> str | None:
-    """The event's service: a mapped name of it, else its ``service`` attribute."""
-    for name in raw_names(attributes):
-        mapped = mappings.get((source_id, name))
-        if mapped is not None:
-            return mapped
-    service = attributes.get("service")
-    return service if isinstance(service, str) and service else None
-
-
-def names_of(services: Iterable[str]) -> dict[str, set[str]]:
-    """Every raw name that may resolve to each service: itself and what maps to it."""
-    out = {s: {s} for s in services}
-    if out:
-        for external, service in ServiceName.objects.filter(service__in=out).values_list(
-            "external_name", "service"
-        ):
-            out[service].add(external)
-    return out
+def load_service_names() -> ServiceNames:
+    rows = ServiceName.objects.values_list("source_id", "external_name", "service")
+    return ServiceNames({(s, n): service for s, n, service in rows})
 
 
 def service_name_create(*, source: Source, external_name: str, service: str) -> ServiceName:

@@ -570,8 +570,9 @@ def evaluate_unit(
 
     ``linked_events`` must hold every event that shares a ref key with the
     unit's refs and, for each of its ``windows`` (service, start, end), every
-    event of that service in that span (use :func:`gather_unit_events`); more
-    does no harm. Returns
+    incident of that service in that span and, when there is one, every deploy
+    of it there (a window without incidents attributes nothing); use
+    :func:`gather_unit_events`. More does no harm. Returns
     None when ``trigger`` is not of the trigger type or its condition does not hold.
     """
     if trigger.type != compiled.spec.trigger_type:

@@ -112,15 +112,20 @@ def attribute(
         assert service is not None
         end = deploy.occurred_at + window
         windows.append((service, deploy.occurred_at, end))
+        opened = [
+            i
+            for i in by_service(INCIDENT_TYPE, service)
+            if deploy.occurred_at <= i.occurred_at <= end
+        ]
+        if not opened:
+            continue  # most windows: nothing to attribute
         later = [
             d
             for d in by_service(DEPLOY_TYPE, service)
             if _order(d) > _order(deploy) and d.occurred_at <= end and is_production(d)
         ]
         shared = len(set(deploy.refs.get("commit") or ())) > 1
-        for incident in by_service(INCIDENT_TYPE, service):
-            if incident.occurred_at < deploy.occurred_at or incident.occurred_at > end:
-                continue
+        for incident in opened:
             if any(d.occurred_at <= incident.occurred_at for d in later):
                 continue  # a later deploy of the service came first: it takes the blame
             key = incident_key(incident)

@@ -27,8 +27,8 @@ from django.db.models import Min, Q
 
 from awu.definitions import services as definitions
 from awu.definitions.models import BEGINNING_OF_TIME, Definition, DefinitionVersion
-from awu.rules.incidents import DEPLOY_TYPE, SERVICE_TYPES
-from awu.rules.spec import Event
+from awu.rules.incidents import DEPLOY_TYPE, INCIDENT_TYPE, SERVICE_TYPES
+from awu.rules.spec import Event, ServiceWindow
 from awu.scoring.evidence import (
     WALK,
     Pool,
@@ -155,29 +155,37 @@ def _affected(
 
 
 def _deploys_before(batch: Sequence[Event], catalog: Catalog, pool: Pool) -> set[tuple[str, str]]:
-    """(deploy key, event type) for the production-or-not deploys of each batch
-    deploy's or incident's service in the deploy window before it.
+    """(deploy key, event type) for the deploys of each batch incident's or
+    deploy's service in the deploy window before it: their units are the ones it
+    can change.
 
-    Their units are the ones such an event can change: an incident goes to the
-    latest of them, and a new deploy takes the blame for later incidents over
-    from the earlier ones. One query for the batch (the window lookup).
+    An incident goes to the latest of them. A new deploy takes the blame over
+    from them only for incidents after it, so a deploy with no incident of its
+    service in the window after it changes none of them (the common case: no
+    extra units to score, and only the incident lookup). Two queries at most.
     """
     hours = catalog.incident_window_hours
     if not hours:
         return set()
     window = timedelta(hours=hours)
-    spans: dict[tuple[str, datetime, datetime], str] = {}
-    for event in batch:
-        if event.service is not None and event.type in SERVICE_TYPES:
-            spans[(event.service, event.occurred_at - window, event.occurred_at)] = event.type
-    pool.fetch_windows(spans)
+    after: dict[int, ServiceWindow] = {}
+    before: dict[int, ServiceWindow] = {}
+    served = []
+    for e in batch:
+        if e.service is not None and e.type in SERVICE_TYPES:
+            served.append(e)
+            after[e.id] = (e.service, e.occurred_at, e.occurred_at + window)
+            before[e.id] = (e.service, e.occurred_at - window, e.occurred_at)
+    pool.fetch_windows([after[e.id] for e in served if e.type == DEPLOY_TYPE], INCIDENT_TYPE)
+    for e in served:
+        if e.type == DEPLOY_TYPE and not pool.in_windows([after[e.id]], INCIDENT_TYPE):
+            del before[e.id]
+    pool.fetch_windows(list(before.values()), DEPLOY_TYPE)
     found: set[tuple[str, str]] = set()
-    for span, event_type in spans.items():
-        for deploy in pool.in_windows([span]):
-            if deploy.type == DEPLOY_TYPE:
-                found |= {
-                    (f"deploy:{value}", event_type) for value in deploy.refs.get("deploy", ())
-                }
+    for event in served:
+        if event.id in before:
+            for deploy in pool.in_windows([before[event.id]], DEPLOY_TYPE):
+                found |= {(f"deploy:{v}", event.type) for v in deploy.refs.get("deploy", ())}
     return found
 
 
@@ -211,7 +219,7 @@ def score_pending(*, now: datetime, batch_size: int = BATCH_SIZE) -> int:
             return 0
         catalog = load_catalog()
         pool = Pool()
-        batch = events_by_id(claimed)
+        batch = events_by_id(claimed, pool.names)
         pool.add(batch)
         targets, existing = _affected(batch, catalog, pool)
         settle_units(targets, catalog=catalog, now=now, pool=pool, existing=existing)

@@ -294,7 +294,7 @@ def settle_units(
     if not targets:
         return stats
     prefer_indexes()
-    pool.add(events_by_id({t for _, t in targets} - pool.by_id.keys()))
+    pool.add(events_by_id({t for _, t in targets} - pool.by_id.keys(), pool.names))
     writes = _Writes(now=now, pool=pool, stats=stats)
 
     known = set(existing)

@@ -261,6 +261,11 @@ def mix(*, count: int, now: datetime, seed: int = 7, span_days: int = 120) -> li
     """About ``count`` events across the five domains, spread over ``span_days``
     before ``now``, in time order. Deterministic for a seed."""
     rnd = random.Random(seed)
+    # Draws added later (services, incidents by deploy window, cancellations,
+    # retractions) come from their own generator, so the stories drawn from ``rnd``
+    # stay what they were for a seed and benchmarks compare like with like.
+    more = random.Random(seed + 1_000_003)
+    services = ["acme/api", "acme/web", "acme/billing", "acme/search"]
     events: list[dict[str, Any]] = []
     people = [f"dev{i}@example.com" for i in range(40)]
     # Future-dated tails of recent stories are not events yet.
@@ -282,6 +287,7 @@ def mix(*, count: int, now: datetime, seed: int = 7, span_days: int = 120) -> li
                 if roll < 0.10
                 else None
             )
+            service = more.choice(services)
             story = durable_change(
                 tag,
                 start,
@@ -290,13 +296,26 @@ def mix(*, count: int, now: datetime, seed: int = 7, span_days: int = 120) -> li
                 disqualify_after=rnd.uniform(0.5, 40),
                 actor=rnd.choice(people),
                 ai_share=rnd.choice([None, 0.0, 0.4, 0.9]),
+                service=service,
             )
+            deployed = [e for e in story if e["type"] == "deploy.succeeded"]
+            if deployed and more.random() < 0.05:
+                # An incident on the service, sometimes inside the deploy window.
+                at = datetime.fromisoformat(deployed[0]["occurred_at"]) + timedelta(
+                    days=more.uniform(0, 2)
+                )
+                story += incident(f"{tag}-i", at, service=service)
         elif kind < 0.60:
-            story = contract(tag, start)
+            story = contract(tag, start, cancel_after=12 if more.random() < 0.05 else None)
         elif kind < 0.80:
             story = ticket(tag, start, reopen_after=rnd.choice([None, None, None, 3, 12]))
         elif kind < 0.90:
-            story = content(tag, start, visits=[rnd.randint(50, 600) for _ in range(4)])
+            story = content(
+                tag,
+                start,
+                visits=[rnd.randint(50, 600) for _ in range(4)],
+                unpublish_after=10 if more.random() < 0.05 else None,
+            )
         else:
             orders = [1]
             for _ in range(rnd.randint(1, 4)):
