@@ -47,6 +47,10 @@ class ServiceNameOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ServiceNameList(serializers.Serializer):
+    results = ServiceNameOut(many=True)
+
+
 def _out(mapping: ServiceName) -> dict[str, Any]:
     return {
         "source": str(mapping.source),
@@ -63,7 +67,7 @@ class ServiceNamesView(APIView):
     @extend_schema(
         summary="List the service name mappings",
         description="Needs scope `reports:read`. Every mapping, by source and name.",
-        responses={200: ServiceNameOut(many=True), **errors(401, 403)},
+        responses={200: ServiceNameList, **errors(401, 403)},
         tags=["directory"],
     )
     def get(self, request: Request) -> Response:
