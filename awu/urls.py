@@ -12,6 +12,7 @@ from integrations.scim import urls as scim_urls
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
 from ledger import audit_api, directory_urls, health
+from ledger.service_name_apis import ServiceNamesView
 
 handler400 = "ledger.http.handler400"
 handler403 = "ledger.http.handler403"
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/v1/events", ledger_apis.EventsView.as_view(), name="events"),
     path("api/v1/token-usage", ledger_apis.TokenUsageView.as_view(), name="token-usage"),
     path("api/v1/audit-events", audit_api.AuditEventsView.as_view(), name="audit-events"),
+    path("api/v1/service-names", ServiceNamesView.as_view(), name="service-names"),
     path(
         "api/v1/hooks/<slug:vendor>/<slug:source>",
         integration_views.HookView.as_view(),

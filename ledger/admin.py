@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -27,11 +28,13 @@ from ledger.models import (
     Identity,
     Membership,
     Person,
+    ServiceName,
     Source,
     Team,
     TokenUsage,
     WorkEvent,
 )
+from ledger.service_names import service_events_rescore
 
 __all__ = ["ModelPriceAdmin"]
 
@@ -241,6 +244,22 @@ class IdentityAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Identity]) -> None:
         for obj in queryset:
             directory.retract(obj)
+
+
+@admin.register(ServiceName)
+class ServiceNameAdmin(admin.ModelAdmin):
+    """A source's name for a service (PagerDuty ``PF9KMXH``) -> the deploys' name."""
+
+    list_display = ["external_name", "service", "source", "created_at"]
+    list_filter = ["source"]
+    search_fields = ["external_name", "service"]
+
+    @transaction.atomic
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # The source's events naming it (and any name it replaced) are scored again.
+        for name in {obj.external_name, form.initial.get("external_name") or obj.external_name}:
+            service_events_rescore(source_id=obj.source_id, external_name=name)
 
 
 class ApiKeyForm(forms.ModelForm):

@@ -14,10 +14,12 @@ CANONICAL_TYPES: frozenset[str] = frozenset(
         "incident.attributed",
         "crm.opportunity.stage_changed",
         "contract.signed",
+        "contract.cancelled",
         "ticket.resolved",
         "ticket.reopened",
         "content.published",
         "content.traffic",
+        "content.unpublished",
     }
 )
 

@@ -265,6 +265,35 @@ class Identity(Versioned):
         return self.value
 
 
+class ServiceName(models.Model):
+    """What a source calls a service that deploys name otherwise.
+
+    PagerDuty service ``PF9KMXH`` (matched against an event's ``service_id``,
+    then its ``service`` attribute) is the deploys' ``acme/api``. Read when
+    events are scored, like identities: the ledger is never rewritten, and
+    saving a mapping queues that source's events of the service to be scored
+    again. Events naming the same service the same way need no mapping.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="service_names")
+    external_name = models.CharField(
+        max_length=200, help_text="the service id or name as this source sends it"
+    )
+    service = models.CharField(max_length=200, help_text="the service as deploys name it")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_name"], name="servicename_source_external"
+            )
+        ]
+        indexes = [models.Index(fields=["service"], name="servicename_service")]
+
+    def __str__(self) -> str:
+        return f"{self.external_name} -> {self.service}"
+
+
 class WorkEvent(models.Model):
     """One thing that happened in a tool. Append-only.
 

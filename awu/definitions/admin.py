@@ -81,7 +81,7 @@ class DefinitionVersionAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = ["definition", "trigger_type", "trigger_condition", "requires"]
-        editable += ["survive_days", "disqualifiers", "units", "note"]
+        editable += ["survive_days", "disqualifiers", "units", "incidents", "note"]
         return editable + (self.readonly_fields if obj is not None else [])
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

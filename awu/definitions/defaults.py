@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from awu.rules.spec import Clause, DefinitionSpec
+from awu.rules.spec import Clause, DefinitionSpec, IncidentRule, Voids
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,27 +25,24 @@ class DefaultDefinition:
 # deploy tools only report production deploys.
 PRODUCTION = '!has(event.attributes.environment) || event.attributes.environment == "production"'
 
-# An incident attributed to a specific PR or commit voids only that PR's unit,
-# even when it also names the deploy that shipped several PRs together; one
-# attributed to the deploy alone voids every unit the deploy carried.
-INCIDENT_NAMES_THIS_CHANGE = (
-    "!(has(event.refs.pr) || has(event.refs.commit))"
-    " || (has(event.refs.pr) && has(trigger.refs.pr)"
-    " && event.refs.pr.exists(p, p in trigger.refs.pr))"
-    " || (has(event.refs.commit) && has(trigger.refs.commit)"
-    " && event.refs.commit.exists(c, c in trigger.refs.commit))"
-)
-
 TRAFFIC_VISITS_AT_LEAST = Decimal(1000)
 
 
-def durable_change(*, deploy_within_days: int = 14, survive_days: int = 30) -> DefaultDefinition:
+def durable_change(
+    *,
+    deploy_within_days: int = 14,
+    survive_days: int = 30,
+    incident_window_hours: int = 24,
+    incident_voids: Voids = Voids.SOLE,
+) -> DefaultDefinition:
     return DefaultDefinition(
         name="Durable change",
         description=(
             "A pull request merged into the default branch that reached production "
             f"within {deploy_within_days} days and stayed there for {survive_days} days: "
-            "no revert, no rollback of its deploy, no incident attributed to it."
+            "no revert, no rollback of its deploy, no incident attributed to it (named "
+            f"in the incident, or opened on its service within {incident_window_hours} "
+            "hours of its deploy when it was the deploy's only change)."
         ),
         spec=DefinitionSpec(
             key="durable-change",
@@ -69,12 +66,8 @@ def durable_change(*, deploy_within_days: int = 14, survive_days: int = 30) -> D
             disqualifiers=(
                 Clause(type="code.reverted", link=("commit", "pr")),
                 Clause(type="deploy.rolled_back", condition=PRODUCTION, link=("deploy", "commit")),
-                Clause(
-                    type="incident.attributed",
-                    condition=INCIDENT_NAMES_THIS_CHANGE,
-                    link=("commit", "pr", "deploy"),
-                ),
             ),
+            incidents=IncidentRule(window_hours=incident_window_hours, voids=incident_voids),
         ),
     )
 
@@ -113,19 +106,20 @@ def opportunity_progressed(*, survive_days: int = 14) -> DefaultDefinition:
     )
 
 
-def contract_signed() -> DefaultDefinition:
+def contract_signed(*, survive_days: int = 30) -> DefaultDefinition:
     return DefaultDefinition(
         name="Contract signed",
         description=(
-            "A contract signed by every party. Drafts, sends and views are not work "
-            "units: only the completed signature counts, and it counts at once."
+            "A contract signed by every party and not cancelled, terminated or rescinded "
+            f"within {survive_days} days. Drafts, sends and views are not work units."
         ),
         spec=DefinitionSpec(
             key="contract-signed",
             version=1,
             domain="legal",
             trigger_type="contract.signed",
-            survive_days=0,
+            survive_days=survive_days,
+            disqualifiers=(Clause(type="contract.cancelled", link=("envelope",)),),
         ),
     )
 
@@ -146,13 +140,17 @@ def resolution(*, survive_days: int = 7) -> DefaultDefinition:
 
 
 def content_drove_traffic(
-    *, visits_at_least: Decimal = TRAFFIC_VISITS_AT_LEAST, within_days: int = 30
+    *,
+    visits_at_least: Decimal = TRAFFIC_VISITS_AT_LEAST,
+    within_days: int = 30,
+    survive_days: int = 30,
 ) -> DefaultDefinition:
     return DefaultDefinition(
         name="Content drove traffic",
         description=(
             f"Published content that drew at least {visits_at_least} visits within "
-            f"{within_days} days of publication."
+            f"{within_days} days of publication and was not unpublished or retracted "
+            f"within {survive_days} days of reaching them."
         ),
         spec=DefinitionSpec(
             key="content-drove-traffic",
@@ -168,7 +166,8 @@ def content_drove_traffic(
                     at_least=visits_at_least,
                 ),
             ),
-            survive_days=0,
+            survive_days=survive_days,
+            disqualifiers=(Clause(type="content.unpublished", link=("content",)),),
         ),
     )
 

@@ -15,7 +15,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from awu.rules.spec import Clause, DefinitionSpec
+from awu.rules.engine import window_hours_problem
+from awu.rules.spec import Clause, DefinitionSpec, IncidentRule, Voids
 
 # "Covers all of history": the covers_from of the shipped definitions' version 1.
 BEGINNING_OF_TIME = datetime(2000, 1, 1, tzinfo=UTC)
@@ -69,6 +70,14 @@ class DefinitionVersion(models.Model):
     units = models.CharField(
         max_length=1000, default="1", help_text="A number, or CEL over event (the trigger)."
     )
+    incidents = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text='Incident attribution, e.g. {"window_hours": 24, "voids": "sole"}; '
+        "empty: none. voids: none, explicit, sole (explicit, and deploy-window when the "
+        "deploy held one change) or all. window_hours: more than 0, at most 720.",
+    )
     covers_from = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -117,6 +126,7 @@ class DefinitionVersion(models.Model):
                 for i, c in enumerate(self.disqualifiers or [])
             ),
             units=(self.units or "1").strip() or "1",
+            incidents=incident_rule_from_json(self.incidents),
         )
 
     def clean(self) -> None:
@@ -188,6 +198,35 @@ def clause_from_json(data: Any, where: str) -> Clause:
     )
 
 
+INCIDENT_KEYS = frozenset({"window_hours", "voids"})
+
+
+def incident_rule_from_json(data: Any) -> IncidentRule | None:
+    """A stored incident rule as an :class:`IncidentRule` (None when there is none);
+    ``ValueError`` names the field when it is malformed."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError("incidents must be an object with window_hours and voids")
+    unknown = sorted(set(data) - INCIDENT_KEYS)
+    if unknown:
+        raise ValueError(f"incidents has unknown keys: {', '.join(unknown)}")
+    hours = data.get("window_hours", 24)
+    problem = window_hours_problem(hours)
+    if problem:
+        raise ValueError(f"incidents.window_hours {problem}")
+    voids = data.get("voids", Voids.SOLE.value)
+    if voids not in {v.value for v in Voids}:
+        raise ValueError(f"incidents.voids must be one of {', '.join(v.value for v in Voids)}")
+    return IncidentRule(window_hours=hours, voids=Voids(voids))
+
+
+def incident_rule_to_json(rule: IncidentRule | None) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    return {"window_hours": rule.window_hours, "voids": rule.voids.value}
+
+
 def version_fields_from_spec(spec: DefinitionSpec) -> dict[str, Any]:
     """The DefinitionVersion column values that hold ``spec``'s rules."""
     return {
@@ -197,6 +236,7 @@ def version_fields_from_spec(spec: DefinitionSpec) -> dict[str, Any]:
         "survive_days": spec.survive_days,
         "disqualifiers": [clause_to_json(c) for c in spec.disqualifiers],
         "units": spec.units,
+        "incidents": incident_rule_to_json(spec.incidents),
     }
 
 
@@ -208,4 +248,5 @@ RULE_FIELDS = (
     "survive_days",
     "disqualifiers",
     "units",
+    "incidents",
 )

@@ -21,6 +21,7 @@ from awu.definitions.models import (
     Definition,
     DefinitionVersion,
     clause_from_json,
+    incident_rule_from_json,
     version_fields_from_spec,
 )
 from awu.rules.cel import CelError, CelProblem, check_condition, check_number
@@ -95,6 +96,11 @@ def version_problems(version: DefinitionVersion) -> dict[str, list[str]]:
                 continue
             for message in _clause_problems(clause, where, name, trigger_type):
                 add(name, message)
+
+    try:
+        incident_rule_from_json(version.incidents)
+    except ValueError as exc:
+        add("incidents", str(exc))
 
     units = (version.units or "").strip() or "1"
     literal = _literal_units(units)
@@ -288,17 +294,28 @@ def definition_publish(
     return locked
 
 
-def definitions_install_defaults(*, now: datetime) -> list[str]:
-    """Create each shipped definition with a published version 1, if missing.
+# The note on every version the product published itself: how an install tells a
+# shipped version (which a newer release may replace) from its team's own.
+SHIPPED_NOTE = "shipped default"
 
-    Idempotent, and leaves a definition that exists alone (its team may have
-    edited it). Version 1 covers all of history. Returns the keys created.
+
+def definitions_install_defaults(*, now: datetime) -> list[str]:
+    """Install the shipped definitions, or publish their new shipped version.
+
+    Idempotent. A missing definition is created with a published version 1 that
+    covers all of history. One whose latest published version is a shipped one
+    with other rules than this release ships gets those rules as a new published
+    version covering triggers from ``now`` (older triggers keep the version that
+    scored them; ``rescore`` replays them explicitly): published versions are
+    never edited. A definition whose team published its own version is left
+    alone. Returns the keys installed or given a new version.
     """
-    created: list[str] = []
+    changed: list[str] = []
     for default in DEFAULT_DEFINITIONS:
         spec = default.spec
+        fields = version_fields_from_spec(spec)
         with transaction.atomic():
-            definition, made = Definition.objects.get_or_create(
+            definition, _ = Definition.objects.get_or_create(
                 key=spec.key,
                 defaults={
                     "name": default.name,
@@ -306,16 +323,30 @@ def definitions_install_defaults(*, now: datetime) -> list[str]:
                     "description": default.description,
                 },
             )
-            if not made and definition.versions.exists():
-                continue
+            # Lock the definition: two installs at once publish one new version.
+            Definition.objects.select_for_update().filter(pk=definition.pk).get()
+            versions = definition.versions.order_by("-version")
+            latest = versions.first()
+            if latest is None:
+                number, covers_from = 1, BEGINNING_OF_TIME
+            else:
+                published = versions.filter(status=DefinitionVersion.Status.PUBLISHED).first()
+                if published is None or published.note != SHIPPED_NOTE:
+                    continue
+                if all(getattr(published, name) == value for name, value in fields.items()):
+                    continue
+                number, covers_from = latest.version + 1, now
+                Definition.objects.filter(pk=definition.pk).update(
+                    name=default.name, description=default.description
+                )
             shipped = DefinitionVersion.objects.create(
                 definition=definition,
-                version=spec.version,
+                version=number,
                 status=DefinitionVersion.Status.PUBLISHED,
                 published_at=now,
-                covers_from=BEGINNING_OF_TIME,
-                note="shipped default",
-                **version_fields_from_spec(spec),
+                covers_from=covers_from,
+                note=SHIPPED_NOTE,
+                **fields,
             )
             audit.record(
                 "definition.published",
@@ -323,5 +354,5 @@ def definitions_install_defaults(*, now: datetime) -> list[str]:
                 after={**_rules(shipped), "covers_from": shipped.covers_from},
                 reason="shipped default",
             )
-            created.append(spec.key)
-    return created
+            changed.append(spec.key)
+    return changed

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from awu.reports.facts import usage_unpriced_sql
+from awu.reports.incidents import unattributed_incidents
 from ledger.models import ApiKey
 from ledger.openapi import errors
 
@@ -70,6 +71,13 @@ class _LedgerCollector(Collector):
             for state, count in cursor.fetchall():
                 units.add_metric([state], count)
             yield units
+
+            yield GaugeMetricFamily(
+                "awu_incidents_unattributed",
+                "Incidents opened that are attributed to no change (no service, no named change, "
+                "or no deploy of their service in the window before them).",
+                value=unattributed_incidents(),
+            )
 
             cursor.execute("SELECT count(*) FROM integrations_deadletter WHERE replayed_at IS NULL")
             yield GaugeMetricFamily(

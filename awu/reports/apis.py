@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from awu.reports import selectors, serializers
+from awu.reports.incidents import incidents_by_method
 from awu.reports.maturity import projection_settings
 from awu.reports.measures import amount
 from awu.reports.query import parse_report_query, parse_trend_query
@@ -27,7 +28,7 @@ from ledger.auth import ApiKeyAuthentication, SessionReadAuthentication
 from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey
 from ledger.openapi import errors
-from ledger.query import Keyset, choice, invalid, page_limit, refs
+from ledger.query import Keyset, choice, invalid, page_limit, parse_period, refs
 from ledger.renderers import CsvRenderer
 
 _FILTERS = [
@@ -289,6 +290,32 @@ class TrendView(_ReportView):
 
 
 _UNIT_STATES = ("pending", "completed", "voided", "expired")
+
+
+class IncidentsByMethodView(_ReportView):
+    @extend_schema(
+        operation_id="reports_incidents",
+        summary="Incidents by attribution method",
+        description=(
+            "Needs `reports:read`. How the incidents opened in the period were tied to "
+            "changes: `explicit` (the incident names the change), `deploy-window` (opened "
+            "on the service within the window after a production deploy of it; the "
+            "latest deploy's changes), `unattributed`. Per method: distinct incidents, "
+            "(incident, unit) attributions, those from a deploy of several changes "
+            "(`shared_attributions`), those that void their unit, and the share of all "
+            "incidents opened (the denominator)."
+        ),
+        parameters=[
+            OpenApiParameter("from", str, description="Start: YYYY-MM-DD or RFC 3339."),
+            OpenApiParameter("to", str, description="End: YYYY-MM-DD (inclusive) or RFC 3339."),
+            _FORMAT,
+        ],
+        responses={200: serializers.IncidentReport, **_READ_ERRORS},
+        tags=["reports"],
+    )
+    def get(self, request: Request) -> Response:
+        start, stop = parse_period(request.query_params.get("from"), request.query_params.get("to"))
+        return Response({"results": incidents_by_method(start=start, stop=stop)})
 
 
 class WorkUnitsView(_ReportView):

@@ -263,6 +263,8 @@ def _unit_row(
             {"id": event_id, "type": events[event_id].type if event_id in events else None}
             for event_id in unit.evidence
         ],
+        # The incidents tied to the unit, each with how (explicit or deploy-window).
+        "attributions": unit.attributions,
         "entries": entries.get(unit.pk, []),
     }
 
@@ -387,6 +389,7 @@ def version_row(version: DefinitionVersion) -> dict[str, Any]:
         "survive_days": version.survive_days,
         "disqualifiers": version.disqualifiers,
         "units": version.units,
+        "incidents": version.incidents,
         "covers_from": version.covers_from,
         "published_at": version.published_at,
         "note": version.note,

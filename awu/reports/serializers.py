@@ -198,6 +198,30 @@ class Entry(serializers.Serializer):
     effective_at = serializers.DateTimeField()
 
 
+class AttributionItem(serializers.Serializer):
+    incident = serializers.CharField(help_text="`incident:<ref>`, else `event:<id>`.")
+    event = serializers.IntegerField(help_text="The event that attributes it.")
+    method = serializers.ChoiceField(choices=["explicit", "deploy-window"])
+    at = serializers.DateTimeField()
+    deploy = serializers.IntegerField(allow_null=True, help_text="The deploy event (window).")
+    shared = serializers.BooleanField(help_text="The deploy held several changes.")
+    voids = serializers.BooleanField(help_text="The rule lets it void the unit in its window.")
+
+
+class IncidentRow(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["explicit", "deploy-window", "unattributed"])
+    incidents = serializers.IntegerField()
+    attributions = serializers.IntegerField()
+    shared_attributions = serializers.IntegerField()
+    voiding_attributions = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    denominators = serializers.DictField(child=serializers.IntegerField())
+
+
+class IncidentReport(serializers.Serializer):
+    results = IncidentRow(many=True)
+
+
 class WorkUnitRow(serializers.Serializer):
     id = serializers.IntegerField()
     definition = serializers.CharField()
@@ -226,6 +250,7 @@ class WorkUnitRow(serializers.Serializer):
     )
     ai_assisted = serializers.BooleanField(allow_null=True)
     evidence = EvidenceItem(many=True)
+    attributions = AttributionItem(many=True)
     entries = Entry(many=True)
 
 
@@ -244,6 +269,9 @@ class VersionRow(serializers.Serializer):
     survive_days = serializers.IntegerField()
     disqualifiers = serializers.ListField(child=serializers.DictField())
     units = serializers.CharField()
+    incidents = serializers.DictField(
+        allow_null=True, help_text="The incident rule: window_hours and voids (null: none)."
+    )
     covers_from = serializers.DateTimeField(allow_null=True)
     published_at = serializers.DateTimeField(allow_null=True)
     note = serializers.CharField()

@@ -14,6 +14,11 @@ urlpatterns = [
         name="reports-spend-deciles",
     ),
     path("api/v1/reports/trend", apis.TrendView.as_view(), name="reports-trend"),
+    path(
+        "api/v1/reports/incidents",
+        apis.IncidentsByMethodView.as_view(),
+        name="reports-incidents",
+    ),
     path("api/v1/work-units", apis.WorkUnitsView.as_view(), name="work-units"),
     path(
         "api/v1/work-units/<int:unit_id>",

@@ -56,7 +56,7 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType(
             "deploy.succeeded",
             refs={"deploy": ("4711",), "commit": ("9f1c2e7",)},
-            attributes={"environment": "production"},
+            attributes={"environment": "production", "service": "acme/api"},
         ),
         EventType(
             "deploy.failed",
@@ -71,7 +71,9 @@ EVENT_TYPES: dict[str, EventType] = {
             required_refs=("deploy",),
         ),
         EventType(
-            "incident.opened", refs={"incident": ("P1234",)}, attributes={"severity": "SEV2"}
+            "incident.opened",
+            refs={"incident": ("P1234",)},
+            attributes={"severity": "SEV2", "service": "acme/api", "service_id": "PF9KMXH"},
         ),
         EventType(
             "incident.resolved", refs={"incident": ("P1234",)}, attributes={"severity": "SEV2"}
@@ -94,6 +96,11 @@ EVENT_TYPES: dict[str, EventType] = {
             },
         ),
         EventType("contract.signed", refs={"envelope": ("docusign:envelope/abc",)}),
+        EventType(
+            "contract.cancelled",
+            refs={"envelope": ("docusign:envelope/abc",)},
+            attributes={"reason": "voided"},
+        ),
         EventType("ticket.resolved", refs={"ticket": ("zendesk:35436",)}),
         EventType("ticket.reopened", refs={"ticket": ("zendesk:35436",)}),
         EventType(
@@ -105,6 +112,11 @@ EVENT_TYPES: dict[str, EventType] = {
             "content.traffic",
             refs={"content": ("blog/durable-changes",)},
             attributes={"url": "https://example.com/blog/durable-changes", "visits": 420},
+        ),
+        EventType(
+            "content.unpublished",
+            refs={"content": ("blog/durable-changes",)},
+            attributes={"url": "https://example.com/blog/durable-changes", "reason": "retracted"},
         ),
     )
 }

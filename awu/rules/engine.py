@@ -45,14 +45,18 @@ from typing import Any
 
 import cel
 
+from awu.rules import incidents
 from awu.rules.cel import CelError, CelProblem, event_map, program_for, uses_trigger
 from awu.rules.spec import (
+    MAX_WINDOW_HOURS,
+    Attribution,
     Clause,
     DefinitionSpec,
     Event,
     RefKey,
     Refs,
     ScoringWarning,
+    ServiceWindow,
     UnitResult,
     UnitState,
 )
@@ -115,6 +119,15 @@ class CompiledDefinition:
     clause_types: frozenset[str]
 
 
+def window_hours_problem(hours: object) -> str | None:
+    """What is wrong with a deploy-window length, or None (also used when saving)."""
+    if isinstance(hours, bool) or not isinstance(hours, int):
+        return "must be a whole number of hours"
+    if not 0 < hours <= MAX_WINDOW_HOURS:
+        return f"must be more than 0 and at most {MAX_WINDOW_HOURS} hours (30 days)"
+    return None
+
+
 def _compile_expr(source: str | None, where: str) -> _Expr | None:
     if source is None or not source.strip():
         return None
@@ -174,6 +187,11 @@ def compile_definition(spec: DefinitionSpec) -> CompiledDefinition:
     if units_literal is not None and units_literal < 0:
         raise ValueError("units must not be negative")
     clause_types = frozenset(c.type for c in (*spec.requires, *spec.disqualifiers))
+    if spec.incidents is not None:
+        problem = window_hours_problem(spec.incidents.window_hours)
+        if problem:
+            raise ValueError(f"incidents.window_hours {problem}")
+        clause_types |= incidents.TYPES
     return CompiledDefinition(
         spec=spec,
         trigger_condition=_compile_expr(spec.trigger_condition, "trigger_condition"),
@@ -226,13 +244,17 @@ class _Scope:
                 by_id.setdefault(event.id, event)  # a redelivery is the same event
         self.by_id = by_id
         self.index: defaultdict[tuple[str, str, str], list[Event]] = defaultdict(list)
+        self.by_service: defaultdict[tuple[str, str], list[Event]] = defaultdict(list)
         clause_types = compiled.clause_types
+        by_service = compiled.spec.incidents is not None
         # Sorted once, so every index list is in (occurred_at, id) order already.
         for event in sorted(by_id.values(), key=_order):
             if event.type in clause_types:
                 for kind, values in event.refs.items():
                     for value in values:
                         self.index[(event.type, kind, value)].append(event)
+                if by_service and event.service and event.type in incidents.SERVICE_TYPES:
+                    self.by_service[(event.type, event.service)].append(event)
         self._maps: dict[tuple[int, frozenset[str] | None], dict[str, Any]] = {}
         self._contexts: dict[tuple[int, frozenset[str] | None], cel.Context] = {}
         self._pair_contexts: dict[tuple[int, frozenset[str] | None], cel.Context] = {}
@@ -256,6 +278,14 @@ class _Scope:
         if len(found) < 2:
             return list(found.values())
         return sorted(found.values(), key=_order)
+
+    def linked(
+        self, event_type: str, link: tuple[str, ...], refs: Mapping[str, list[str]]
+    ) -> list[Event]:
+        return self.candidates(event_type, link, refs, exclude=0)
+
+    def of_service(self, event_type: str, service: str) -> list[Event]:
+        return self.by_service.get((event_type, service), [])
 
     def _map(self, event: Event, fields: frozenset[str] | None) -> dict[str, Any]:
         key = (event.id, fields)
@@ -437,12 +467,26 @@ def _score(
     else:
         window_end = max(start + rc.within for rc in compiled.requires)
     disqualifier = _disqualifier(scope, trigger, refs, window_end, warnings)
+    attributions: tuple[Attribution, ...] = ()
+    windows: tuple[ServiceWindow, ...] = ()
+    how = ""
+    if spec.incidents is not None:
+        attributions, windows = incidents.attribute(
+            spec.incidents, trigger, refs, scope.linked, scope.of_service
+        )
+        for a in attributions:
+            if not a.voids or a.occurred_at > window_end:
+                continue
+            event = scope.by_id[a.event_id]
+            if disqualifier is None or _order(event) < _order(disqualifier):
+                disqualifier, how = event, f" via {a.method}"
+            break  # in time order: the first voiding one is the earliest
 
     completed_at: datetime | None = None
     closes_at: datetime | None = None
     if disqualifier is not None:
         state = UnitState.VOIDED
-        reason: str | None = f"voided by {disqualifier.type} (event {disqualifier.id})"
+        reason: str | None = f"voided by {disqualifier.type} (event {disqualifier.id}){how}"
         evidence.append(disqualifier.id)
     elif unmet:
         deadline = min(d for _, d in unmet)
@@ -487,6 +531,8 @@ def _score(
         subject=trigger.subject,
         ai=trigger.ai,
         warnings=tuple(dict.fromkeys(warnings)),
+        attributions=attributions,
+        windows=windows,
     )
 
 
@@ -523,7 +569,10 @@ def evaluate_unit(
     """The unit ``trigger`` starts, from the events linked to it, at ``now``.
 
     ``linked_events`` must hold every event that shares a ref key with the
-    unit's refs (use :func:`gather_unit_events`); more does no harm. Returns
+    unit's refs and, for each of its ``windows`` (service, start, end), every
+    incident of that service in that span and, when there is one, every deploy
+    of it there (a window without incidents attributes nothing); use
+    :func:`gather_unit_events`. More does no harm. Returns
     None when ``trigger`` is not of the trigger type or its condition does not hold.
     """
     if trigger.type != compiled.spec.trigger_type:
@@ -550,6 +599,7 @@ def gather_unit_events(
     compiled: CompiledDefinition,
     trigger: Event,
     find: Callable[[Collection[RefKey]], Iterable[Event]],
+    find_in_window: Callable[[ServiceWindow], Iterable[Event]] | None = None,
 ) -> list[Event]:
     """The events :func:`evaluate_unit` needs for ``trigger``.
 
@@ -557,20 +607,30 @@ def gather_unit_events(
     keys (the worker runs one indexed query per call). Carried refs can link
     further events (a rollback naming only the deploy), so this asks again for
     the keys a met requirement adds, until nothing new is needed: at most one
-    round per requirement, plus one.
+    round per requirement, plus one. ``find_in_window((service, start, end))``
+    returns the events of that service in that span; definitions with an
+    incident rule need it for the deploy window.
     """
     loaded: dict[int, Event] = {}
     asked: set[RefKey] = set()
+    asked_windows: set[ServiceWindow] = set()
     wanted = set(ref_keys(trigger.refs))
-    while wanted - asked:
+    wanted_windows: set[ServiceWindow] = set()
+    while wanted - asked or wanted_windows - asked_windows:
         keys = wanted - asked
         asked |= keys
-        for event in find(keys):
+        found = list(find(keys)) if keys else []
+        for window in wanted_windows - asked_windows:
+            assert find_in_window is not None, "an incident rule needs find_in_window"
+            found += find_in_window(window)
+        asked_windows |= wanted_windows
+        for event in found:
             if event.type in compiled.types:
                 loaded.setdefault(event.id, event)
         result = evaluate_unit(compiled, trigger, loaded.values(), trigger.occurred_at)
         if result is None:
             return []
         wanted = set(ref_keys(result.refs))
+        wanted_windows = set(result.windows)
     loaded.pop(trigger.id, None)
     return sorted(loaded.values(), key=lambda e: e.id)

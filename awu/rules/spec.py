@@ -39,6 +39,10 @@ class Event:
     team_id: int | None = None
     subject: str | None = None
     ai: Mapping[str, Any] | None = None
+    # The service the event is about, as the deploy tool names it: the
+    # ``service`` attribute, mapped per source where tools name services
+    # differently (the pipeline resolves it; None when the event names none).
+    service: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,66 @@ class Clause:
     at_least: Decimal | None = None
 
 
+class Method(StrEnum):
+    """How an incident was attributed to a change."""
+
+    EXPLICIT = "explicit"  # the incident names the change (incident.attributed refs)
+    DEPLOY_WINDOW = "deploy-window"  # it opened on the service soon after the deploy
+
+
+class Voids(StrEnum):
+    """Which attributions void a unit (every one is reported either way)."""
+
+    NONE = "none"
+    EXPLICIT = "explicit"
+    SOLE = "sole"  # explicit ones, and deploy-window ones when the deploy held one change
+    ALL = "all"
+
+
+MAX_WINDOW_HOURS = 30 * 24
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRule:
+    """Attribute incidents to the unit's change, explicitly or by deploy window.
+
+    Explicit: an ``incident.attributed`` linked to the unit by ``commit``, ``pr``
+    or ``deploy`` that names this change (its PR or a commit of it; one naming
+    only a deploy names every change in it). Deploy window: an
+    ``incident.opened`` on service S within ``window_hours`` after a production
+    ``deploy.succeeded`` of S that the unit carries, when no later production
+    deploy of S came before the incident (the latest deploy wins); the deploy's
+    changes are its ``commit`` refs, several making the attribution shared.
+    ``voids`` says which attributions void the unit inside its window.
+    """
+
+    window_hours: int = 24
+    voids: Voids = Voids.SOLE
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """One incident attributed to a unit.
+
+    ``incident`` is the incident's key (``incident:<ref>``, else ``event:<id>``);
+    ``event_id`` the event that attributes it; ``deploy_id`` the deploy event
+    (deploy window only); ``shared`` when the deploy held several changes.
+    """
+
+    incident: str
+    event_id: int
+    method: Method
+    occurred_at: datetime
+    deploy_id: int | None
+    shared: bool
+    voids: bool
+
+
+# A service and a time span: the unit needs every incident and deploy of that
+# service in it (see :func:`awu.rules.engine.evaluate_unit`).
+ServiceWindow = tuple[str, datetime, datetime]
+
+
 @dataclass(frozen=True, slots=True)
 class DefinitionSpec:
     """One version of an AWU definition, as plain data.
@@ -83,6 +147,7 @@ class DefinitionSpec:
     survive_days: int = 0
     disqualifiers: tuple[Clause, ...] = ()
     units: str = "1"
+    incidents: IncidentRule | None = None
 
 
 class UnitState(StrEnum):
@@ -111,7 +176,9 @@ class UnitResult:
     requirements: a new event sharing any of them may change this unit.
     ``closes_at`` is when the state may next change by time alone (``None`` when
     only new events can change it). ``evidence`` lists event ids in order:
-    trigger, requirement events, disqualifier.
+    trigger, requirement events, disqualifier. ``attributions`` are the incidents
+    attributed to the unit (by incident key); ``windows`` the service spans whose
+    incidents and deploys the unit reads, like ``refs`` for the deploy window.
     """
 
     key: str
@@ -132,6 +199,8 @@ class UnitResult:
     subject: str | None
     ai: Mapping[str, Any] | None
     warnings: tuple[ScoringWarning, ...] = ()
+    attributions: tuple[Attribution, ...] = ()
+    windows: tuple[ServiceWindow, ...] = ()
 
     @property
     def credit(self) -> Decimal:

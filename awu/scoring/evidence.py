@@ -7,6 +7,7 @@ a unit. :class:`Pool` keeps what one pass has loaded so each event is read and
 converted once; :func:`evaluate_jobs` evaluates units against it.
 """
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ from django.db import connection
 from django.db.models.functions import Coalesce
 
 from awu.rules.engine import CompiledDefinition, evaluate_unit
-from awu.rules.spec import Event, UnitResult
+from awu.rules.incidents import DEPLOY_TYPE, INCIDENT_TYPE, SERVICE_TYPES
+from awu.rules.spec import Event, ServiceWindow, UnitResult
 from ledger.identities import persons_for_actors
 from ledger.models import Membership, Team
+from ledger.service_names import ServiceNames, load_service_names
 
 
 def _key(kind: str, value: str) -> str:
@@ -49,7 +52,7 @@ def from_micros_or_none(micros: int | None) -> datetime | None:
 
 EVENT_SELECT = (
     "SELECT id, type, (extract(epoch FROM occurred_at) * 1000000)::bigint, actor, team, subject,"
-    " refs, ai, attributes "
+    " refs, ai, attributes, source_id "
     "FROM ledger_workevent "
 )
 
@@ -105,10 +108,18 @@ def _attribution(rows: Sequence[tuple[Any, ...]]) -> _Attribution:
     return _Attribution(persons, teams, dict(memberships))
 
 
-def events_from_rows(rows: Sequence[tuple[Any, ...]]) -> list[Event]:
+def events_from_rows(
+    rows: Sequence[tuple[Any, ...]], names: ServiceNames | None = None
+) -> list[Event]:
+    """Ledger rows as engine events. ``names`` are the service name mappings
+    (a scoring pass reads them once; without them they are read here)."""
     attribution = _attribution(rows)
+    decoded = [(row, _json(row[8]) or {}) for row in rows]
+    if names is None and any(r[1] in SERVICE_TYPES for r, _ in decoded):
+        names = load_service_names()
     out = []
-    for event_id, event_type, micros, actor, team, subject, refs, ai, attributes in rows:
+    for row, attributes in decoded:
+        event_id, event_type, micros, actor, team, subject, refs, ai, _, source_id = row
         occurred_at = from_micros(micros)
         person_id, team_id = attribution.person_team(actor, team, occurred_at)
         refs_map = _json(refs) or {}
@@ -118,12 +129,15 @@ def events_from_rows(rows: Sequence[tuple[Any, ...]]) -> list[Event]:
                 type=event_type,
                 occurred_at=occurred_at,
                 refs={k: tuple(v) for k, v in refs_map.items()},
-                attributes=_json(attributes) or {},
+                attributes=attributes,
                 actor=actor,
                 person_id=person_id,
                 team_id=team_id,
                 subject=subject,
                 ai=_json(ai),
+                service=names.resolve(source_id, attributes)
+                if names is not None and event_type in SERVICE_TYPES
+                else None,
             )
         )
     return out
@@ -149,10 +163,10 @@ def query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
-def events_by_id(ids: Collection[int]) -> list[Event]:
+def events_by_id(ids: Collection[int], names: ServiceNames | None = None) -> list[Event]:
     if not ids:
         return []
-    return events_from_rows(query(EVENT_SELECT + "WHERE id = ANY(%s)", [list(ids)]))
+    return events_from_rows(query(EVENT_SELECT + "WHERE id = ANY(%s)", [list(ids)]), names)
 
 
 def key_list(keys: Collection[str]) -> str:
@@ -177,10 +191,29 @@ CROSS JOIN LATERAL (
 WHERE e.type = ANY(%s)
 """
 # Constant SQL pieces of this module, joined once at import.
-_LINKED = (
-    "SELECT DISTINCT ON (e.id) e.id, e.type,"  # noqa: S608
+_EVENT_COLUMNS = (
+    "SELECT DISTINCT ON (e.id) e.id, e.type,"
     " (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.actor, e.team, e.subject,"
-    " e.refs, e.ai, e.attributes" + _BY_KEY + "ORDER BY e.id"
+    " e.refs, e.ai, e.attributes, e.source_id"
+)
+_LINKED = _EVENT_COLUMNS + _BY_KEY + "ORDER BY e.id"
+# Events naming one of the services in a time span, one probe per (name, span) on
+# the partial expression indexes of ledger migration 0008; a name may be a
+# service's own or one a source maps to it (resolved again when read).
+_IN_WINDOWS = (
+    _EVENT_COLUMNS  # noqa: S608
+    + """
+FROM jsonb_to_recordset(%s::jsonb) AS w(name text, lo timestamptz, hi timestamptz)
+CROSS JOIN LATERAL (
+    SELECT * FROM ledger_workevent x
+    WHERE x.attributes->>'service' = w.name AND x.occurred_at BETWEEN w.lo AND w.hi
+    UNION ALL
+    SELECT * FROM ledger_workevent x
+    WHERE x.attributes->>'service_id' = w.name AND x.occurred_at BETWEEN w.lo AND w.hi
+) e
+WHERE e.type = ANY(%s)
+ORDER BY e.id
+"""
 )
 WALK = (
     "SELECT DISTINCT ON (e.id) e.id, e.type,"  # noqa: S608
@@ -190,7 +223,11 @@ _LINKED_IDS = "SELECT DISTINCT e.id" + _BY_KEY
 
 
 def events_linked(
-    keys: Collection[str], types: Collection[str], *, known: Collection[int] = ()
+    keys: Collection[str],
+    types: Collection[str],
+    *,
+    known: Collection[int] = (),
+    names: ServiceNames | None = None,
 ) -> list[Event]:
     """Events of ``types`` carrying any of ``keys`` (GIN-indexed per key).
 
@@ -201,20 +238,50 @@ def events_linked(
     if not keys or not types:
         return []
     if not known:
-        return events_from_rows(query(_LINKED, [key_list(keys), sorted(types)]))
+        return events_from_rows(query(_LINKED, [key_list(keys), sorted(types)]), names)
     ids = {row[0] for row in query(_LINKED_IDS, [key_list(keys), sorted(types)])}
-    return events_by_id(ids.difference(known))
+    return events_by_id(ids.difference(known), names)
+
+
+def events_in_windows(
+    windows: Collection[ServiceWindow], event_type: str, names: ServiceNames
+) -> list[Event]:
+    """The events of ``event_type`` (a deploy or incident type) of each (service,
+    start, end), both ends included."""
+    if not windows:
+        return []
+    raw = names.names_of({service for service, _, _ in windows})
+    spans = [
+        {"name": name, "lo": lo.isoformat(), "hi": hi.isoformat()}
+        for service, lo, hi in windows
+        for name in sorted(raw[service])
+    ]
+    rows = query(_IN_WINDOWS, [orjson.dumps(spans).decode(), [event_type]])
+    return events_from_rows(rows, names)
 
 
 class Pool:
-    """Events loaded so far in one pass, indexed by ref key; each converted once."""
+    """Events loaded so far in one pass, indexed by ref key and service; each converted once."""
 
     def __init__(self) -> None:
         self.by_id: dict[int, Event] = {}
         self.keys: dict[int, frozenset[str]] = {}
         self.by_key: defaultdict[str, list[Event]] = defaultdict(list)
+        # Per service, its events in (time, id) order and their times, for bisecting;
+        # a service whose list grew is sorted again when next read.
+        self.by_service: defaultdict[str, list[Event]] = defaultdict(list)
+        self._service_times: dict[str, list[datetime]] = {}
         self.asked: set[str] = set()
         self.asked_types: set[str] = set()
+        self.asked_windows: set[tuple[ServiceWindow, str]] = set()
+        self._names: ServiceNames | None = None
+
+    @property
+    def names(self) -> ServiceNames:
+        """The service name mappings, read once per pass."""
+        if self._names is None:
+            self._names = load_service_names()
+        return self._names
 
     def add(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -225,6 +292,43 @@ class Pool:
             keys = self.keys[event.id] = event_keys(event)
             for key in keys:
                 self.by_key[key].append(event)
+            if event.service is not None and event.type in SERVICE_TYPES:
+                self.by_service[event.service].append(event)
+                self._service_times.pop(event.service, None)
+
+    def fetch_windows(self, windows: Collection[ServiceWindow], event_type: str) -> None:
+        """Load the events of ``event_type`` in the windows not asked for yet."""
+        new = {w for w in windows if (w, event_type) not in self.asked_windows}
+        if new:
+            self.asked_windows |= {(w, event_type) for w in new}
+            self.add(events_in_windows(new, event_type, self.names))
+
+    def fetch_incident_windows(self, windows: Collection[ServiceWindow]) -> None:
+        """What the engine needs for deploy windows: their incidents, and the deploys
+        of the windows that hold an incident. A window without one attributes
+        nothing whatever its deploys, so they are not read (most windows)."""
+        self.fetch_windows(windows, INCIDENT_TYPE)
+        busy = [w for w in windows if self.in_windows([w], INCIDENT_TYPE)]
+        self.fetch_windows(busy, DEPLOY_TYPE)
+
+    def in_windows(
+        self, windows: Iterable[ServiceWindow], event_type: str | None = None
+    ) -> list[Event]:
+        """The loaded deploys and incidents (or ``event_type`` only) of each (service,
+        start, end), ends included."""
+        found: list[Event] = []
+        for service, lo, hi in windows:
+            events = self.by_service.get(service)
+            if not events:
+                continue
+            times = self._service_times.get(service)
+            if times is None:
+                events.sort(key=lambda e: (e.occurred_at, e.id))
+                times = self._service_times[service] = [e.occurred_at for e in events]
+            found += events[bisect_left(times, lo) : bisect_right(times, hi)]
+        if event_type is not None:
+            return [e for e in found if e.type == event_type]
+        return found
 
     def fetch(self, keys: set[str], types: set[str]) -> None:
         """Load the events of ``types`` carrying ``keys`` that were not asked for yet."""
@@ -232,12 +336,18 @@ class Pool:
         if fresh_types:
             # Keys asked before were asked for other types only: ask again for these.
             if self.asked:
-                self.add(events_linked(self.asked, fresh_types, known=self.by_id.keys()))
+                self.add(
+                    events_linked(
+                        self.asked, fresh_types, known=self.by_id.keys(), names=self.names
+                    )
+                )
             self.asked_types |= fresh_types
         new = keys - self.asked
         if new:
             self.asked |= new
-            self.add(events_linked(new, self.asked_types, known=self.by_id.keys()))
+            self.add(
+                events_linked(new, self.asked_types, known=self.by_id.keys(), names=self.names)
+            )
 
     def linked(self, keys: Iterable[str]) -> list[Event]:
         found: dict[int, Event] = {}
@@ -260,6 +370,7 @@ class Job:
     keys: frozenset[str]
     result: UnitResult | None = None
     given: frozenset[int] = frozenset()
+    windows: frozenset[ServiceWindow] = frozenset()
 
 
 def evaluate_jobs(jobs: Sequence[Job], pool: Pool, now: datetime) -> None:
@@ -276,9 +387,16 @@ def evaluate_jobs(jobs: Sequence[Job], pool: Pool, now: datetime) -> None:
     todo = list(jobs)
     while todo:
         pool.fetch(set().union(*(j.keys for j in todo)), types)
+        pool.fetch_incident_windows(set().union(*(j.windows for j in todo)))
         again = []
         for job in todo:
             linked = pool.linked(job.keys)
+            busy = [w for w in job.windows if pool.in_windows([w], INCIDENT_TYPE)]
+            if busy:
+                # Only windows holding an incident matter; leaving the others out keeps
+                # the events given (and so the result) unchanged by deploys loaded for
+                # other units.
+                linked = list({e.id: e for e in (*linked, *pool.in_windows(busy))}.values())
             given = frozenset(e.id for e in linked)
             if job.result is not None and given == job.given:
                 continue
@@ -287,7 +405,9 @@ def evaluate_jobs(jobs: Sequence[Job], pool: Pool, now: datetime) -> None:
             if job.result is None:
                 continue
             gained = result_keys(job.result) - job.keys
-            if gained:
+            gained_windows = frozenset(job.result.windows) - job.windows
+            if gained or gained_windows:
                 job.keys |= gained
+                job.windows |= gained_windows
                 again.append(job)
         todo = again

@@ -59,6 +59,10 @@ class WorkUnit(models.Model):
     subject = models.CharField(max_length=500, null=True, blank=True)
     ai_assisted = models.BooleanField(null=True, blank=True)
     ai_share = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    # The incidents attributed to the unit (awu.rules.spec.Attribution as JSON),
+    # and their keys ("incident:<ref>" or "event:<id>") for indexed lookups.
+    attributions = models.JSONField(default=list, blank=True)
+    incident_keys = ArrayField(models.CharField(max_length=300), default=list, blank=True)
     superseded_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey(
         DefinitionVersion,
@@ -88,6 +92,11 @@ class WorkUnit(models.Model):
             # fastupdate off: units are rewritten all the time, and a GIN pending
             # list is scanned in full by every lookup until a vacuum merges it.
             GinIndex(fields=["ref_keys"], name="workunit_ref_keys", fastupdate=False),
+            GinIndex(
+                fields=["incident_keys"],
+                name="workunit_incident_keys",
+                condition=Q(incident_keys__len__gt=0),
+            ),
         ]
 
     def __str__(self) -> str:

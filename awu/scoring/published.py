@@ -83,8 +83,14 @@ class Catalog:
             lambda: defaultdict(set)
         )
         self.carry_depth = 0
+        # The longest deploy window of any version with an incident rule (0: none).
+        self.incident_window_hours = 0
         for v in self.by_id.values():
             spec = v.compiled.spec
+            if spec.incidents is not None:
+                self.incident_window_hours = max(
+                    self.incident_window_hours, spec.incidents.window_hours
+                )
             self.trigger_definitions[spec.trigger_type].add(v.definition_id)
             for t in v.types:
                 self.type_definitions[t].add(v.definition_id)

@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import OperationalError, connection, transaction
@@ -28,7 +28,8 @@ from django.db.models import Min, Q
 
 from awu.definitions import services as definitions
 from awu.definitions.models import BEGINNING_OF_TIME, Definition, DefinitionVersion
-from awu.rules.spec import Event
+from awu.rules.incidents import DEPLOY_TYPE, INCIDENT_TYPE, SERVICE_TYPES
+from awu.rules.spec import Event, ServiceWindow
 from awu.scoring.evidence import (
     WALK,
     Pool,
@@ -79,6 +80,13 @@ def _affected(
         for definition_id in catalog.trigger_definitions.get(event.type, ()):
             triggers[(definition_id, event.id)] = event.occurred_at
     batch_keys = set(frontier)
+    batch_types_by_key: defaultdict[str, set[str]] = defaultdict(set)
+    for event in batch:
+        for key in pool.keys[event.id]:
+            batch_types_by_key[key].add(event.type)
+    for key, event_type in _deploys_before(batch, catalog, pool):
+        batch_keys.add(key)
+        batch_types_by_key[key].add(event_type)
 
     # Walk the ledger's refs backwards: an event links to a unit through the
     # trigger's refs or through refs a requirement event carried in.
@@ -127,10 +135,6 @@ def _affected(
     targets: set[UnitKey] = set()
     existing: set[UnitKey] = set()
     has_unit: set[tuple[int, int]] = set()
-    batch_types_by_key: defaultdict[str, set[str]] = defaultdict(set)
-    for event in batch:
-        for key in pool.keys[event.id]:
-            batch_types_by_key[key].add(event.type)
     batch_ids = {e.id for e in batch}
     for _, version_id, trigger_id, unit_keys in rows:
         version = catalog.by_id.get(version_id)
@@ -150,6 +154,41 @@ def _affected(
         if governing is not None:
             targets.add((governing.id, trigger_id))
     return targets, existing
+
+
+def _deploys_before(batch: Sequence[Event], catalog: Catalog, pool: Pool) -> set[tuple[str, str]]:
+    """(deploy key, event type) for the deploys of each batch incident's or
+    deploy's service in the deploy window before it: their units are the ones it
+    can change.
+
+    An incident goes to the latest of them. A new deploy takes the blame over
+    from them only for incidents after it, so a deploy with no incident of its
+    service in the window after it changes none of them (the common case: no
+    extra units to score, and only the incident lookup). Two queries at most.
+    """
+    hours = catalog.incident_window_hours
+    if not hours:
+        return set()
+    window = timedelta(hours=hours)
+    after: dict[int, ServiceWindow] = {}
+    before: dict[int, ServiceWindow] = {}
+    served = []
+    for e in batch:
+        if e.service is not None and e.type in SERVICE_TYPES:
+            served.append(e)
+            after[e.id] = (e.service, e.occurred_at, e.occurred_at + window)
+            before[e.id] = (e.service, e.occurred_at - window, e.occurred_at)
+    pool.fetch_windows([after[e.id] for e in served if e.type == DEPLOY_TYPE], INCIDENT_TYPE)
+    for e in served:
+        if e.type == DEPLOY_TYPE and not pool.in_windows([after[e.id]], INCIDENT_TYPE):
+            del before[e.id]
+    pool.fetch_windows(list(before.values()), DEPLOY_TYPE)
+    found: set[tuple[str, str]] = set()
+    for event in served:
+        if event.id in before:
+            for deploy in pool.in_windows([before[event.id]], DEPLOY_TYPE):
+                found |= {(f"deploy:{v}", event.type) for v in deploy.refs.get("deploy", ())}
+    return found
 
 
 # --- Services -------------------------------------------------------------------------
@@ -182,7 +221,7 @@ def score_pending(*, now: datetime, batch_size: int = BATCH_SIZE) -> int:
             return 0
         catalog = load_catalog()
         pool = Pool()
-        batch = events_by_id(claimed)
+        batch = events_by_id(claimed, pool.names)
         pool.add(batch)
         targets, existing = _affected(batch, catalog, pool)
         settle_units(targets, catalog=catalog, now=now, pool=pool, existing=existing)

@@ -45,7 +45,8 @@ SELECT u.id, u.version_id, u.trigger_event_id, u.state, u.units, u.credited, u.r
        (extract(epoch FROM u.satisfied_at) * 1000000)::bigint,
        (extract(epoch FROM u.completed_at) * 1000000)::bigint,
        (extract(epoch FROM u.closes_at) * 1000000)::bigint,
-       u.evidence, u.ref_keys, u.person_id, u.team_id, u.ai_assisted, u.ai_share
+       u.evidence, u.ref_keys, u.person_id, u.team_id, u.ai_assisted, u.ai_share,
+       u.attributions, u.incident_keys
 FROM scoring_workunit u
 JOIN unnest(%s::bigint[], %s::bigint[]) AS t(version_id, trigger_event_id)
   ON u.version_id = t.version_id AND u.trigger_event_id = t.trigger_event_id
@@ -65,12 +66,13 @@ UPDATE scoring_workunit AS u SET
                      WITH ORDINALITY AS x(e, n) ORDER BY n),
     ref_keys = ARRAY(SELECT jsonb_array_elements_text(v.ref_keys)),
     actor = v.actor, person_id = v.person_id, team_id = v.team_id, subject = v.subject,
-    ai_assisted = v.ai_assisted, ai_share = v.ai_share, updated_at = %s
+    ai_assisted = v.ai_assisted, ai_share = v.ai_share, attributions = v.attributions,
+    incident_keys = ARRAY(SELECT jsonb_array_elements_text(v.incident_keys)), updated_at = %s
 FROM jsonb_to_recordset(%s::jsonb) AS v(
     id bigint, state text, units numeric, credited numeric, reason text,
     satisfied_at timestamptz, completed_at timestamptz, closes_at timestamptz, evidence jsonb,
     ref_keys jsonb, actor text, person_id bigint, team_id bigint, subject text,
-    ai_assisted boolean, ai_share numeric)
+    ai_assisted boolean, ai_share numeric, attributions jsonb, incident_keys jsonb)
 WHERE u.id = v.id
 """
 # A unit first seen in this pass is evaluated before its row exists and inserted
@@ -79,19 +81,21 @@ WHERE u.id = v.id
 _INSERT_UNITS = """
 INSERT INTO scoring_workunit (version_id, trigger_event_id, triggered_at, state, units,
     credited, reason, satisfied_at, completed_at, closes_at, evidence, ref_keys, actor,
-    person_id, team_id, subject, ai_assisted, ai_share, created_at, updated_at)
+    person_id, team_id, subject, ai_assisted, ai_share, attributions, incident_keys,
+    created_at, updated_at)
 SELECT t.version_id, t.trigger_event_id, t.triggered_at, t.state, t.units, t.credited,
        t.reason, t.satisfied_at, t.completed_at, t.closes_at,
        ARRAY(SELECT e::bigint FROM jsonb_array_elements_text(t.evidence)
              WITH ORDINALITY AS x(e, n) ORDER BY n),
        ARRAY(SELECT jsonb_array_elements_text(t.ref_keys)),
-       t.actor, t.person_id, t.team_id, t.subject, t.ai_assisted, t.ai_share, %s, %s
+       t.actor, t.person_id, t.team_id, t.subject, t.ai_assisted, t.ai_share, t.attributions,
+       ARRAY(SELECT jsonb_array_elements_text(t.incident_keys)), %s, %s
 FROM jsonb_to_recordset(%s::jsonb) AS t(
     version_id bigint, trigger_event_id bigint, triggered_at timestamptz, state text,
     units numeric, credited numeric, reason text, satisfied_at timestamptz,
     completed_at timestamptz, closes_at timestamptz, evidence jsonb, ref_keys jsonb,
     actor text, person_id bigint, team_id bigint, subject text, ai_assisted boolean,
-    ai_share numeric)
+    ai_share numeric, attributions jsonb, incident_keys jsonb)
 ORDER BY t.version_id, t.trigger_event_id
 ON CONFLICT (version_id, trigger_event_id) DO NOTHING
 RETURNING id, version_id, trigger_event_id
@@ -135,7 +139,24 @@ def _ai(result: UnitResult) -> tuple[bool | None, Decimal | None]:
 _EVALUATED = (
     "state", "units", "credited", "reason", "satisfied_at", "completed_at", "closes_at",
     "evidence", "ref_keys", "person_id", "team_id", "ai_assisted", "ai_share",
+    "attributions", "incident_keys",
 )  # fmt: skip
+
+
+def attributions_json(result: UnitResult) -> list[dict[str, Any]]:
+    """The unit's incident attributions as stored (and shown on its evidence)."""
+    return [
+        {
+            "incident": a.incident,
+            "event": a.event_id,
+            "method": str(a.method),
+            "at": a.occurred_at.isoformat().replace("+00:00", "Z"),
+            "deploy": a.deploy_id,
+            "shared": a.shared,
+            "voids": a.voids,
+        }
+        for a in result.attributions
+    ]
 
 
 def _evaluated(result: UnitResult) -> tuple[Any, ...]:
@@ -154,15 +175,20 @@ def _evaluated(result: UnitResult) -> tuple[Any, ...]:
         result.team_id,
         ai_assisted,
         ai_share,
+        attributions_json(result),
+        sorted({a.incident for a in result.attributions}),
     )
 
 
 def _stored(row: Sequence[Any]) -> tuple[Any, ...]:
     """A locked row's evaluated columns, normalised like :func:`_evaluated`."""
-    values = list(row[3:16])
+    values = list(row[3:18])
     values[4:7] = [from_micros_or_none(m) for m in values[4:7]]
     values[7] = list(values[7])
     values[8] = sorted(values[8] or ())
+    stored = values[13]
+    values[13] = orjson.loads(stored) if isinstance(stored, str | bytes) else (stored or [])
+    values[14] = sorted(values[14] or ())
     return tuple(values)
 
 
@@ -268,7 +294,7 @@ def settle_units(
     if not targets:
         return stats
     prefer_indexes()
-    pool.add(events_by_id({t for _, t in targets} - pool.by_id.keys()))
+    pool.add(events_by_id({t for _, t in targets} - pool.by_id.keys(), pool.names))
     writes = _Writes(now=now, pool=pool, stats=stats)
 
     known = set(existing)

@@ -17,6 +17,10 @@ What becomes what:
   the commits named in ``payload.rolled_back_commits``; the SHA the rollback put
   back in production goes to ``attributes.target_sha`` only, so the rollback never
   links to (and voids) the good change it restored.
+* Every deploy event carries ``service``: the deployment ``payload.service`` when
+  the deploy tool sets it (a repository deploying several services), else the
+  repository's full name. An incident on that service opening soon after a
+  production deploy is attributed to it (docs/rules.md, deploy window).
 * ``ping`` and every other event kind are ignored.
 
 Authentication: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``.
@@ -411,8 +415,12 @@ def _deployment_status(
     deploy_id = req_str(payload, "deployment", "id")
     sha = req_str(payload, "deployment", "sha").lower()
     environment = opt_str(status, "environment") or opt_str(deployment, "environment")
+    service = dig(deployment, "payload", "service")
     attributes: dict[str, Any] = {
         "repository": repo,
+        # The deployed service, for deploy-window attribution of incidents: the
+        # deployment payload's ``service`` when the deploy tool sets one, else the repo.
+        "service": service if isinstance(service, str) and service else repo,
         "environment": environment,
         "deployment_id": deploy_id,
         "ref": opt_str(deployment, "ref"),

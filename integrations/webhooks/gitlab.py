@@ -319,6 +319,8 @@ def _deployment(payload: dict[str, Any], delivery_id: str, config: Mapping[str, 
         "refs": {"deploy": [deploy_id], "commit": [sha]},
         "attributes": {
             "project": project,
+            # The deployed service, for deploy-window attribution of incidents.
+            "service": project,
             "environment": opt_str(payload, "environment"),
             "environment_tier": opt_str(payload, "environment_tier"),
             "deployment_id": deploy_id,

@@ -10,7 +10,12 @@ no pipeline, no order. Order and outcome come from the source config:
 
 * ``stages``: stage ids in pipeline order (default: HubSpot's default sales pipeline);
 * ``won_stages`` / ``lost_stages``: stage ids that close the deal won / lost;
-* ``pipeline``: the label recorded on every event (default ``"default"``).
+* ``pipeline``: the label recorded on every event (default ``"default"``);
+* ``cancelled_stages``: stage ids that mean the deal's signed contract was
+  cancelled (none by default: HubSpot's default pipeline has no such stage). A
+  move into one is also a ``contract.cancelled`` (``reason`` = the stage id) with
+  refs ``deal`` and ``envelope`` = ``hubspot:<deal id>``: the webhook names no
+  e-signature envelope, so it links to signatures recorded under that key.
 
 ``from_stage`` and ``from_order`` are therefore always null; see
 docs/integrations/hubspot.md for how the shipped sales rule reads that.
@@ -178,6 +183,23 @@ def _stage_record(
     return record
 
 
+def _cancellation(stage_change: Record) -> Record:
+    """The ``contract.cancelled`` a move into a cancelled stage also is."""
+    deal_id = stage_change["refs"]["deal"][0]
+    record: Record = {
+        # One subscription event, two records: the kind joins the key.
+        "id": f"{stage_change['id']}:cancelled",
+        "type": "contract.cancelled",
+        "occurred_at": stage_change["occurred_at"],
+        "subject": stage_change["subject"],
+        "refs": {"envelope": [f"hubspot:{deal_id}"], "deal": [deal_id]},
+        "attributes": {"reason": stage_change["attributes"]["to_stage"]},
+    }
+    if "actor" in stage_change:
+        record["actor"] = stage_change["actor"]
+    return record
+
+
 def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     """One ``crm.opportunity.stage_changed`` per dealstage change in the batch.
 
@@ -190,6 +212,7 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     stages = config_strings(config, "stages", DEFAULT_STAGES, **_STAGE_LIST)
     won = config_strings(config, "won_stages", DEFAULT_WON_STAGES, **_STAGE_LIST)
     lost = config_strings(config, "lost_stages", DEFAULT_LOST_STAGES, **_STAGE_LIST)
+    cancelled = config_strings(config, "cancelled_stages", (), **_STAGE_LIST)
     pipeline = config.get("pipeline", DEFAULT_PIPELINE)
     if not isinstance(pipeline, str):
         raise MappingError("source config pipeline must be a string")
@@ -203,11 +226,12 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
         if not isinstance(kind, str) or not kind:
             raise MappingError(f"events[{position}].subscriptionType missing")
         if kind == "deal.propertyChange" and event.get("propertyName") == "dealstage":
-            records.append(
-                _stage_record(
-                    event, position=position, stages=stages, won=won, lost=lost, pipeline=pipeline
-                )
+            record = _stage_record(
+                event, position=position, stages=stages, won=won, lost=lost, pipeline=pipeline
             )
+            records.append(record)
+            if record["attributes"]["to_stage"] in cancelled:
+                records.append(_cancellation(record))
         else:
             label = kind
             if kind.endswith(".propertyChange") and isinstance(event.get("propertyName"), str):
@@ -234,6 +258,9 @@ VENDOR = register(
             "won_stages": ConfigKey("strings", "stage ids that close a deal won"),
             "lost_stages": ConfigKey("strings", "stage ids that close a deal lost"),
             "pipeline": ConfigKey("string", "recorded as attributes.pipeline"),
+            "cancelled_stages": ConfigKey(
+                "strings", "stage ids that mean the signed contract was cancelled"
+            ),
         },
     )
 )

@@ -1,4 +1,5 @@
-"""Salesforce outbound messages: an Opportunity moving between stages.
+"""Salesforce outbound messages: an Opportunity moving between stages, and
+contracts cancelled.
 
 Mechanism: outbound messages (SOAP ``notifications``), sent by a record-triggered
 Flow or a workflow rule on Opportunity when ``StageName`` changes. They need no
@@ -20,6 +21,16 @@ Authentication: outbound messages cannot sign or add headers, so the endpoint UR
 carries a secret token (``?token=<secret>``), compared in constant time with the
 live secrets; ``parse`` also refuses a message whose ``OrganizationId`` is not the
 configured ``organization_id``.
+
+Cancellation: a Contract notification whose ``Status`` is one of config
+``cancelled_statuses`` (default ``Cancelled``, ``Terminated``), or an Opportunity
+notification whose ``StageName`` is one of them, is also a ``contract.cancelled``
+(``reason`` = the status). It must carry the refs of the signature it undoes:
+``envelope`` = the DocuSign envelope id the record holds in the field named by
+config ``envelope_field`` (default ``AWU_Envelope_Id__c``; the DocuSign for
+Salesforce package keeps it in ``dsfs__DocuSign_Envelope_ID__c``), plus
+``salesforce:<record Id>`` for signatures posted under that key. A Contract
+notification in any other status is ignored.
 
 The body is untrusted XML: any DOCTYPE (and with it any entity declaration) is
 refused before parsing, which closes entity-expansion and external-entity attacks.
@@ -72,6 +83,8 @@ DEFAULT_WON_STAGES: tuple[str, ...] = ("Closed Won",)
 DEFAULT_LOST_STAGES: tuple[str, ...] = ("Closed Lost",)
 DEFAULT_PREVIOUS_STAGE_FIELD = "AWU_Previous_Stage__c"
 DEFAULT_PIPELINE = "default"
+DEFAULT_CANCELLED_STATUSES: tuple[str, ...] = ("Cancelled", "Terminated")
+DEFAULT_ENVELOPE_FIELD = "AWU_Envelope_Id__c"
 # How this source has always worded and checked its stage lists.
 _STAGE_LIST: dict[str, Any] = {"what": "stage names", "quote_key": False, "allow_tuple": False}
 
@@ -202,6 +215,10 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
     lost_stages = config_strings(config, "lost_stages", DEFAULT_LOST_STAGES, **_STAGE_LIST)
     previous_field = _config_text(config, "previous_stage_field", DEFAULT_PREVIOUS_STAGE_FIELD)
     pipeline = _config_text(config, "pipeline", DEFAULT_PIPELINE)
+    cancelled = config_strings(
+        config, "cancelled_statuses", DEFAULT_CANCELLED_STATUSES, **_STAGE_LIST
+    )
+    envelope_field = _config_text(config, "envelope_field", DEFAULT_ENVELOPE_FIELD)
 
     records: list[Record] = []
     skipped: dict[str, int] = {}
@@ -212,6 +229,13 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
         if sobject is None:
             raise MappingError(f"{where}.sObject missing")
         kind = _sobject_type(sobject)
+        if kind == "Contract":
+            status = _child_text(sobject, "Status")
+            if status not in cancelled:
+                skipped["Contract not cancelled"] = skipped.get("Contract not cancelled", 0) + 1
+                continue
+            records.append(_cancellation(notification, sobject, where, str(status), envelope_field))
+            continue
         if kind != "Opportunity":
             label = kind or "untyped sObject"
             skipped[label] = skipped.get(label, 0) + 1
@@ -261,6 +285,11 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
         if modified_by is not None:
             record["actor"] = f"salesforce:{modified_by}"
         records.append(record)
+        if to_stage in cancelled:
+            cancellation = _cancellation(notification, sobject, where, to_stage, envelope_field)
+            # One notification, two records: the kind joins the key.
+            cancellation["id"] = f"{notification_id}:cancelled"
+            records.append(cancellation)
 
     if records:
         return Mapped(events=records)
@@ -268,6 +297,39 @@ def parse(delivery: Delivery, config: Mapping[str, Any]) -> Mapped:
         return Mapped.ignore("no notifications")
     summary = ", ".join(f"{count} {label}" for label, count in sorted(skipped.items()))
     return Mapped.ignore(f"sObjects not used: {summary}")
+
+
+def _cancellation(
+    notification: ET.Element,
+    sobject: ET.Element,
+    where: str,
+    status: str,
+    envelope_field: str | None,
+) -> Record:
+    """A ``contract.cancelled`` for a Contract or Opportunity notification."""
+    notification_id = _child_text(notification, "Id")
+    if notification_id is None:
+        raise MappingError(f"{where}.Id missing")
+    record_id = _child_text(sobject, "Id")
+    if record_id is None:
+        raise MappingError(f"{where}.sObject.Id missing")
+    occurred_at = utc_timestamp(
+        _child_text(sobject, "LastModifiedDate"), field=f"{where}.sObject.LastModifiedDate"
+    )
+    envelope = _child_text(sobject, envelope_field) if envelope_field else None
+    kind = _sobject_type(sobject).lower()
+    record: Record = {
+        "id": notification_id,
+        "type": "contract.cancelled",
+        "occurred_at": occurred_at,
+        "subject": f"salesforce:{kind}/{record_id}",
+        "refs": {"envelope": [v for v in (envelope, f"salesforce:{record_id}") if v]},
+        "attributes": {"reason": status, "record_type": _sobject_type(sobject)},
+    }
+    modified_by = _child_text(sobject, "LastModifiedById")
+    if modified_by is not None:
+        record["actor"] = f"salesforce:{modified_by}"
+    return record
 
 
 VENDOR = register(
@@ -285,6 +347,10 @@ VENDOR = register(
             "lost_stages": ConfigKey("strings", "stages that close lost, when IsWon is absent"),
             "previous_stage_field": ConfigKey("string", "the field holding the prior stage"),
             "pipeline": ConfigKey("string", "recorded as attributes.pipeline"),
+            "cancelled_statuses": ConfigKey(
+                "strings", "Contract Status / Opportunity StageName values that cancel"
+            ),
+            "envelope_field": ConfigKey("string", "the field holding the signature's envelope id"),
         },
     )
 )

@@ -67,7 +67,7 @@ def test_preview_scores_recent_triggers_and_writes_nothing(
 
     assert ran.code == 0, ran.err
     assert "contract-signed v1" in ran.out
-    assert "1 units (completed 1)" in ran.out
+    assert "1 units (pending 1)" in ran.out  # its 30-day window is still open
     assert "test:recent" in ran.out
     assert "test:old" not in ran.out
     assert not WorkUnit.objects.exists()

@@ -50,7 +50,7 @@ def test_up_help_lists_the_options_of_manage_py_up(awu: Callable[..., Ran]) -> N
 def test_rescore_replays_history_into_a_new_version(awu: Callable[..., Ran], settings: Any) -> None:
     settings.AWU_NOW = NOW.isoformat()
     definitions_install_defaults(now=NOW - timedelta(days=400))
-    events_ingest(items=stories.contract("signed", NOW - timedelta(days=10)), now=NOW)
+    events_ingest(items=stories.contract("signed", NOW - timedelta(days=40)), now=NOW)
 
     ran = awu("rescore", "contract-signed", "--from", "2026-01-01")
 

@@ -1,7 +1,7 @@
 """Ledger-wide checks shared by the pipeline and end-to-end tests.
 
 The pipeline's result must equal the pure engine run from scratch over every
-stored event, and the entries must sum to the credits, whatever the arrival
+stored event (incident attributions included), and the entries must sum to the credits, whatever the arrival
 order, batch size or number of workers.
 """
 
@@ -16,6 +16,7 @@ from django.db.models import Sum
 from awu.rules.engine import evaluate
 from awu.scoring import evidence, published
 from awu.scoring.models import AwuEntry, WorkUnit
+from awu.scoring.settle import attributions_json
 from ledger.models import EventOutbox, WorkEvent
 
 
@@ -41,6 +42,7 @@ def expected_units(now: datetime) -> dict[tuple[int, int], tuple[Any, ...]]:
                 r.closes_at,
                 list(r.evidence),
                 r.reason,
+                attributions_json(r),
             )
     return out
 
@@ -54,6 +56,7 @@ def stored_units() -> dict[tuple[int, int], tuple[Any, ...]]:
             u.closes_at,
             list(u.evidence),
             u.reason,
+            u.attributions,
         )
         for u in WorkUnit.objects.filter(superseded_at__isnull=True)
     }

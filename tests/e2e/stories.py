@@ -49,9 +49,11 @@ def durable_change(
     disqualify_after: float = 5,
     actor: str = "alice@example.com",
     ai_share: float | None = None,
+    service: str | None = None,
 ) -> list[dict[str, Any]]:
-    """A PR merged at ``start``, deployed ``deploy_after`` days later, optionally
-    reverted / rolled back / blamed for an incident ``disqualify_after`` days in."""
+    """A PR merged at ``start``, deployed ``deploy_after`` days later (to ``service``
+    when given), optionally reverted / rolled back / blamed for an incident
+    ``disqualify_after`` days in."""
     pr, commit, deploy = f"acme/api#{tag}", f"c{tag}", f"d{tag}"
     merged = _event(
         tag,
@@ -80,6 +82,7 @@ def durable_change(
                 {"deploy": [deploy], "commit": [commit]},
                 actor="deploy-bot",
                 environment="production",
+                **({"service": service} if service else {}),
             )
         )
     at = _at(start, disqualify_after)
@@ -110,8 +113,29 @@ def durable_change(
     return events
 
 
-def contract(tag: str, start: datetime, *, actor: str = "lee@example.com") -> list[dict[str, Any]]:
-    return [
+def incident(
+    tag: str, at: datetime, *, service: str | None, source: str = SOURCE
+) -> list[dict[str, Any]]:
+    """An incident opened at ``at`` on ``service`` (none: on no service), naming no change."""
+    event = _event(
+        tag,
+        "opened",
+        "incident.opened",
+        _at(at, 0),
+        {"incident": [f"P{tag}"]},
+        actor="pagerduty",
+        severity="SEV2",
+        **({"service": service} if service else {}),
+    )
+    event["source"] = source
+    return [event]
+
+
+def contract(
+    tag: str, start: datetime, *, cancel_after: float | None = None, actor: str = "lee@example.com"
+) -> list[dict[str, Any]]:
+    """A contract signed at ``start``, optionally cancelled ``cancel_after`` days later."""
+    events = [
         _event(
             tag,
             "signed",
@@ -121,6 +145,19 @@ def contract(tag: str, start: datetime, *, actor: str = "lee@example.com") -> li
             actor=actor,
         )
     ]
+    if cancel_after is not None:
+        events.append(
+            _event(
+                tag,
+                "cancelled",
+                "contract.cancelled",
+                _at(start, cancel_after),
+                {"envelope": [f"env-{tag}"]},
+                actor=actor,
+                reason="terminated",
+            )
+        )
+    return events
 
 
 def ticket(
@@ -146,8 +183,15 @@ def ticket(
 
 
 def content(
-    tag: str, start: datetime, *, visits: list[int], actor: str = "max@example.com"
+    tag: str,
+    start: datetime,
+    *,
+    visits: list[int],
+    unpublish_after: float | None = None,
+    actor: str = "max@example.com",
 ) -> list[dict[str, Any]]:
+    """Content published at ``start`` with one traffic report a day, optionally
+    unpublished ``unpublish_after`` days later."""
     url = f"https://example.com/blog/{tag}"
     events = [
         _event(
@@ -171,6 +215,19 @@ def content(
                 actor="analytics",
                 url=url,
                 visits=count,
+            )
+        )
+    if unpublish_after is not None:
+        events.append(
+            _event(
+                tag,
+                "unpublished",
+                "content.unpublished",
+                _at(start, unpublish_after),
+                {"content": [f"blog/{tag}"]},
+                actor=actor,
+                url=url,
+                reason="retracted",
             )
         )
     return events
@@ -204,6 +261,11 @@ def mix(*, count: int, now: datetime, seed: int = 7, span_days: int = 120) -> li
     """About ``count`` events across the five domains, spread over ``span_days``
     before ``now``, in time order. Deterministic for a seed."""
     rnd = random.Random(seed)
+    # Draws added later (services, incidents by deploy window, cancellations,
+    # retractions) come from their own generator, so the stories drawn from ``rnd``
+    # stay what they were for a seed and benchmarks compare like with like.
+    more = random.Random(seed + 1_000_003)
+    services = ["acme/api", "acme/web", "acme/billing", "acme/search"]
     events: list[dict[str, Any]] = []
     people = [f"dev{i}@example.com" for i in range(40)]
     # Future-dated tails of recent stories are not events yet.
@@ -225,6 +287,7 @@ def mix(*, count: int, now: datetime, seed: int = 7, span_days: int = 120) -> li
                 if roll < 0.10
                 else None
             )
+            service = more.choice(services)
             story = durable_change(
                 tag,
                 start,
@@ -233,13 +296,26 @@ def mix(*, count: int, now: datetime, seed: int = 7, span_days: int = 120) -> li
                 disqualify_after=rnd.uniform(0.5, 40),
                 actor=rnd.choice(people),
                 ai_share=rnd.choice([None, 0.0, 0.4, 0.9]),
+                service=service,
             )
+            deployed = [e for e in story if e["type"] == "deploy.succeeded"]
+            if deployed and more.random() < 0.05:
+                # An incident on the service, sometimes inside the deploy window.
+                at = datetime.fromisoformat(deployed[0]["occurred_at"]) + timedelta(
+                    days=more.uniform(0, 2)
+                )
+                story += incident(f"{tag}-i", at, service=service)
         elif kind < 0.60:
-            story = contract(tag, start)
+            story = contract(tag, start, cancel_after=12 if more.random() < 0.05 else None)
         elif kind < 0.80:
             story = ticket(tag, start, reopen_after=rnd.choice([None, None, None, 3, 12]))
         elif kind < 0.90:
-            story = content(tag, start, visits=[rnd.randint(50, 600) for _ in range(4)])
+            story = content(
+                tag,
+                start,
+                visits=[rnd.randint(50, 600) for _ in range(4)],
+                unpublish_after=10 if more.random() < 0.05 else None,
+            )
         else:
             orders = [1]
             for _ in range(rnd.randint(1, 4)):

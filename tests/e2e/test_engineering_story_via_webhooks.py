@@ -310,3 +310,70 @@ def test_late_incident_naming_one_pr_voids_only_that_change(stack: Stack) -> Non
     settled = datetime.now(UTC)
     services.sweep(now=settled)
     assert_matches_engine(settled)
+
+
+def map_service(stack: Stack, external_name: str, service: str) -> None:
+    """``POST /api/v1/service-names`` as an operator does it, with an admin key."""
+    _, key = auth.api_key_create(name="story-admin", scopes=["admin"])
+    response = httpx.post(
+        f"{stack.base_url}/api/v1/service-names",
+        json={"source": "pagerduty:ops", "external_name": external_name, "service": service},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("broker", ["filesystem"], indirect=True)
+def test_incident_on_the_deployed_service_blames_the_latest_deploy_by_window(
+    stack: Stack,
+) -> None:
+    """Deploy-window attribution from published payloads: GitHub names the service
+    by its repository, PagerDuty by its service id; one mapping links the two. The
+    incident names no change, opens 3 hours after B's deploy (6 hours after A's),
+    and arrives after both units completed: B, the latest deploy's only change, is
+    voided by deploy window; A keeps its credit."""
+    create_sources(
+        stack, [("github", "acme", GITHUB_SECRET), ("pagerduty", "ops", PAGERDUTY_SECRET)]
+    )
+    map_service(stack, "PF9KMXH", REPO)  # the fixture's PagerDuty service id
+    now = datetime.now(UTC).replace(microsecond=0)
+    merged = now - timedelta(days=60)
+    pr_a, pr_b = f"{REPO}#201", f"{REPO}#202"
+    merge_a, merge_b = _sha("merge of 201"), _sha("merge of 202")
+    deployed_a = merged + timedelta(days=1)
+    deployed_b = deployed_a + timedelta(hours=3)
+    for number, sha in ((201, merge_a), (202, merge_b)):
+        payload = merged_pull_request(number, sha, _sha(f"head of {number}"), merged)
+        assert deliver_github(stack, "pull_request", payload) == ["created"]
+    for deploy_id, sha, at in ((5201, merge_a, deployed_a), (5202, merge_b, deployed_b)):
+        payload = successful_deployment(deploy_id, sha, at)
+        assert deliver_github(stack, "deployment_status", payload) == ["created"]
+    wait_for(lambda: in_state(pr_a, "completed"), what="PR A's unit to complete")
+    unit_b = wait_for(lambda: in_state(pr_b, "completed"), what="PR B's unit to complete")
+
+    opened_at = deployed_b + timedelta(hours=3)
+    assert deliver_pagerduty(stack, incident_triggered("PWINDOW", "Checkout 5xx", opened_at)) == [
+        "created"
+    ]  # incident.opened only: the title names no change
+
+    voided = wait_for(lambda: in_state(pr_b, "voided"), what="the incident to void PR B")
+    wait_for(lambda: not EventOutbox.objects.exists(), what="the outbox to drain")
+    incident = WorkEvent.objects.get(source__slug="ops", type="incident.opened")
+    assert incident.attributes["service_id"] == "PF9KMXH"
+    assert voided.reason == f"voided by incident.opened (event {incident.pk}) via deploy-window"
+    [attribution] = voided.attributions
+    assert (attribution["method"], attribution["shared"]) == ("deploy-window", False)
+    assert attribution["event"] == incident.pk
+    assert entries(voided) == [Decimal(1), Decimal(-1)]
+    assert voided.pk == unit_b.pk
+    still = durable_unit(pr_a)
+    assert still is not None
+    assert (still.state, still.attributions) == ("completed", [])
+
+    rows = work_units_report(stack)
+    assert rows[f"github:{pr_b}"]["attributions"][0]["method"] == "deploy-window"
+
+    settled = datetime.now(UTC)
+    services.sweep(now=settled)
+    assert_matches_engine(settled)

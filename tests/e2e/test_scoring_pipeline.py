@@ -51,9 +51,12 @@ def settle_and_check() -> None:
     assert_matches_engine(now)
 
 
-def test_signed_contract_is_credited_within_seconds(stack: Stack) -> None:
+def test_signed_contract_whose_window_has_closed_is_credited_within_seconds(
+    stack: Stack,
+) -> None:
     posted = time.monotonic()
-    stack.post(stories.contract("k", _now() - timedelta(minutes=1)))
+    # A backfill: signed 31 days ago, so the 30-day window closed before it arrived.
+    stack.post(stories.contract("k", _now() - timedelta(days=31)))
 
     unit = wait_for(
         lambda: (u := unit_for("k", "contract.signed")) and u.state == "completed" and u,

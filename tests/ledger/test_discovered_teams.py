@@ -20,7 +20,7 @@ from ledger.models import Membership, Person, Team
 from tests.conftest import Api
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-DAY = {"from": "2026-11-01", "to": "2026-11-30"}
+DAY = {"from": "2026-10-01", "to": "2026-11-30"}
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,7 @@ def contract(external_id: str, *, team: str | None, actor: str = "alice@example.
         "source": "legal-bot",
         "id": external_id,
         "type": "contract.signed",
-        "occurred_at": "2026-11-02T12:00:00Z",
+        "occurred_at": "2026-10-02T12:00:00Z",  # its 30-day window has closed
         "actor": actor,
         "refs": {"envelope": [external_id]},
     }
@@ -47,7 +47,7 @@ def usage(external_id: str, *, team: str | None, cost: str = "2.00") -> dict:
     record: dict[str, Any] = {
         "source": "gateway",
         "id": external_id,
-        "occurred_at": "2026-11-02T11:00:00Z",
+        "occurred_at": "2026-10-02T11:00:00Z",
         "actor": "alice@example.com",
         "provider": "anthropic",
         "model": "claude-sonnet-4-5",

@@ -42,6 +42,23 @@ def test_metrics_report_the_scoring_backlog_in_prometheus_text(api: Any) -> None
         assert f"# TYPE {name} gauge" in text
 
 
+def test_an_incident_with_no_service_and_no_refs_is_stored_and_counted_as_unattributed(
+    api: Any,
+) -> None:
+    bare = {
+        "source": "pager",
+        "id": "incident-1",
+        "type": "incident.opened",
+        "occurred_at": "2026-11-01T12:00:00Z",
+    }
+    assert api("events:write").post("/api/v1/events", bare).status_code == 201
+
+    text = api("reports:read").get("/metrics").content.decode()
+
+    assert "# TYPE awu_incidents_unattributed gauge" in text
+    assert "awu_incidents_unattributed 1.0" in text
+
+
 def test_unpriced_usage_that_a_reprice_priced_is_no_longer_counted(api: Any) -> None:
     from decimal import Decimal
 

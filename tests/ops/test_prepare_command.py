@@ -88,7 +88,7 @@ def test_a_prepared_database_scores_a_signed_contract_with_the_workers_code(
             "source": "esign",
             "id": "envelope-1-completed",
             "type": "contract.signed",
-            "occurred_at": "2026-11-20T12:00:00Z",
+            "occurred_at": "2026-09-20T12:00:00Z",
             "actor": "alice@example.com",
             "refs": {"envelope": ["env-1"]},
         },

@@ -22,6 +22,7 @@ import re
 import secrets
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -135,6 +136,9 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/reports/efficiency": {"GET": READ},
     "api/v1/reports/spend-deciles": {"GET": READ},
     "api/v1/reports/trend": {"GET": READ},
+    "api/v1/reports/incidents": {"GET": READ},
+    # Mapping a service name changes how incidents are attributed: admin only.
+    "api/v1/service-names": {"GET": READ, "POST": Scoped(("admin",), 201)},
     "api/v1/work-units": {"GET": READ},
     "api/v1/work-units/<int:unit_id>": {"GET": READ},
     "api/v1/definitions": {"GET": READ},
@@ -321,6 +325,13 @@ def body_for(route: str, world: World, method: str = "POST") -> tuple[bytes, str
         return fixture("otlp", "logs_claude_code.json"), "application/json"
     if route == "v1/metrics":
         return fixture("otlp", "metrics_delta.json"), "application/json"
+    if route == "api/v1/service-names":
+        mapping = {
+            "source": f"generic:{HOOK_SLUG}",
+            "external_name": f"svc-{uuid.uuid4().hex[:8]}",
+            "service": "acme/api",
+        }
+        return orjson.dumps(mapping), "application/json"
     if route.endswith("/preview"):
         return b'{"days": 30}', "application/json"
     if route.startswith("api/v1/hooks/"):

@@ -65,8 +65,9 @@ def test_windows_closed_while_beat_was_down_settle_late_at_their_own_time(
         *stories.durable_change("dc", t0 - timedelta(days=2), deploy_after=1),
         # Never deployed: the 14-day deploy deadline passes before T1.
         *stories.durable_change("nd", t0 - timedelta(days=2), deploy_after=None),
-        # Contract: no window, completed on arrival.
-        *stories.contract("ct", t0 - timedelta(hours=1)),
+        # Contract signed 40 days ago: its 30-day window closed before it arrived,
+        # so it settles as it is scored (a backfill), beat or no beat.
+        *stories.contract("ct", t0 - timedelta(days=40)),
     ]
     answer = post_events(stack, events)
     assert answer.status == 201, answer.body

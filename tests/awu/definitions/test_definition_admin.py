@@ -62,6 +62,19 @@ def test_saving_a_bad_condition_shows_its_position_next_to_the_field(
     assert draft.trigger_condition == ""
 
 
+def test_saving_a_deploy_window_of_zero_is_refused_with_the_field_named(
+    admin_client: Client, draft: DefinitionVersion
+) -> None:
+    response = admin_client.post(
+        change_url(draft), form_data(draft, incidents='{"window_hours": 0}')
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "incidents.window_hours must be more than 0" in errors["incidents"][0]
+    draft.refresh_from_db()
+    assert draft.incidents is None
+
+
 def test_saving_a_valid_draft_changes_it(admin_client: Client, draft: DefinitionVersion) -> None:
     response = admin_client.post(change_url(draft), form_data(draft, survive_days="3"))
     assert response.status_code == 302

@@ -8,8 +8,14 @@ from typing import Any
 import pytest
 
 from awu.definitions.defaults import DEFAULT_DEFINITIONS
-from awu.definitions.models import Definition, DefinitionVersion
+from awu.definitions.models import (
+    BEGINNING_OF_TIME,
+    Definition,
+    DefinitionVersion,
+    version_fields_from_spec,
+)
 from awu.definitions.services import (
+    SHIPPED_NOTE,
     InvalidVersion,
     definition_publish,
     definitions_install_defaults,
@@ -137,3 +143,72 @@ def test_installing_the_defaults_leaves_an_edited_definition_alone() -> None:
     assert list(
         DefinitionVersion.objects.filter(definition__key="resolution").values_list("pk", flat=True)
     ) == [v2.pk, v1.pk]
+
+
+def _install_as_an_older_release_did(key: str, **old_rules: Any) -> DefinitionVersion:
+    shipped = next(d for d in DEFAULT_DEFINITIONS if d.spec.key == key)
+    fields = {**version_fields_from_spec(shipped.spec), **old_rules}
+    definition = Definition.objects.create(
+        key=key, name=shipped.name, domain=shipped.spec.domain, description="older"
+    )
+    return DefinitionVersion.objects.create(
+        definition=definition,
+        version=1,
+        status="published",
+        published_at=NOW,
+        covers_from=BEGINNING_OF_TIME,
+        note=SHIPPED_NOTE,
+        **fields,
+    )
+
+
+def test_an_install_of_an_older_shipped_version_gets_the_new_one_published_beside_it() -> None:
+    old = _install_as_an_older_release_did("contract-signed", survive_days=0, disqualifiers=[])
+    later = NOW + timedelta(days=3)
+
+    installed = definitions_install_defaults(now=later)
+
+    assert "contract-signed" in installed
+    assert "resolution" in installed
+
+    old.refresh_from_db()
+    assert (old.survive_days, old.disqualifiers, old.status) == (0, [], "published")
+    new = DefinitionVersion.objects.get(definition__key="contract-signed", version=2)
+    assert (new.status, new.covers_from, new.survive_days) == ("published", later, 30)
+    assert new.disqualifiers == [{"type": "contract.cancelled", "link": ["envelope"]}]
+    assert definitions_install_defaults(now=later + timedelta(days=1)) == []
+
+
+def test_a_team_version_published_over_the_shipped_one_is_not_replaced() -> None:
+    old = _install_as_an_older_release_did("content-drove-traffic", survive_days=0)
+    own = definition_publish(version=version_draft_from(version=old), now=NOW)
+    assert "content-drove-traffic" not in definitions_install_defaults(now=NOW + timedelta(days=1))
+    assert DefinitionVersion.objects.filter(definition__key="content-drove-traffic").count() == 2
+    assert own.note != SHIPPED_NOTE
+
+
+@pytest.mark.parametrize(
+    ("incidents", "problem"),
+    [
+        ({"window_hours": 0}, "incidents.window_hours must be more than 0"),
+        ({"window_hours": 721}, "at most 720 hours (30 days)"),
+        ({"window_hours": "24"}, "incidents.window_hours must be a whole number of hours"),
+        ({"voids": "sometimes"}, "incidents.voids must be one of"),
+        ({"window": 24}, "incidents has unknown keys: window"),
+        ([24], "incidents must be an object"),
+    ],
+)
+def test_a_bad_incident_rule_is_refused_with_the_field_named(
+    definition: Definition, incidents: Any, problem: str
+) -> None:
+    version = draft(definition, incidents=incidents)
+    problems = version_problems(version)
+    assert list(problems) == ["incidents"]
+    assert problem in problems["incidents"][0]
+    with pytest.raises(InvalidVersion):
+        definition_publish(version=version, now=NOW)
+
+
+def test_a_thirty_day_deploy_window_is_accepted(definition: Definition) -> None:
+    version = draft(definition, incidents={"window_hours": 720, "voids": "all"})
+    assert version_problems(version) == {}

@@ -35,13 +35,14 @@ def spec(**overrides: object) -> DefinitionSpec:
     return DefinitionSpec(**fields)  # type: ignore[arg-type]
 
 
-def test_relevant_types_are_the_trigger_requirement_and_disqualifier_types():
+def test_relevant_types_are_the_trigger_requirement_disqualifier_and_incident_types():
     assert relevant_types(DURABLE) == {
         "code.pr.merged",
         "deploy.succeeded",
         "code.reverted",
         "deploy.rolled_back",
         "incident.attributed",
+        "incident.opened",
     }
 
 

@@ -101,11 +101,40 @@ def test_another_deal_moving_back_does_not_void():
 # legal
 
 
-def test_signed_contract_completes_at_once():
-    signed = ev(1, "contract.signed", 0, {"envelope": ["docusign:envelope/abc"]})
-    (unit,) = units_of(LEGAL, [signed], now_day=0)
+def signed(event_id: int, at: float, envelope: str = "docusign:envelope/abc") -> Event:
+    return ev(event_id, "contract.signed", at, {"envelope": [envelope]})
+
+
+def cancelled(event_id: int, at: float, envelope: str = "docusign:envelope/abc") -> Event:
+    return ev(event_id, "contract.cancelled", at, {"envelope": [envelope]}, reason="terminated")
+
+
+def test_signed_contract_is_pending_for_thirty_days():
+    (unit,) = units_of(LEGAL, [signed(1, 0)], now_day=29)
+    assert unit.state is UnitState.PENDING
+    assert unit.closes_at == day(30)
+
+
+def test_signed_contract_not_cancelled_for_thirty_days_completes():
+    (unit,) = units_of(LEGAL, [signed(1, 0)], now_day=30)
     assert unit.state is UnitState.COMPLETED
-    assert unit.completed_at == day(0)
+    assert unit.completed_at == day(30)
+
+
+def test_contract_cancelled_within_the_window_voids_the_signature():
+    (unit,) = units_of(LEGAL, [signed(1, 0), cancelled(2, 12)], now_day=40)
+    assert unit.state is UnitState.VOIDED
+    assert unit.reason == "voided by contract.cancelled (event 2)"
+
+
+def test_contract_cancelled_after_the_window_still_counts():
+    (unit,) = units_of(LEGAL, [signed(1, 0), cancelled(2, 31)], now_day=40)
+    assert unit.state is UnitState.COMPLETED
+
+
+def test_another_contract_cancelled_does_not_void():
+    (unit,) = units_of(LEGAL, [signed(1, 0), cancelled(2, 3, envelope="other")], now_day=40)
+    assert unit.state is UnitState.COMPLETED
 
 
 def test_contract_sent_for_signature_is_not_a_unit():
@@ -173,12 +202,36 @@ def test_content_below_the_visit_threshold_waits_for_traffic():
     assert unit.reason == "waiting for content.traffic"
 
 
-def test_content_completes_when_running_visits_reach_the_threshold():
+def test_content_matures_thirty_days_after_running_visits_reach_the_threshold():
     events = [published(1, 0), traffic(2, 1, 400), traffic(3, 2, 500), traffic(4, 3, 300)]
-    (unit,) = units_of(MARKETING, events, now_day=5)
+    assert units_of(MARKETING, events, now_day=32)[0].state is UnitState.PENDING
+    (unit,) = units_of(MARKETING, events, now_day=33)
     assert unit.state is UnitState.COMPLETED
-    assert unit.completed_at == day(3)
+    assert unit.completed_at == day(33)
     assert unit.evidence == (1, 2, 3, 4)
+
+
+def unpublished(event_id: int, at: float, content: str = "blog/a") -> Event:
+    return ev(event_id, "content.unpublished", at, {"content": [content]}, reason="retracted")
+
+
+def test_content_unpublished_within_the_window_voids():
+    events = [published(1, 0), traffic(2, 1, 1500), unpublished(3, 10)]
+    (unit,) = units_of(MARKETING, events, now_day=60)
+    assert unit.state is UnitState.VOIDED
+    assert unit.evidence == (1, 2, 3)
+
+
+def test_content_unpublished_after_the_window_still_counts():
+    events = [published(1, 0), traffic(2, 1, 1500), unpublished(3, 32)]
+    (unit,) = units_of(MARKETING, events, now_day=60)
+    assert unit.state is UnitState.COMPLETED
+
+
+def test_other_content_unpublished_does_not_void():
+    events = [published(1, 0), traffic(2, 1, 1500), unpublished(3, 10, content="blog/b")]
+    (unit,) = units_of(MARKETING, events, now_day=60)
+    assert unit.state is UnitState.COMPLETED
 
 
 def test_traffic_after_thirty_days_does_not_count():
@@ -195,5 +248,5 @@ def test_traffic_to_other_content_does_not_count():
 
 def test_visit_threshold_is_a_parameter():
     compiled = compile_definition(content_drove_traffic(visits_at_least=Decimal(100)).spec)
-    (unit,) = units_of(compiled, [published(1, 0), traffic(2, 1, 150)], now_day=2)
+    (unit,) = units_of(compiled, [published(1, 0), traffic(2, 1, 150)], now_day=31)
     assert unit.state is UnitState.COMPLETED

@@ -171,8 +171,33 @@ def test_scoring_a_batch_takes_a_bounded_number_of_queries(
         assert services.score_pending(now=NOW, batch_size=1000) == 400
 
 
+@pytest.mark.parametrize(
+    ("story", "trigger_type", "completes_after"),
+    [
+        (lambda start: stories.contract("old", start), "contract.signed", 30),
+        (lambda start: stories.ticket("old", start), "ticket.resolved", 7),
+        (lambda start: stories.content("old", start, visits=[1200]), "content.published", 31),
+        (
+            lambda start: stories.deal("old", start, orders=[1, 2]),
+            "crm.opportunity.stage_changed",
+            14,
+        ),
+    ],
+)
+def test_a_backfilled_unit_whose_window_has_closed_settles_in_the_pass_that_scores_it(
+    defaults: None, story: Any, trigger_type: str, completes_after: int
+) -> None:
+    start = NOW - timedelta(days=90)
+    ingest(story(start))
+    drain()
+    unit = unit_of("old", trigger_type)
+    assert (unit.state, unit.closes_at) == ("completed", None)
+    assert unit.completed_at == start + timedelta(days=completes_after)
+    assert AwuEntry.objects.get(unit=unit).effective_at == unit.completed_at
+
+
 def test_sweep_also_scores_what_a_lost_wakeup_left_in_the_outbox(defaults: None) -> None:
-    ingest(stories.contract("k", NOW - timedelta(days=2)))
+    ingest(stories.contract("k", NOW - timedelta(days=40)))
     services.sweep(now=NOW)
     assert unit_of("k", "contract.signed").state == "completed"
     assert not EventOutbox.objects.exists()
@@ -210,7 +235,7 @@ def test_team_named_by_the_trigger_wins_over_membership(defaults: None) -> None:
 
 def test_new_version_governs_triggers_from_its_publication_only(defaults: None) -> None:
     v1 = DefinitionVersion.objects.get(definition__key="contract-signed")
-    published_at = NOW - timedelta(days=5)
+    published_at = NOW - timedelta(days=45)  # both signatures' windows have closed
     draft = version_draft_from(version=v1)
     version_update(version=draft, units="2")
     definition_publish(version=draft, now=published_at)
@@ -266,7 +291,7 @@ def test_database_refuses_changing_a_published_versions_rules(defaults: None) ->
 
 
 def test_database_refuses_updating_or_deleting_awu_entries(defaults: None) -> None:
-    ingest(stories.contract("k", NOW - timedelta(days=2)))
+    ingest(stories.contract("k", NOW - timedelta(days=40)))
     drain()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AwuEntry.objects.update(delta=5)
@@ -358,7 +383,7 @@ def test_score_now_command_scores_the_outbox_and_prints_counts(
     defaults: None, settings: Any
 ) -> None:
     settings.AWU_NOW = "2026-11-23T12:00:00Z"
-    ingest(stories.contract("k", NOW - timedelta(days=1)))
+    ingest(stories.contract("k", NOW - timedelta(days=40)))
     out = io.StringIO()
     call_command("score_now", stdout=out)
     assert "Scored 1 events" in out.getvalue()

@@ -113,6 +113,39 @@ def test_without_summary_the_actor_is_the_docusign_user_and_time_is_the_message_
     assert event["occurred_at"] == "2026-11-03T15:42:19.357000Z"
 
 
+REPLACEMENT_ID = "c4e1f7d2-5678-4a1b-8c3d-0a9b8c7d6e5f"
+
+
+def test_voided_replacement_envelope_cancels_the_contract_it_replaces() -> None:
+    event = only_event(docusign.parse(signed(body_of("envelope_voided.json")), {}))
+    assert event["type"] == "contract.cancelled"
+    # Carries the signature's envelope ref, so it links to (and voids) that unit.
+    assert event["refs"] == {"envelope": [REPLACEMENT_ID, ENVELOPE_ID]}
+    assert event["attributes"]["reason"] == "voided"
+    assert event["attributes"]["voided_reason"] == "Customer terminated the agreement"
+    assert event["occurred_at"] == "2026-11-20T10:05:11.043000Z"
+    assert event["id"] == f"envelope-voided:{REPLACEMENT_ID}"
+
+
+def test_replaced_envelope_field_name_is_configurable() -> None:
+    body = edited(
+        "envelope_voided.json",
+        lambda p: p["data"]["envelopeSummary"]["customFields"]["textCustomFields"][0].update(
+            name="Supersedes"
+        ),
+    )
+    assert only_event(docusign.parse(signed(body), {}))["refs"] == {"envelope": [REPLACEMENT_ID]}
+    event = only_event(docusign.parse(signed(body), {"replaces_field": "Supersedes"}))
+    assert event["refs"] == {"envelope": [REPLACEMENT_ID, ENVELOPE_ID]}
+
+
+def test_declined_envelope_is_a_cancellation_of_its_own_envelope() -> None:
+    event = only_event(docusign.parse(signed(body_of("envelope_declined.json")), {}))
+    assert event["type"] == "contract.cancelled"
+    assert event["refs"] == {"envelope": [REPLACEMENT_ID]}
+    assert event["attributes"]["reason"] == "declined"
+
+
 def test_record_has_no_source() -> None:
     event = only_event(docusign.parse(signed(body_of("envelope_completed.json")), {}))
     assert "source" not in event

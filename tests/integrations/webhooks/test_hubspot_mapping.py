@@ -194,6 +194,23 @@ def test_redelivery_yields_identical_records() -> None:
     assert first.events == again.events
 
 
+def test_move_into_a_configured_cancelled_stage_is_also_a_contract_cancelled() -> None:
+    config = {"cancelled_stages": ["contractsent"]}
+    records = stage_events(hubspot.parse(signed(body_of("deal_stage_changes.json")), config))
+    stage, cancelled = records[0], records[1]
+    assert stage["type"] == "crm.opportunity.stage_changed"
+    assert cancelled["type"] == "contract.cancelled"
+    assert cancelled["id"] == f"{stage['id']}:cancelled"
+    assert cancelled["refs"] == {"envelope": ["hubspot:9876543210"], "deal": ["9876543210"]}
+    assert cancelled["attributes"] == {"reason": "contractsent"}
+    assert cancelled["occurred_at"] == stage["occurred_at"]
+
+
+def test_no_stage_cancels_by_default() -> None:
+    records = stage_events(hubspot.parse(signed(body_of("deal_stage_changes.json")), {}))
+    assert all(r["type"] == "crm.opportunity.stage_changed" for r in records)
+
+
 def test_documented_example_without_deal_stages_is_ignored_and_counted() -> None:
     mapped = hubspot.parse(signed(body_of("documented_example.json")), {})
     assert mapped.events == []

@@ -168,6 +168,46 @@ def test_other_sobjects_are_ignored_and_counted() -> None:
     assert mapped.ignored == "sObjects not used: 1 Account"
 
 
+def test_terminated_contract_cancels_the_signature_by_its_envelope() -> None:
+    (cancelled,) = events(salesforce.parse(delivery(body_of("contract_terminated.xml")), CONFIG))
+    assert cancelled["type"] == "contract.cancelled"
+    assert cancelled["id"] == "04l000000000003AAA"
+    assert cancelled["refs"] == {
+        "envelope": ["93be49ab-1234-4d0b-9a5c-f752070d71ec", "salesforce:800000000000001AAA"]
+    }
+    assert cancelled["attributes"]["reason"] == "Terminated"
+    assert cancelled["occurred_at"] == "2026-11-12T09:00:00Z"
+    assert cancelled["subject"] == "salesforce:contract/800000000000001AAA"
+
+
+def test_contract_in_another_status_is_ignored() -> None:
+    body = edited("contract_terminated.xml", "<sf:Status>Terminated</sf:Status>", "")
+    mapped = salesforce.parse(delivery(body), CONFIG)
+    assert mapped.events == []
+    assert mapped.ignored == "sObjects not used: 2 Contract not cancelled"
+
+
+def test_opportunity_moved_to_a_cancelled_stage_is_also_a_cancellation() -> None:
+    body = edited(
+        "opportunity_stage_changed.xml",
+        "<sf:StageName>Negotiation/Review</sf:StageName>",
+        "<sf:StageName>Cancelled</sf:StageName>"
+        "<sf:AWU_Envelope_Id__c>env-9</sf:AWU_Envelope_Id__c>",
+    )
+    first, cancelled, _ = events(salesforce.parse(delivery(body), CONFIG))
+    assert first["type"] == "crm.opportunity.stage_changed"
+    assert cancelled["type"] == "contract.cancelled"
+    assert cancelled["id"] == "04l000000000001AAA:cancelled"
+    assert cancelled["refs"] == {"envelope": ["env-9", "salesforce:006000000000001AAA"]}
+
+
+def test_cancelled_statuses_are_configurable() -> None:
+    config = {**CONFIG, "cancelled_statuses": ["Rescinded"]}
+    body = edited("contract_terminated.xml", "Terminated", "Rescinded")
+    (cancelled,) = events(salesforce.parse(delivery(body), config))
+    assert cancelled["attributes"]["reason"] == "Rescinded"
+
+
 def test_missing_stage_name_is_a_mapping_error() -> None:
     body = edited(
         "opportunity_stage_changed.xml",

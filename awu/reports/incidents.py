@@ -1,0 +1,103 @@
+"""Incidents by attribution method: how the incidents of a period were tied to changes.
+
+Read from the live units' ``attributions`` (the engine's, see
+awu.rules.incidents) and the ledger's ``incident.opened`` events. An incident is
+known by its key: ``incident:<first incident ref>``, else ``event:<id>``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from awu.reports.measures import rate
+
+METHODS = ("explicit", "deploy-window")
+
+# The key of an incident.opened event ``e``: the same one the engine gives it.
+INCIDENT_KEY_SQL = (
+    "CASE WHEN jsonb_typeof(e.refs->'incident') = 'array'"
+    " AND jsonb_array_length(e.refs->'incident') > 0"
+    " THEN 'incident:' || (e.refs->'incident'->>0) ELSE 'event:' || e.id END"
+)
+
+# incident.opened events no live unit has an attribution of (``e`` is the event).
+UNATTRIBUTED_SQL = f"""
+e.type = 'incident.opened' AND NOT EXISTS (
+    SELECT 1 FROM scoring_workunit u
+    WHERE array_length(u.incident_keys, 1) > 0
+      AND u.incident_keys @> ARRAY[({INCIDENT_KEY_SQL})::varchar]
+      AND u.superseded_at IS NULL
+)
+"""  # noqa: S608 - constant SQL
+
+
+def unattributed_incidents(*, start: datetime | None = None, stop: datetime | None = None) -> int:
+    """How many ``incident.opened`` events in [start, stop) are attributed to no change."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM ledger_workevent e WHERE {UNATTRIBUTED_SQL}"  # noqa: S608
+            " AND (%(start)s::timestamptz IS NULL OR e.occurred_at >= %(start)s)"
+            " AND (%(stop)s::timestamptz IS NULL OR e.occurred_at < %(stop)s)",
+            {"start": start, "stop": stop},
+        )
+        return int(cursor.fetchone()[0])
+
+
+def incidents_by_method(*, start: datetime | None, stop: datetime | None) -> list[dict[str, Any]]:
+    """One row per method (``explicit``, ``deploy-window``, then ``unattributed``).
+
+    ``incidents`` counts distinct incidents opened (or attributed) in [start, stop);
+    an incident attributed explicitly to one change and by deploy window to
+    another counts in both rows. ``attributions`` counts (incident, unit) pairs,
+    ``shared_attributions`` those from a deploy that held several changes,
+    ``voiding_attributions`` those the unit's rule lets void it. ``share`` is
+    ``incidents`` over every ``incident.opened`` of the period (the denominator).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a->>'method', count(DISTINCT a->>'incident'), count(*),
+                   count(*) FILTER (WHERE (a->>'shared')::boolean),
+                   count(*) FILTER (WHERE (a->>'voids')::boolean)
+            FROM scoring_workunit u CROSS JOIN LATERAL jsonb_array_elements(u.attributions) a
+            WHERE u.superseded_at IS NULL AND array_length(u.incident_keys, 1) > 0
+              AND (%(start)s::timestamptz IS NULL OR (a->>'at')::timestamptz >= %(start)s)
+              AND (%(stop)s::timestamptz IS NULL OR (a->>'at')::timestamptz < %(stop)s)
+            GROUP BY 1
+            """,
+            {"start": start, "stop": stop},
+        )
+        counts = {row[0]: row[1:] for row in cursor.fetchall()}
+        cursor.execute(
+            "SELECT count(*) FROM ledger_workevent WHERE type = 'incident.opened'"
+            " AND (%(start)s::timestamptz IS NULL OR occurred_at >= %(start)s)"
+            " AND (%(stop)s::timestamptz IS NULL OR occurred_at < %(stop)s)",
+            {"start": start, "stop": stop},
+        )
+        opened = int(cursor.fetchone()[0])
+    rows = []
+    for method in METHODS:
+        incidents, attributions, shared, voiding = counts.get(method, (0, 0, 0, 0))
+        rows.append(_row(method, incidents, attributions, shared, voiding, opened))
+    rows.append(
+        _row("unattributed", unattributed_incidents(start=start, stop=stop), 0, 0, 0, opened)
+    )
+    return rows
+
+
+def _row(
+    method: str, incidents: int, attributions: int, shared: int, voiding: int, opened: int
+) -> dict[str, Any]:
+    return {
+        "method": method,
+        "incidents": incidents,
+        "attributions": attributions,
+        "shared_attributions": shared,
+        "voiding_attributions": voiding,
+        "share": rate(Decimal(incidents), Decimal(opened)),
+        "denominators": {"incidents_opened": opened},
+    }
