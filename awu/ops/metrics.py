@@ -26,6 +26,7 @@ from awu.reports.facts import usage_unpriced_sql
 from ledger.models import ApiKey
 from ledger.openapi import errors
 
+
 _ESTIMATED_TABLES = {
     "ledger_workevent": "work_events",
     "ledger_tokenusage": "token_usage_records",
@@ -37,7 +38,10 @@ class _LedgerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = ANY(%s)",
+                # Summed over partitions (a partitioned parent holds no rows itself).
+                "SELECT t.name, sum(greatest(c.reltuples, 0))::bigint"
+                " FROM unnest(%s::text[]) t(name), pg_partition_tree(t.name::regclass) p"
+                " JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf GROUP BY t.name",
                 [list(_ESTIMATED_TABLES)],
             )
             estimated = GaugeMetricFamily(

@@ -99,7 +99,9 @@ def test_usage_committed_while_a_refresh_runs_is_folded_in_exactly_once(
     build.usage(cost="2.00")  # taken by the next refresh
     if day_recomputed:
         # A price correction makes the refresh recompute the whole day.
-        CostAdjustment.objects.create(usage=first, delta_usd=Decimal("0.25"), reason="reprice")
+        CostAdjustment.objects.create(
+            usage_id=first.id, delta_usd=Decimal("0.25"), reason="reprice"
+        )
     take = queues.take
 
     def take_then_another_arrives() -> queues.Taken:
@@ -455,7 +457,9 @@ def _change(name: str) -> None:
     elif name == "reprice-the-first-record":
         first = TokenUsage.objects.order_by("id").first()
         if first is not None:
-            CostAdjustment.objects.create(usage=first, delta_usd=Decimal("0.25"), reason="reprice")
+            CostAdjustment.objects.create(
+                usage_id=first.id, delta_usd=Decimal("0.25"), reason="reprice"
+            )
     elif name == "session-s2-commits-c2":
         build.event("x.session.commit", refs={"session": ["s2"], "commit": ["c2"]})
 
