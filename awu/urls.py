@@ -9,6 +9,7 @@ from integrations.otlp import views as otlp_views
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
 from ledger import health
+from ledger.replica import replica_view
 
 handler400 = "ledger.http.handler400"
 handler403 = "ledger.http.handler403"
@@ -18,9 +19,13 @@ handler500 = "ledger.http.handler500"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", MetricsView.as_view(), name="metrics"),
-    path("api/v1/events", ledger_apis.EventsView.as_view(), name="events"),
-    path("api/v1/token-usage", ledger_apis.TokenUsageView.as_view(), name="token-usage"),
+    path("metrics", replica_view(MetricsView.as_view()), name="metrics"),
+    path("api/v1/events", replica_view(ledger_apis.EventsView.as_view()), name="events"),
+    path(
+        "api/v1/token-usage",
+        replica_view(ledger_apis.TokenUsageView.as_view()),
+        name="token-usage",
+    ),
     path(
         "api/v1/hooks/<slug:vendor>/<slug:source>",
         integration_views.HookView.as_view(),

@@ -6,10 +6,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from awu.dashboard import views
+from ledger.replica import replica_view
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("units/<int:unit_id>/", views.work_unit, name="dashboard-unit"),
+    path("", replica_view(views.dashboard), name="dashboard"),
+    path("units/<int:unit_id>/", replica_view(views.work_unit), name="dashboard-unit"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from django.db import connection
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -25,7 +24,7 @@ from rest_framework.views import APIView
 from awu.reports.facts import usage_unpriced_sql
 from ledger.models import ApiKey
 from ledger.openapi import errors
-
+from ledger.replica import read_connection
 
 _ESTIMATED_TABLES = {
     "ledger_workevent": "work_events",
@@ -36,7 +35,7 @@ _ESTIMATED_TABLES = {
 
 class _LedgerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        with connection.cursor() as cursor:
+        with read_connection().cursor() as cursor:
             cursor.execute(
                 # Summed over partitions (a partitioned parent holds no rows itself).
                 "SELECT t.name, sum(greatest(c.reltuples, 0))::bigint"
