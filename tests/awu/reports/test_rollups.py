@@ -566,3 +566,30 @@ def test_the_refresh_command_says_what_it_did() -> None:
     assert out.getvalue().startswith("rebuilt every rollup")
     [row] = from_rollups(MARCH)
     assert row["token_cost_usd"] == "1.000000000"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_refreshing_at_once_add_each_record_once() -> None:
+    build.person("ann", team_slug="payments", actor="ann@example.com")
+    build.usage(actor="ann@example.com", cost="1.00")
+    rollups_refresh()
+    for day in range(2, 12):
+        build.usage(actor="ann@example.com", cost="0.25", occurred_at=build.at(day))
+    barrier = threading.Barrier(2)
+
+    def beat() -> None:
+        try:
+            barrier.wait()
+            rollups_refresh()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    rollups_refresh()  # whatever one beat skipped (the other held the lock)
+
+    for query in [MARCH, replace(MARCH, group_by=("team",))]:
+        assert from_rollups(query, monthly=False) == efficiency_report_naive(query=query)
