@@ -137,6 +137,29 @@ def _copy(cursor: CursorWrapper, table: str, where: str, params: list[Any]) -> i
     return copied
 
 
+# Foreign keys into a record table that the conversion may drop: the previous
+# release's CostAdjustment.usage, which migration 0010 drops too (the online
+# command runs before that migration). Any other one stops the conversion.
+DROPPABLE_REFERENCES = {"ledger_costadjustment"}
+
+
+def _references(cursor: CursorWrapper, table: str) -> list[tuple[str, str]]:
+    """(table, constraint) of the foreign keys pointing into ``table``; raises on
+    one the conversion may not drop."""
+    cursor.execute(
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint"
+        " WHERE confrelid = %s::regclass AND contype = 'f'",
+        [table],
+    )
+    found = cursor.fetchall()
+    for source, name in found:
+        if source not in DROPPABLE_REFERENCES:
+            raise RuntimeError(
+                f"{source}.{name} references {table}: a partitioned table cannot be its target"
+            )
+    return found
+
+
 def swap(cursor: CursorWrapper, table: str) -> None:
     """Put the shadow in the table's place. Runs in the caller's transaction, with
     the table locked (the migration's own lock, or the online command's)."""
@@ -154,6 +177,8 @@ def swap(cursor: CursorWrapper, table: str) -> None:
         [table],
     )
     grants = cursor.fetchall()
+    for source, name in _references(cursor, table):
+        cursor.execute(f'ALTER TABLE {source} DROP CONSTRAINT "{name}"')
     indexes = [name for name, _ in _indexes(cursor, table)]
     sequence = _sequence(cursor, table)
     cursor.execute(
@@ -237,31 +262,44 @@ def _settled_high_water(cursor: CursorWrapper, table: str, report: Report) -> in
 class Estimate:
     table: str
     rows: int
-    rows_per_second: float
+    copied_per_second: float
+    indexed_per_second: float
 
     @property
     def seconds(self) -> float:
-        return self.rows / self.rows_per_second if self.rows_per_second else 0.0
+        if not (self.copied_per_second and self.indexed_per_second):
+            return 0.0
+        return self.rows / self.copied_per_second + self.rows / self.indexed_per_second
 
 
 def estimate(table: str, *, sample: int = 20_000) -> Estimate:
-    """Time copying ``sample`` recent rows into a scratch table of the same shape
-    and indexes (rolled back), and multiply by the table's rows."""
+    """Time copying ``sample`` recent rows into a scratch table of the same shape,
+    then building its indexes (rolled back), and scale both by the table's rows.
+    A lower bound: the sample is in memory, index builds grow a little faster than
+    the rows."""
     with transaction.atomic(), connection.cursor() as cursor:
         rows = _rows_estimate(cursor, table)
         cursor.execute(
-            f"CREATE TEMPORARY TABLE partition_sample (LIKE {table} INCLUDING DEFAULTS"
-            " INCLUDING INDEXES) ON COMMIT DROP"
+            f"CREATE TEMPORARY TABLE partition_sample (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
         )
         started = time.perf_counter()
         cursor.execute(
             f"INSERT INTO partition_sample SELECT * FROM {table} ORDER BY id DESC LIMIT %s",  # noqa: S608
             [sample],
         )
-        copied = cursor.rowcount
-        elapsed = time.perf_counter() - started
+        copied, copying = cursor.rowcount, time.perf_counter() - started
+        started = time.perf_counter()
+        cursor.execute("ALTER TABLE partition_sample ADD PRIMARY KEY (id, occurred_at)")
+        for _, method in _indexes(cursor, table):
+            cursor.execute(f"CREATE INDEX ON partition_sample USING {method}")
+        indexing = time.perf_counter() - started
         transaction.set_rollback(True)
-    return Estimate(table=table, rows=rows, rows_per_second=copied / elapsed if elapsed else 0.0)
+    return Estimate(
+        table=table,
+        rows=rows,
+        copied_per_second=copied / copying if copying else 0.0,
+        indexed_per_second=copied / indexing if indexing else 0.0,
+    )
 
 
 def convert_online(
@@ -280,6 +318,7 @@ def convert_online(
         if is_partitioned(cursor, table):
             report(f"{table}: already partitioned")
             return False
+        _references(cursor, table)  # before copying anything
         cursor.execute(f"DROP TABLE IF EXISTS {_shadow(table)}")  # an interrupted run's
         high = _settled_high_water(cursor, table, report)
         months = _months_of(cursor, table)

@@ -176,9 +176,26 @@ def test_the_dry_run_measures_a_rate_and_changes_nothing(old_shape: int) -> None
     guess = estimate(OLD, sample=200)
 
     assert guess.rows == 615
-    assert guess.rows_per_second > 0
-    assert guess.seconds == pytest.approx(615 / guess.rows_per_second)
+    assert guess.copied_per_second > 0
+    assert guess.indexed_per_second > 0
+    assert guess.seconds == pytest.approx(
+        615 / guess.copied_per_second + 615 / guess.indexed_per_second
+    )
     assert _rows("SELECT relkind FROM pg_class WHERE oid = %s::regclass", [OLD]) == [("r",)]
     out = StringIO()
     call_command("partition_ledger", "--dry-run", stdout=out)
     assert out.getvalue().count("already partitioned") == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_foreign_key_into_the_table_stops_the_conversion_before_any_copy(
+    old_shape: int,
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {OLD}_child (parent bigint REFERENCES {OLD} (id))")
+    try:
+        with pytest.raises(RuntimeError, match="cannot be its target"):
+            convert_online(OLD, report=lambda line: None)
+        assert _rows("SELECT to_regclass(%s)", [f"{OLD}_partitioned"]) == [(None,)]
+    finally:
+        connection.cursor().execute(f"DROP TABLE {OLD}_child")

@@ -36,9 +36,10 @@ class Command(BaseCommand):
             elif dry_run:
                 guess = estimate(name)
                 out(
-                    f"{name}: ~{guess.rows:,} rows at {guess.rows_per_second:,.0f} rows/s"
-                    f" (measured on a sample) -> ~{guess.seconds:,.0f} s of copying,"
-                    " then the indexes; the swap locks the table for the last rows only"
+                    f"{name}: ~{guess.rows:,} rows; measured on a sample: copying"
+                    f" {guess.copied_per_second:,.0f} rows/s, indexing {guess.indexed_per_second:,.0f}"
+                    f" rows/s -> ~{guess.seconds:,.0f} s (a lower bound); the swap then locks"
+                    " the table only for the rows that arrived meanwhile"
                 )
             else:
                 convert_online(name, report=out)
