@@ -244,6 +244,7 @@ def _settled_high_water(cursor: CursorWrapper, table: str, report: Report) -> in
     high = int(cursor.fetchone()[0])
     cursor.execute("SELECT clock_timestamp()")
     read_at = cursor.fetchone()[0]
+    reported_at = 0.0
     while True:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -254,7 +255,9 @@ def _settled_high_water(cursor: CursorWrapper, table: str, report: Report) -> in
         open_transactions = cursor.fetchone()[0]
         if not open_transactions:
             return high
-        report(f"  waiting for {open_transactions} open transaction(s) older than the copy")
+        if time.monotonic() - reported_at > 5:
+            report(f"  waiting for {open_transactions} open transaction(s) older than this pass")
+            reported_at = time.monotonic()
         time.sleep(0.2)
 
 
