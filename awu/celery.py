@@ -38,6 +38,12 @@ def _schedule_sweep(sender: Celery, **kwargs: Any) -> None:
         sender.signature("awu.reports.tasks.refresh_rollups"),
         name="awu-refresh-rollups",
     )
+    # The ledger's monthly partitions, created months before they are needed.
+    sender.add_periodic_task(
+        crontab(minute=7),
+        sender.signature("ledger.tasks.ensure_partitions"),
+        name="awu-ensure-partitions",
+    )
     # Yesterday's vendor usage reports (Anthropic, OpenAI), for keys configured.
     sender.add_periodic_task(
         crontab(hour=2, minute=15),

@@ -12,6 +12,7 @@ from integrations.scim import urls as scim_urls
 from integrations.webhooks import views as integration_views
 from ledger import apis as ledger_apis
 from ledger import audit_api, directory_urls, health
+from ledger.replica import replica_view
 from ledger.service_name_apis import ServiceNamesView
 
 handler400 = "ledger.http.handler400"
@@ -22,10 +23,18 @@ handler500 = "ledger.http.handler500"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", MetricsView.as_view(), name="metrics"),
-    path("api/v1/events", ledger_apis.EventsView.as_view(), name="events"),
-    path("api/v1/token-usage", ledger_apis.TokenUsageView.as_view(), name="token-usage"),
-    path("api/v1/audit-events", audit_api.AuditEventsView.as_view(), name="audit-events"),
+    path("metrics", replica_view(MetricsView.as_view()), name="metrics"),
+    path("api/v1/events", replica_view(ledger_apis.EventsView.as_view()), name="events"),
+    path(
+        "api/v1/token-usage",
+        replica_view(ledger_apis.TokenUsageView.as_view()),
+        name="token-usage",
+    ),
+    path(
+        "api/v1/audit-events",
+        replica_view(audit_api.AuditEventsView.as_view()),
+        name="audit-events",
+    ),
     path("api/v1/service-names", ServiceNamesView.as_view(), name="service-names"),
     path(
         "api/v1/hooks/<slug:vendor>/<slug:source>",

@@ -396,7 +396,7 @@ class TokenUsageAdmin(ReadOnlyAdmin):
 
 @admin.register(CostAdjustment)
 class CostAdjustmentAdmin(ReadOnlyAdmin):
-    list_display = ["id", "usage", "delta_usd", "price", "reason", "created_at"]
+    list_display = ["id", "usage_id", "delta_usd", "price", "reason", "created_at"]
     date_hierarchy = "created_at"
 
 

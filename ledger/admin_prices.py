@@ -1,7 +1,7 @@
 """The price book in the Django admin.
 
 An entry that has priced usage is frozen (the database refuses edits to its rates,
-match and start, ledger migration 0009): the admin shows it read-only and offers
+match and start, ledger migration 0011): the admin shows it read-only and offers
 "correct this price", which adds the corrected entry from an instant on, ends the
 old one there, and points to the reprice that appends the adjustments.
 """
@@ -43,7 +43,7 @@ class PriceCorrectionForm(forms.Form):
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
     """The price book. An entry that has priced usage is frozen (the database refuses
-    edits to it, migration 0009): it is shown read-only, with "correct this price"."""
+    edits to it, migration 0011): it is shown read-only, with "correct this price"."""
 
     change_form_template = "admin/ledger/modelprice/change_form.html"
     list_display = [

@@ -22,7 +22,7 @@ and failing that the operating-system user the process runs as. Without a
 ``reason``, the command's ``--reason`` is used, if any.
 
 The table is append-only: a database trigger refuses UPDATE and DELETE to every
-role, the table's owner included (migration 0008, docs/security.md).
+role, the table's owner included (migration 0010, docs/security.md).
 """
 
 from __future__ import annotations

@@ -138,7 +138,9 @@ def principal_for_key(key: str) -> Principal | None:
     cached, principal = _cache.get(digest)
     if cached:
         return principal
-    row = ApiKey.objects.filter(hashed=digest, revoked_at__isnull=True).first()
+    # On the primary even when the request reads from a replica: a key just
+    # created or revoked counts at once.
+    row = ApiKey.objects.using("default").filter(hashed=digest, revoked_at__isnull=True).first()
     principal = (
         Principal(key_id=row.pk, name=row.name, scopes=frozenset(row.scopes)) if row else None
     )

@@ -503,7 +503,9 @@ class CostAdjustment(models.Model):
     The usage record keeps its original cost; reports add the adjustments and say so.
     """
 
-    usage = models.ForeignKey(TokenUsage, on_delete=models.PROTECT, related_name="adjustments")
+    # A plain id, not a foreign key: the usage table is partitioned by month and its
+    # primary key is (id, occurred_at), so a key on id alone cannot be referenced.
+    usage_id = models.BigIntegerField(db_index=True)
     delta_usd = models.DecimalField(max_digits=20, decimal_places=9)
     price = models.ForeignKey(
         ModelPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -13,11 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import QueryDict
 
 from ledger.identities import persons_for_actors
-from ledger.models import Identity, Membership, Source, TokenUsage, WorkEvent
+from ledger.models import CostAdjustment, Identity, Membership, Source, TokenUsage, WorkEvent
 from ledger.query import (
     DEFAULT_LIMIT,
     Keyset,
@@ -163,7 +163,14 @@ def usage_list(*, filters: ListFilters) -> Page:
         qs = qs.filter(model=filters.model)
     if filters.cost_source:
         qs = qs.filter(cost_source=filters.cost_source)
-    qs = qs.annotate(adjusted=Sum("adjustments__delta_usd"))
+    qs = qs.annotate(
+        adjusted=Subquery(
+            CostAdjustment.objects.filter(usage_id=OuterRef("id"))
+            .values("usage_id")
+            .annotate(total=Sum("delta_usd"))
+            .values("total")
+        )
+    )
     rows, next_cursor = _page(list(qs[: filters.limit + 1]), filters)
     names = _source_names(r.source_id for r in rows)
     persons = persons_for_actors({r.actor for r in rows if r.actor})

@@ -6,12 +6,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from awu.dashboard import views
+from ledger.replica import replica_view
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("teams/<str:slug>/", views.team, name="dashboard-team"),
-    path("people/<int:person_id>/", views.person, name="dashboard-person"),
-    path("units/<int:unit_id>/", views.work_unit, name="dashboard-unit"),
+    path("", replica_view(views.dashboard), name="dashboard"),
+    path("teams/<str:slug>/", replica_view(views.team), name="dashboard-team"),
+    path("people/<int:person_id>/", replica_view(views.person), name="dashboard-person"),
+    path("units/<int:unit_id>/", replica_view(views.work_unit), name="dashboard-unit"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -26,7 +26,7 @@ since vendor bodies carry the bare login.
 * Django admin log lines that mention a value are rewritten.
 * Audit events (ledger.audit): an actor or a label that mentions a value becomes
   the pseudonym, and the values inside ``before`` and ``after`` are replaced,
-  through the audit trigger's guarded path (ledger migration 0010). The
+  through the audit trigger's guarded path (ledger migration 0012). The
   ``reason`` text is left as written.
 * Left as they are: the idempotency digests (EventKey, UsageKey: SHA-256 of the
   canonical body, no readable data; keeping them means a redelivery of an erased
@@ -262,7 +262,7 @@ def _admin_log_rewrite(values: _Values) -> int:
 def _audit_rewrite(values: _Values) -> int:
     """Audit rows that mention the person: an actor or a label that does becomes
     the pseudonym; inside before and after, the values are replaced (any case).
-    Through the trigger's guarded path (ledger migration 0010); ``reason`` is left
+    Through the trigger's guarded path (ledger migration 0012); ``reason`` is left
     alone."""
     searched = values.searched
     if not searched:

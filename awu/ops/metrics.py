@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from django.db import connection
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -26,6 +25,7 @@ from awu.reports.facts import usage_unpriced_sql
 from awu.reports.incidents import unattributed_incidents
 from ledger.models import ApiKey
 from ledger.openapi import errors
+from ledger.replica import read_connection
 
 _ESTIMATED_TABLES = {
     "ledger_workevent": "work_events",
@@ -36,9 +36,12 @@ _ESTIMATED_TABLES = {
 
 class _LedgerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        with connection.cursor() as cursor:
+        with read_connection().cursor() as cursor:
             cursor.execute(
-                "SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = ANY(%s)",
+                # Summed over partitions (a partitioned parent holds no rows itself).
+                "SELECT t.name, sum(greatest(c.reltuples, 0))::bigint"
+                " FROM unnest(%s::text[]) t(name), pg_partition_tree(t.name::regclass) p"
+                " JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf GROUP BY t.name",
                 [list(_ESTIMATED_TABLES)],
             )
             estimated = GaugeMetricFamily(

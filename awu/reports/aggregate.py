@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from django.db import connection
-
 from awu.reports import facts
 from awu.reports.query import ReportQuery
 from ledger.models import Source
+from ledger.replica import read_connection
 
 Side = Literal["units", "entries", "usage"]
 GroupKey = tuple[Any, ...]
@@ -356,7 +355,7 @@ def side_rows(
         WHERE {" AND ".join(where) or "TRUE"}
         {"GROUP BY " + ", ".join(f"k{i}" for i in range(len(keys))) if keys else ""}
     """  # noqa: S608 - identifiers come from fixed choices; values travel as parameters
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         names = [c.name for c in cursor.description or ()]
         rows = cursor.fetchall()

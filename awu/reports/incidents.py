@@ -11,9 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-
 from awu.reports.measures import rate
+from ledger.replica import read_connection
 
 METHODS = ("explicit", "deploy-window")
 
@@ -37,7 +36,7 @@ e.type = 'incident.opened' AND NOT EXISTS (
 
 def unattributed_incidents(*, start: datetime | None = None, stop: datetime | None = None) -> int:
     """How many ``incident.opened`` events in [start, stop) are attributed to no change."""
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             f"SELECT count(*) FROM ledger_workevent e WHERE {UNATTRIBUTED_SQL}"  # noqa: S608
             " AND (%(start)s::timestamptz IS NULL OR e.occurred_at >= %(start)s)"
@@ -57,7 +56,7 @@ def incidents_by_method(*, start: datetime | None, stop: datetime | None) -> lis
     ``voiding_attributions`` those the unit's rule lets void it. ``share`` is
     ``incidents`` over every ``incident.opened`` of the period (the denominator).
     """
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             """
             SELECT a->>'method', count(DISTINCT a->>'incident'), count(*),

@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
 from django.db.models import CharField, Count, F, Func, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -37,6 +36,7 @@ from awu.scoring.models import AwuEntry, WorkUnit
 from ledger.errors import NotFound
 from ledger.models import Team, WorkEvent
 from ledger.query import Keyset
+from ledger.replica import read_connection
 from ledger.spend import sessions_reaching_sql, spend_counted_condition
 
 
@@ -301,7 +301,7 @@ def unit_tied_spend(unit: WorkUnit) -> dict[str, Any]:
     keys = list(unit.ref_keys)
     if not keys:
         return _tied(0, 0, ZERO, [0, 0, 0, 0])
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             f"""
             WITH sessions AS ({sessions_reaching_sql("%(keys)s::varchar[]")})

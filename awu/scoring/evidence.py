@@ -198,7 +198,7 @@ _EVENT_COLUMNS = (
 )
 _LINKED = _EVENT_COLUMNS + _BY_KEY + "ORDER BY e.id"
 # Events naming one of the services in a time span, one probe per (name, span) on
-# the partial expression indexes of ledger migration 0008; a name may be a
+# the partial expression indexes of ledger migration 0014; a name may be a
 # service's own or one a source maps to it (resolved again when read).
 _IN_WINDOWS = (
     _EVENT_COLUMNS  # noqa: S608

@@ -3,7 +3,7 @@
 An entry that has priced usage (a TokenUsage or a CostAdjustment names it) is
 frozen: the database refuses any change to its rates, model, match or start,
 and lets its end be set once, from open, when a newer entry takes over
-(migration 0009). A wrong price is therefore corrected by a new entry from the
+(migration 0011). A wrong price is therefore corrected by a new entry from the
 instant it was wrong, the old one ending there, and a reprice, which appends
 adjustments: :func:`price_correct` does the first two in one transaction.
 """

@@ -152,6 +152,6 @@ def test_refusal_is_reported_as_insufficient_privilege(
 def test_inserts_remain_allowed(ledger_rows: dict[type[models.Model], models.Model]) -> None:
     spent = ledger_rows[TokenUsage]
 
-    CostAdjustment.objects.create(usage=spent, delta_usd=Decimal("0.02"), reason="a fix")
+    CostAdjustment.objects.create(usage_id=spent.id, delta_usd=Decimal("0.02"), reason="a fix")
 
     assert CostAdjustment.objects.count() == 2

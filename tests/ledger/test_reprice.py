@@ -161,7 +161,7 @@ def test_a_reported_cost_is_never_repriced_and_the_output_says_so(
         "--from", "2026-10-01", "--to", "2026-10-31", "--apply",
     )  # fmt: skip
 
-    assert not CostAdjustment.objects.filter(usage=reported).exists()
+    assert not CostAdjustment.objects.filter(usage_id=reported.id).exists()
     assert "reported cost: 1 left as reported (reported beats computed" in output
     assert "Appended 1 cost adjustments." in output
 
@@ -179,7 +179,7 @@ def test_an_unpriced_record_gets_its_whole_new_cost_and_the_report_counts_it() -
         None,
         Decimal("0.003"),
     )
-    [adjustment] = CostAdjustment.objects.filter(usage=unpriced)
+    [adjustment] = CostAdjustment.objects.filter(usage_id=unpriced.id)
     assert (adjustment.delta_usd, adjustment.price_id) == (Decimal("0.003"), price.pk)
     assert "was unpriced" in adjustment.reason
     assert reprice(apply=True).adjustments_created == 0
@@ -390,6 +390,6 @@ def test_usage_unpriced_until_a_litellm_import_is_priced_by_reprice() -> None:
         "--from", "2026-10-01", "--to", "2026-10-31", "--apply",
     )  # fmt: skip
 
-    [adjustment] = CostAdjustment.objects.filter(usage=record)
+    [adjustment] = CostAdjustment.objects.filter(usage_id=record.id)
     assert adjustment.delta_usd == Decimal("1")  # $1 per million input tokens
     assert f"usage {record.pk} " in output

@@ -454,7 +454,7 @@ def test_the_flag_opens_nothing_on_the_other_ledger_tables(
     stored: dict[str, Any], model: type[Any]
 ) -> None:
     if model is CostAdjustment:
-        CostAdjustment.objects.create(usage=stored["usage"], delta_usd=1, reason="fix")
+        CostAdjustment.objects.create(usage_id=stored["usage"].id, delta_usd=1, reason="fix")
     column = model._meta.pk_fields[0].column
     rewrite = f"UPDATE {model._meta.db_table} SET {column} = {column}"  # noqa: S608
 

@@ -90,7 +90,7 @@ def test_unpriced_usage_that_a_reprice_priced_is_no_longer_counted(api: Any) -> 
         output=Decimal("2"),
     )
     CostAdjustment.objects.create(
-        usage=TokenUsage.objects.get(external_id="req-1"),
+        usage_id=TokenUsage.objects.get(external_id="req-1").id,
         delta_usd=Decimal("0.001"),
         price=price,
         reason="reprice",

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from awu.reports.rollups import queues, recompute
 from awu.reports.rollups.sql import fetch, run
+from ledger.replica import primary_reads
 
 # pg_advisory_xact_lock key: one refresh at a time.
 LOCK_KEY = 0x4157_5552  # "AWUR"
@@ -36,7 +37,8 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
     recomputed.
     """
     stats = RefreshStats()
-    with transaction.atomic():
+    # It reads what it writes: the primary's rows, whoever calls it.
+    with primary_reads(), transaction.atomic():
         if wait:
             run("SELECT pg_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})
         elif not fetch("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})[0][0]:

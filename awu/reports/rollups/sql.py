@@ -11,9 +11,12 @@ from typing import Any
 
 from django.db import connection
 
+from ledger.replica import read_connection
+
 
 def fetch(sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
+    """Rows of ``sql``, from the replica when the request reads from one."""
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params or {})
         return list(cursor.fetchall())
 

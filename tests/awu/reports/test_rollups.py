@@ -99,7 +99,9 @@ def test_usage_committed_while_a_refresh_runs_is_folded_in_exactly_once(
     build.usage(cost="2.00")  # taken by the next refresh
     if day_recomputed:
         # A price correction makes the refresh recompute the whole day.
-        CostAdjustment.objects.create(usage=first, delta_usd=Decimal("0.25"), reason="reprice")
+        CostAdjustment.objects.create(
+            usage_id=first.id, delta_usd=Decimal("0.25"), reason="reprice"
+        )
     take = queues.take
 
     def take_then_another_arrives() -> queues.Taken:
@@ -455,7 +457,9 @@ def _change(name: str) -> None:
     elif name == "reprice-the-first-record":
         first = TokenUsage.objects.order_by("id").first()
         if first is not None:
-            CostAdjustment.objects.create(usage=first, delta_usd=Decimal("0.25"), reason="reprice")
+            CostAdjustment.objects.create(
+                usage_id=first.id, delta_usd=Decimal("0.25"), reason="reprice"
+            )
     elif name == "session-s2-commits-c2":
         build.event("x.session.commit", refs={"session": ["s2"], "commit": ["c2"]})
 
@@ -562,3 +566,30 @@ def test_the_refresh_command_says_what_it_did() -> None:
     assert out.getvalue().startswith("rebuilt every rollup")
     [row] = from_rollups(MARCH)
     assert row["token_cost_usd"] == "1.000000000"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_refreshing_at_once_add_each_record_once() -> None:
+    build.person("ann", team_slug="payments", actor="ann@example.com")
+    build.usage(actor="ann@example.com", cost="1.00")
+    rollups_refresh()
+    for day in range(2, 12):
+        build.usage(actor="ann@example.com", cost="0.25", occurred_at=build.at(day))
+    barrier = threading.Barrier(2)
+
+    def beat() -> None:
+        try:
+            barrier.wait()
+            rollups_refresh()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    rollups_refresh()  # whatever one beat skipped (the other held the lock)
+
+    for query in [MARCH, replace(MARCH, group_by=("team",))]:
+        assert from_rollups(query, monthly=False) == efficiency_report_naive(query=query)

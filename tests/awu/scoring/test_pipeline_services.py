@@ -335,6 +335,17 @@ def test_two_workers_draining_the_same_outbox_never_double_count() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_two_beats_sweeping_at_once_settle_every_unit_once() -> None:
+    definitions_install_defaults(now=PAST - timedelta(days=365))
+    ingest(stories.mix(count=600, now=NOW, seed=5))
+    later = NOW + timedelta(days=60)  # every window closed
+
+    _in_threads(2, lambda: services.sweep(now=later))
+
+    assert_matches_engine(later)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_two_passes_settling_the_same_unit_at_once_credit_it_once() -> None:
     definitions_install_defaults(now=PAST - timedelta(days=365))
     ingest(stories.durable_change("a", NOW - timedelta(days=10)))

@@ -96,6 +96,8 @@ def _settle_statistics() -> None:
             "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
             " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
             " WHERE a.amname = 'gin'"
-            " AND i.indrelid IN ('ledger_workevent'::regclass, 'ledger_tokenusage'::regclass)"
+            " AND i.indrelid IN (SELECT relid FROM pg_partition_tree('ledger_workevent')"
+            " UNION ALL SELECT relid FROM pg_partition_tree('ledger_tokenusage'))"
+            " AND c.relkind = 'i'"
         )
         cursor.execute("ANALYZE ledger_workevent, ledger_tokenusage")
