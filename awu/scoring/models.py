@@ -130,3 +130,29 @@ class AwuEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delta:+} on unit {self.unit_id}"
+
+
+class UnitTransition(models.Model):
+    """A unit's state, units, completion and refs from ``created_at`` on. Append-only.
+
+    Written by a trigger on scoring_workunit (migration 0003) whenever one of
+    those changes, so every write path records it; "as of" reports read a unit
+    as its latest transition by then. ``created_at`` is the unit row's
+    ``updated_at``: the scoring clock, as entries' ``created_at``.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    unit = models.ForeignKey(
+        WorkUnit, on_delete=models.PROTECT, related_name="transitions", db_index=False
+    )
+    state = models.CharField(max_length=10, choices=WorkUnit.State.choices)
+    units = models.DecimalField(max_digits=20, decimal_places=6)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    ref_keys = ArrayField(models.CharField(max_length=300), default=list)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["unit", "created_at"], name="unittransition_unit_time")]
+
+    def __str__(self) -> str:
+        return f"unit {self.unit_id} {self.state} from {self.created_at:%Y-%m-%d %H:%M:%S}"
