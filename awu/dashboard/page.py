@@ -54,6 +54,35 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+_QUALITY = (
+    ("incidents_per_completed_unit", "incidents", "Incidents per completed unit"),
+    ("bugs_per_completed_unit", "bugs", "Bugs per completed unit"),
+    ("review_hours_per_completed_unit", "review_hours", "Review hours per completed unit"),
+)
+
+
+def _quality_rows(total: dict[str, Any]) -> list[dict[str, Any]]:
+    """The quality measures of the total row, all / AI-assisted / other, each cell
+    with the numerator and denominator it was computed from."""
+    numerators = total.get("quality_numerators") or {}
+    denominators = total["denominators"]
+    rows = []
+    for field, measure, label in _QUALITY:
+        cells = []
+        for split, units in (("", "completed_units"), ("_ai", "completed_units_ai"),
+                             ("_other", "completed_units_other")):  # fmt: skip
+            cells.append(
+                {
+                    "field": f"{field}{split}",
+                    "value": total.get(f"{field}{split}"),
+                    "numerator": numerators.get(f"{measure}{split}"),
+                    "denominator": denominators.get(units),
+                }
+            )
+        rows.append({"label": label, "field": field, "cells": cells})
+    return rows
+
+
 def dashboard_read(*, period: Period) -> dict[str, Any]:
     """Every section of the page for ``period``: the total row, rows per team,
     spend deciles, weekly trend, durability of AI-assisted and other work, the
@@ -70,6 +99,7 @@ def dashboard_read(*, period: Period) -> dict[str, Any]:
         for label, ai in (("AI-assisted", "assisted"), ("Other", "not"))
     ]
     voided = voided_reasons_report(query=query)
+    quality = _quality_rows(total)
     charts = {
         "teams": [
             {
@@ -108,6 +138,7 @@ def dashboard_read(*, period: Period) -> dict[str, Any]:
         "trend": trend,
         "durability": durability,
         "voided": voided,
+        "quality": quality,
         "charts": charts,
         "api": {
             "efficiency": period.api("/api/v1/reports/efficiency"),

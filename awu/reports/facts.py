@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from awu.reports import quality
 from ledger.identities import ResolutionSql, resolution_sql
 from ledger.spend import spend_counted_condition, usage_reach_keys_sql
 
@@ -128,21 +129,32 @@ def unit_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
 
     Columns: unit_id, triggered_at, placed_at (completion, else trigger),
     trig_day, comp_day, person_id, team_id, definition_id, domain, state,
-    units, ai_assisted.
+    units, ai_assisted, and for a completed unit its quality measures
+    (``awu.reports.quality``; 0 for the others): incidents, bugs, review_hours.
     """
     who = unit_attribution_sql(as_of=as_of)
-    state, units, completed_at = "w.state", "w.units", "w.completed_at"
+    state, units, completed_at, keys = "w.state", "w.units", "w.completed_at", "w.ref_keys"
     then = ""
     if as_of:
-        state, units, completed_at = "s.state", "s.units", "s.completed_at"
+        state, units, completed_at, keys = "s.state", "s.units", "s.completed_at", "s.ref_keys"
         then = f"JOIN LATERAL ({UNIT_STATE_AT}) s ON true"
+    measures = {
+        "incidents": quality.incidents_sql(keys, as_of=as_of),
+        "bugs": quality.bugs_sql(keys, as_of=as_of),
+        "review_hours": quality.review_hours_sql(keys, as_of=as_of),
+    }
+    measured = ",\n        ".join(
+        f"CASE WHEN {state} = 'completed' THEN {sql} ELSE 0 END AS {name}"
+        for name, sql in measures.items()
+    )
     return f"""
     SELECT w.id AS unit_id, w.triggered_at,
         COALESCE({completed_at}, w.triggered_at) AS placed_at,
         (w.triggered_at AT TIME ZONE 'UTC')::date AS trig_day,
         (COALESCE({completed_at}, w.triggered_at) AT TIME ZONE 'UTC')::date AS comp_day,
         {who.person_id} AS person_id, {who.team_id} AS team_id,
-        v.definition_id, d.domain, {state} AS state, {units} AS units, w.ai_assisted
+        v.definition_id, d.domain, {state} AS state, {units} AS units, w.ai_assisted,
+        {measured}
     FROM scoring_workunit w
     JOIN definitions_definitionversion v ON v.id = w.version_id
     JOIN definitions_definition d ON d.id = v.definition_id

@@ -1,7 +1,7 @@
 """The change queues: what the rollups have not seen yet, as days to recompute.
 
 Triggers append the keys of every row that changes a rollup to a queue of its
-input, in the writer's transaction (migrations 0003 and 0004). A refresh takes
+input, in the writer's transaction (migrations 0003 to 0005). A refresh takes
 (deletes) every queue in its own transaction: a row committed after that stays
 queued for the next one. Recomputing a day is idempotent, so a change seen twice
 is harmless.
@@ -20,6 +20,7 @@ from ledger.spend import sessions_reaching_sql
 QUEUES = (
     "reports_usagequeue", "reports_entryqueue", "reports_eventqueue", "reports_adjustmentqueue",
     "reports_unitqueue", "reports_identityqueue", "reports_membershipqueue",
+    "reports_qualityqueue",
 )  # fmt: skip
 
 # Each statement deletes a queue's rows and answers the days they touch. The keys go
@@ -66,6 +67,13 @@ _ACTOR_UNITS = """
 SELECT w.id FROM ledger_workevent e JOIN scoring_workunit w ON w.trigger_event_id = e.id
 WHERE e.actor = ANY(%(actors)s::varchar[])
 """
+# A review, bug or incident event changes the quality measures of the units its
+# refs reach (awu.reports.quality), whichever arrived first.
+_TAKE_MEASURED_UNITS = """
+WITH taken AS (DELETE FROM reports_qualityqueue RETURNING event_id)
+SELECT DISTINCT w.id FROM ledger_workevent e JOIN scoring_workunit w ON w.ref_keys && e.ref_keys
+WHERE e.id = ANY(ARRAY(SELECT event_id FROM taken)) AND w.superseded_at IS NULL
+"""
 _TAKE_UNITS = (
     "WITH taken AS (DELETE FROM reports_unitqueue RETURNING unit_id)"
     " SELECT DISTINCT unit_id FROM taken"
@@ -107,6 +115,7 @@ class Taken:
     usage: int  # new usage records, now in reports_usagetaken
     units: list[int]  # changed units (facts, entry days and tied usage days)
     attributed: list[int]  # units of re-attributed actors (facts and entry days)
+    measured: list[int]  # units whose quality measures changed (facts)
     usage_days: set[date]
     entry_days: set[date]
 
@@ -133,10 +142,12 @@ def take() -> Taken:
         usage_days |= _days(_UNIT_USAGE_DAYS, {"ids": units})
     if units or attributed:
         entry_days |= _days(_UNIT_ENTRY_DAYS, {"ids": sorted({*units, *attributed})})
+    measured = [int(row[0]) for row in fetch(_TAKE_MEASURED_UNITS)]
     return Taken(
         usage=usage,
         units=units,
         attributed=attributed,
+        measured=measured,
         usage_days=usage_days,
         entry_days=entry_days,
     )

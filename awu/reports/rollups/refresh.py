@@ -53,7 +53,7 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
             taken = queues.take()
             stats.units = len(taken.units)
             stats.unit_days = recompute.unit_facts_rewrite(
-                sorted({*taken.units, *taken.attributed})
+                sorted({*taken.units, *taken.attributed, *taken.measured})
             )
             stats.entry_days = taken.entry_days
             stats.usage_days = taken.usage_days

@@ -1,0 +1,90 @@
+"""Quality beside the count: incidents, bugs and review time of completed units.
+
+Each measure is a scalar subquery over one unit ``w`` (its ``ref_keys``, the
+pr/commit/deploy keys of its change), read from the ledger's events when the
+unit's facts are written, so an event that arrived before its change (a review
+of a PR merged later) counts as soon as the change is there. Every event type
+read here is queued for the rollups by migration 0005 (:data:`EVENT_TYPES`): a new
+one re-rolls the facts of the units its refs reach.
+
+Incidents are read through :func:`incident_attributions_sql` only: the one place
+that says which incidents are attributed to a change (today: ``incident.attributed``
+naming it), so another method of attribution plugs in there.
+"""
+
+from __future__ import annotations
+
+# The events that change a unit's quality measures (kept in step with migration 0005).
+EVENT_TYPES = (
+    "incident.attributed",
+    "issue.bug_reported",
+    "code.review.requested",
+    "code.review.submitted",
+)
+
+
+def _keys(keys: str, *kinds: str) -> str:
+    """SQL varchar[]: the keys of ``keys`` (an array expression) of the ``kinds``."""
+    like = " OR ".join(f"k LIKE '{kind}:%%'" for kind in kinds)
+    return f"ARRAY(SELECT k FROM unnest({keys}) k WHERE {like})::varchar[]"  # noqa: S608 - fixed SQL
+
+
+def _seen(alias: str, as_of: bool) -> str:
+    return f"AND {alias}.received_at <= %(as_of)s" if as_of else ""
+
+
+def _first_key(alias: str, kind: str) -> str:
+    """The event's first ``kind`` key, else its id: what counts it once."""
+    return (
+        f"COALESCE((SELECT k FROM unnest({alias}.ref_keys) k WHERE k LIKE '{kind}:%%'"  # noqa: S608 - fixed SQL
+        f" ORDER BY k LIMIT 1), 'event:' || {alias}.id)"
+    )
+
+
+def incident_attributions_sql(keys: str, *, as_of: bool = False) -> str:
+    """SELECT of ``incident`` (a key that identifies it) and ``method``: the incidents
+    attributed to the change whose ref keys are ``keys`` (an SQL array expression).
+
+    ``explicit``: an ``incident.attributed`` event names the change's PR or commit,
+    or names only a deploy that shipped it (docs/events.md).
+    """
+    change = _keys(keys, "pr", "commit")
+    deploys = _keys(keys, "deploy")
+    names_change = (
+        "EXISTS (SELECT 1 FROM unnest(i.ref_keys) k WHERE k LIKE 'pr:%%' OR k LIKE 'commit:%%')"
+    )
+    return f"""
+        SELECT {_first_key("i", "incident")} AS incident, 'explicit' AS method
+        FROM ledger_workevent i
+        WHERE i.ref_keys && {keys} AND i.type = 'incident.attributed' {_seen("i", as_of)}
+          AND (i.ref_keys && {change} OR (NOT {names_change} AND i.ref_keys && {deploys}))
+    """  # noqa: S608 - fixed SQL
+
+
+def incidents_sql(keys: str, *, as_of: bool = False) -> str:
+    """SQL integer: the distinct incidents attributed to the change."""
+    return f"(SELECT count(DISTINCT a.incident) FROM ({incident_attributions_sql(keys, as_of=as_of)}) a)"  # noqa: S608
+
+
+def bugs_sql(keys: str, *, as_of: bool = False) -> str:
+    """SQL integer: the distinct issues labelled as bugs that name the change's PR or
+    a commit of it."""
+    change = _keys(keys, "pr", "commit")
+    return f"""(SELECT count(DISTINCT {_first_key("b", "issue")})
+        FROM ledger_workevent b
+        WHERE b.ref_keys && {change} AND b.type = 'issue.bug_reported' {_seen("b", as_of)})"""  # noqa: S608
+
+
+def review_hours_sql(keys: str, *, as_of: bool = False) -> str:
+    """SQL numeric: hours from the first review request on the change's PRs to each
+    approving review of them, summed over the approvals (an approval before any
+    request, or with no request at all, adds nothing)."""
+    prs = _keys(keys, "pr")
+    return f"""(SELECT COALESCE(sum(extract(epoch FROM a.occurred_at - r.first) / 3600), 0)
+        FROM ledger_workevent a,
+        LATERAL (SELECT min(q.occurred_at) AS first FROM ledger_workevent q
+                 WHERE q.ref_keys && {prs} AND q.type = 'code.review.requested'
+                 {_seen("q", as_of)}) r
+        WHERE a.ref_keys && {prs} AND a.type = 'code.review.submitted'
+          AND a.attributes->>'state' = 'approved' {_seen("a", as_of)}
+          AND a.occurred_at >= r.first)"""  # noqa: S608
