@@ -150,7 +150,6 @@ HOOKS = [
         valid=("Merge Request Hook", "merge_request.merge.json"),
         valid_records=1,
         ignored=(
-            ("Merge Request Hook", "merge_request.open.json"),
             ("Pipeline Hook", "pipeline.json"),
             ("Push Hook", "push.json"),
             ("Issue Hook", "push.json"),  # an event kind the mapping does not know
