@@ -1,7 +1,8 @@
 """Scoring state: WorkUnit (one candidate AWU) and AwuEntry (every change of credit).
 
 WorkUnit rows are the pipeline's working state and are updated in place under a
-row lock (awu.scoring.settle). AwuEntry is append-only, enforced by the
+row lock (awu.scoring.settle); every change of their state is also appended to
+UnitTransition, so a unit reads as it stood at any past time. AwuEntry is append-only, enforced by the
 database (migration 0002): reports sum entries, so any past report can be
 reproduced "as of" a time.
 """
@@ -21,9 +22,10 @@ class WorkUnit(models.Model):
 
     ``credited`` always equals the sum of the unit's entries. ``ref_keys`` holds
     "kind:value" for the unit's refs (trigger refs plus carried ones), the same
-    encoding as ledger WorkEvent.ref_keys. ``person`` and ``team`` are resolved at
-    scoring time: the trigger's actor through Identity, the team the trigger
-    names, else the person's membership at the trigger time.
+    encoding as ledger WorkEvent.ref_keys. ``person`` and ``team`` are what scoring
+    resolved (the trigger's actor through Identity, the team the trigger names,
+    else the membership at the trigger time), kept as evidence: reports resolve
+    them again when read (awu.reports.facts), so later directory changes count.
     A unit superseded by a rescore keeps its entries; reports skip it from
     ``superseded_at`` on.
     """
