@@ -123,6 +123,11 @@ late_change = st.one_of(
     st.tuples(st.just("move"), st.sampled_from(["ann", "ben"]), st.integers(1, 90)),
     st.tuples(st.just("reprice"), st.integers(0, 5), st.integers(-50, 50)),
     st.tuples(st.just("usage"), st.sampled_from(ACTORS), st.integers(1, 90)),
+    st.tuples(
+        st.just("quality"),
+        st.integers(0, 5),
+        st.sampled_from(["incident.attributed", "issue.bug_reported", "code.review.submitted"]),
+    ),
 )
 
 
@@ -142,13 +147,19 @@ def _usage(tag: str, actor: str, at: datetime, pr: str | None) -> dict[str, Any]
 
 
 def _story_events(tag: str, s: dict[str, Any]) -> list[dict[str, Any]]:
-    return stories.durable_change(
-        tag,
-        T - timedelta(days=s["days_ago"]),
-        deploy_after=1 if s["deploy"] else None,
-        actor=s["actor"],
-        ai_share=s["ai"],
+    merged = T - timedelta(days=s["days_ago"])
+    requested = {
+        "source": stories.SOURCE,
+        "id": f"{tag}-review-requested",
+        "type": "code.review.requested",
+        "occurred_at": (merged - timedelta(hours=30)).isoformat(),
+        "refs": {"pr": [f"acme/api#{tag}"]},
+        "attributes": {"reviewer": "octocat"},
+    }
+    change = stories.durable_change(
+        tag, merged, deploy_after=1 if s["deploy"] else None, actor=s["actor"], ai_share=s["ai"]
     )
+    return [requested, *change]
 
 
 def _directory() -> dict[str, Person]:
@@ -190,6 +201,18 @@ def _apply(change: tuple[Any, ...], n: int, people: dict[str, Person], tags: lis
                 delta_usd=Decimal(change[2]) / 100,
                 reason="price correction",
             )
+    elif kind == "quality":  # a bug, an incident or an approval learnt late
+        tag = tags[change[1] % len(tags)]
+        refs = {"pr": [f"acme/api#{tag}"], "incident": [f"P{n}"], "issue": [f"github:i{n}"]}
+        late = {
+            "source": stories.SOURCE,
+            "id": f"{tag}-late-{n}",
+            "type": change[2],
+            "occurred_at": (T - timedelta(hours=1)).isoformat(),
+            "refs": refs,
+            "attributes": {"reviewer": "octocat", "state": "approved"},
+        }
+        ingest([late], LATER)
     else:  # usage that happened before T and arrived later
         usage_ingest(
             items=[_usage(f"late{n}", change[1], T - timedelta(days=change[2]), None)], now=LATER
