@@ -121,7 +121,9 @@ def unit_attribution_sql(*, as_of: bool = False) -> ResolutionSql:
     )
 
 
-TRIGGER_JOIN = "JOIN ledger_workevent trig ON trig.id = w.trigger_event_id"
+# LEFT: a unit always counts; one whose trigger is not in the ledger (a bulk load)
+# has no person and no team.
+TRIGGER_JOIN = "LEFT JOIN ledger_workevent trig ON trig.id = w.trigger_event_id"
 
 
 def unit_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
