@@ -29,6 +29,15 @@ def _keys(keys: str, *kinds: str) -> str:
     return f"ARRAY(SELECT k FROM unnest({keys}) k WHERE {like})::varchar[]"  # noqa: S608 - fixed SQL
 
 
+def _linked(keys: str) -> str:
+    """SQL relation: the events sharing a key with ``keys``, by the ref-key index.
+
+    OFFSET 0 keeps the callers' type filters out of this scan: filtered by type
+    first, the planner would walk every event of the type (every incident) for each
+    unit; by key, a unit reaches the handful of events of its own change."""
+    return f"(SELECT * FROM ledger_workevent WHERE ref_keys && {keys} OFFSET 0)"  # noqa: S608
+
+
 def _seen(alias: str, as_of: bool) -> str:
     return f"AND {alias}.received_at <= %(as_of)s" if as_of else ""
 
@@ -55,8 +64,8 @@ def incident_attributions_sql(keys: str, *, as_of: bool = False) -> str:
     )
     return f"""
         SELECT {_first_key("i", "incident")} AS incident, 'explicit' AS method
-        FROM ledger_workevent i
-        WHERE i.ref_keys && {keys} AND i.type = 'incident.attributed' {_seen("i", as_of)}
+        FROM {_linked(keys)} i
+        WHERE i.type = 'incident.attributed' {_seen("i", as_of)}
           AND (i.ref_keys && {change} OR (NOT {names_change} AND i.ref_keys && {deploys}))
     """  # noqa: S608 - fixed SQL
 
@@ -71,8 +80,8 @@ def bugs_sql(keys: str, *, as_of: bool = False) -> str:
     a commit of it."""
     change = _keys(keys, "pr", "commit")
     return f"""(SELECT count(DISTINCT {_first_key("b", "issue")})
-        FROM ledger_workevent b
-        WHERE b.ref_keys && {change} AND b.type = 'issue.bug_reported' {_seen("b", as_of)})"""  # noqa: S608
+        FROM {_linked(change)} b
+        WHERE b.type = 'issue.bug_reported' {_seen("b", as_of)})"""  # noqa: S608
 
 
 def review_hours_sql(keys: str, *, as_of: bool = False) -> str:
@@ -81,10 +90,9 @@ def review_hours_sql(keys: str, *, as_of: bool = False) -> str:
     request, or with no request at all, adds nothing)."""
     prs = _keys(keys, "pr")
     return f"""(SELECT COALESCE(sum(extract(epoch FROM a.occurred_at - r.first) / 3600), 0)
-        FROM ledger_workevent a,
-        LATERAL (SELECT min(q.occurred_at) AS first FROM ledger_workevent q
-                 WHERE q.ref_keys && {prs} AND q.type = 'code.review.requested'
-                 {_seen("q", as_of)}) r
-        WHERE a.ref_keys && {prs} AND a.type = 'code.review.submitted'
+        FROM {_linked(prs)} a,
+        LATERAL (SELECT min(q.occurred_at) AS first FROM {_linked(prs)} q
+                 WHERE q.type = 'code.review.requested' {_seen("q", as_of)}) r
+        WHERE a.type = 'code.review.submitted'
           AND a.attributes->>'state' = 'approved' {_seen("a", as_of)}
           AND a.occurred_at >= r.first)"""  # noqa: S608
