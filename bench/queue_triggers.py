@@ -1,4 +1,5 @@
-"""What the rollup queue triggers cost the scoring writes, statement by statement.
+"""What the triggers on the scoring writes cost them, statement by statement: the
+rollup queues, and the unit state history (scoring_unittransition).
 
 Usage (a database that ``bench/scoring.py`` has filled)::
 
@@ -7,7 +8,8 @@ Usage (a database that ``bench/scoring.py`` has filled)::
 
 Times the statements a scoring pass writes with (2,000 entries inserted, 2,000
 units inserted, 2,000 units updated), each run with its queue trigger enabled and
-disabled alternately, every run rolled back: the baseline is measured in the same
+disabled alternately (the history trigger on a settling update that changes every
+unit's state), every run rolled back: the baseline is measured in the same
 database in the same minute, which a whole drain on a shared machine cannot give.
 """
 
@@ -20,6 +22,14 @@ import sys
 import time
 
 import psycopg
+
+_INSERT_UNITS = """INSERT INTO scoring_workunit (version_id, trigger_event_id, triggered_at, state,
+            units, credited, reason, satisfied_at, completed_at, closes_at, evidence, ref_keys,
+            actor, person_id, team_id, subject, ai_assisted, ai_share, created_at, updated_at)
+        SELECT version_id, trigger_event_id + 100000000, triggered_at, state, units, credited,
+            reason, satisfied_at, completed_at, closes_at, evidence, ref_keys, actor, person_id,
+            team_id, subject, ai_assisted, ai_share, created_at, updated_at
+        FROM scoring_workunit ORDER BY id LIMIT 2000"""
 
 # (what, table, trigger, statement)
 STATEMENTS = [
@@ -36,13 +46,21 @@ STATEMENTS = [
         "insert 2,000 units",
         "scoring_workunit",
         "reports_unit_enqueue_insert",
-        """INSERT INTO scoring_workunit (version_id, trigger_event_id, triggered_at, state,
-            units, credited, reason, satisfied_at, completed_at, closes_at, evidence, ref_keys,
-            actor, person_id, team_id, subject, ai_assisted, ai_share, created_at, updated_at)
-        SELECT version_id, trigger_event_id + 100000000, triggered_at, state, units, credited,
-            reason, satisfied_at, completed_at, closes_at, evidence, ref_keys, actor, person_id,
-            team_id, subject, ai_assisted, ai_share, created_at, updated_at
-        FROM scoring_workunit ORDER BY id LIMIT 2000""",
+        _INSERT_UNITS,
+    ),
+    (
+        "insert 2,000 units (state history)",
+        "scoring_workunit",
+        "scoring_unit_transition_insert",
+        _INSERT_UNITS,
+    ),
+    (
+        "settle 2,000 units (state history)",
+        "scoring_workunit",
+        "scoring_unit_transition_update",
+        """UPDATE scoring_workunit SET updated_at = updated_at + interval '1 second',
+            state = CASE WHEN state = 'pending' THEN 'completed' ELSE 'pending' END
+        WHERE id IN (SELECT id FROM scoring_workunit ORDER BY id LIMIT 2000)""",
     ),
     (
         "update 2,000 units",
@@ -78,7 +96,7 @@ def main() -> None:
                 conn.rollback()
             on, off = statistics.median(times[True]), statistics.median(times[False])
             print(
-                f"{what}: with the queue trigger p50 {on * 1000:.1f} ms, without {off * 1000:.1f} ms"
+                f"{what}: with the trigger p50 {on * 1000:.1f} ms, without {off * 1000:.1f} ms"
                 f" ({(on - off) * 1000:+.1f} ms, {100 * (on - off) / off:+.1f}%)"
             )
 

@@ -120,7 +120,7 @@ def load(url: str, *, usage: int, units: int, seed: int = 1) -> None:
     year = 365 * 86400
 
     # Work units and entries.
-    unit_rows, entry_rows, event_rows = [], [], []
+    unit_rows, entry_rows, event_rows, trigger_rows = [], [], [], []
     for u in range(units):
         person_id, team_id = rng.choice(people)
         version_id, def_id, domain = versions[0] if team_id in team_ids[:7] else versions[1]
@@ -172,6 +172,10 @@ def load(url: str, *, usage: int, units: int, seed: int = 1) -> None:
                         team_id,
                     )
                 )
+        # The trigger: reports attribute a unit from its trigger event when read.
+        trigger_rows.append((10_000_000 + u, source_ids[1], f"merged-{u}", "code.pr.merged",
+                             triggered, triggered, f"p{person_id - 1}@example.com",
+                             f'{{"commit": ["c{u}"]}}', "{" + f"commit:c{u}" + "}", "{}"))  # fmt: skip
         if u % 4 == 0:
             event_rows.append((source_ids[1], f"commit-{u}", "x.session.commit", triggered, triggered,
                                f'{{"session": ["s{u}"], "commit": ["c{u}"]}}', "{" + f"session:s{u},commit:c{u}" + "}", "{}"))  # fmt: skip
@@ -186,6 +190,10 @@ def load(url: str, *, usage: int, units: int, seed: int = 1) -> None:
     _copy(conn, "ledger_workevent",
           ["source_id", "external_id", "type", "occurred_at", "received_at", "refs", "ref_keys", "attributes"],
           event_rows)  # fmt: skip
+    _copy(conn, "ledger_workevent",
+          ["id", "source_id", "external_id", "type", "occurred_at", "received_at", "actor", "refs",
+           "ref_keys", "attributes"],
+          trigger_rows)  # fmt: skip
     # Token usage, in chunks.
     columns = ["source_id", "external_id", "occurred_at", "received_at", "actor", "provider", "model",
                "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_creation_1h_input_tokens",

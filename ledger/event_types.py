@@ -6,6 +6,9 @@ CANONICAL_TYPES: frozenset[str] = frozenset(
     {
         "code.pr.merged",
         "code.reverted",
+        "code.review.requested",
+        "code.review.submitted",
+        "issue.bug_reported",
         "deploy.succeeded",
         "deploy.failed",
         "deploy.rolled_back",

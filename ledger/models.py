@@ -511,7 +511,9 @@ class CostAdjustment(models.Model):
         ModelPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reason = models.CharField(max_length=500)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The one clock, as scoring's entries: "as of" reports take the adjustments
+    # created by then, and a pinned clock (AWU_NOW) must pin this too.
+    created_at = models.DateTimeField(default=clock.now, db_default=Now(), editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["created_at"])]

@@ -115,6 +115,35 @@ def _trend(query: ReportQuery, *, settled_only: bool) -> list[dict[str, Any]]:
     return settled[-len(weekly) :] if weekly else []
 
 
+_QUALITY = (
+    ("incidents_per_completed_unit", "incidents", "Incidents per completed unit"),
+    ("bugs_per_completed_unit", "bugs", "Bugs per completed unit"),
+    ("review_hours_per_completed_unit", "review_hours", "Review hours per completed unit"),
+)
+
+
+def _quality_rows(total: dict[str, Any]) -> list[dict[str, Any]]:
+    """The quality measures of the total row, all / AI-assisted / other, each cell
+    with the numerator and denominator it was computed from."""
+    numerators = total.get("quality_numerators") or {}
+    denominators = total["denominators"]
+    rows = []
+    for field, measure, label in _QUALITY:
+        cells = []
+        for split, units in (("", "completed_units"), ("_ai", "completed_units_ai"),
+                             ("_other", "completed_units_other")):  # fmt: skip
+            cells.append(
+                {
+                    "field": f"{field}{split}",
+                    "value": total.get(f"{field}{split}"),
+                    "numerator": numerators.get(f"{measure}{split}"),
+                    "denominator": denominators.get(units),
+                }
+            )
+        rows.append({"label": label, "field": field, "cells": cells})
+    return rows
+
+
 def dashboard_read(*, period: Period, view: View) -> dict[str, Any]:
     """Every section of the page for ``period`` and ``view``: the total row and
     the previous period's, rows per team, spend deciles, weekly trend with rule
@@ -134,6 +163,7 @@ def dashboard_read(*, period: Period, view: View) -> dict[str, Any]:
         {**row, "words": type_words(row["reason"])} for row in voided_reasons_report(query=query)
     ]
     markers = rule_changes(query=query)
+    quality = _quality_rows(total)
     charts = {
         "teams": [
             {
@@ -184,6 +214,7 @@ def dashboard_read(*, period: Period, view: View) -> dict[str, Any]:
         "markers": markers,
         "durability": durability,
         "voided": voided,
+        "quality": quality,
         "charts": charts,
         "api": _api_links(period, view),
     }

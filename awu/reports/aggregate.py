@@ -83,7 +83,7 @@ def monthly_applies(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
 # The columns each side's monthly and daily rollups share (besides time and people).
 _SHARED_COLUMNS: dict[str, str] = {
     "units": "team_id, definition_id, domain, state, ai_assisted, maturing, settle_day,"
-    " unit_count, units_sum",
+    " unit_count, units_sum, incidents_sum, bugs_sum, review_hours_sum",
     "entries": "team_id, definition_id, domain, ai_assisted, entry_count, delta_sum",
     "usage": "team_id, provider, model, source_id, tied, records, unpriced, cost_usd,"
     " input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens",
@@ -125,7 +125,8 @@ def _units_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> 
         column = "trig_day" if query.basis == "triggered" else "comp_day"
         return Relation("reports_unitrollup", column, True)
     sql = f"""(SELECT triggered_at, placed_at, person_id, team_id, definition_id, domain, state,
-        ai_assisted, maturing, settle_day, 1 AS unit_count, units AS units_sum
+        ai_assisted, maturing, settle_day, 1 AS unit_count, units AS units_sum,
+        incidents AS incidents_sum, bugs AS bugs_sum, review_hours AS review_hours_sum
         FROM ({facts.unit_facts_sql(as_of=query.as_of is not None)}) x)"""  # noqa: S608 - fixed SQL
     return Relation(sql, "triggered_at" if query.basis == "triggered" else "placed_at", False)
 
@@ -175,8 +176,18 @@ _PEOPLE_MIXED = (
     " || array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people"
 )
 
+# Each quality measure of the completed units, in all and split by AI assistance
+# ("other": not assisted, or not known).
+_SPLITS = {"": "TRUE", "_ai": "f.ai_assisted", "_other": "f.ai_assisted IS NOT TRUE"}
+QUALITY_SUMS = "\n        ".join(
+    f"COALESCE(sum(f.{measure}_sum) FILTER (WHERE f.state = 'completed' AND {cond}), 0)"
+    f" AS {measure}{suffix},"
+    for measure in ("incidents", "bugs", "review_hours")
+    for suffix, cond in _SPLITS.items()
+)
+
 _MEASURES: dict[Side, str] = {
-    "units": """sum(f.unit_count) AS unit_count,
+    "units": f"""sum(f.unit_count) AS unit_count,
         COALESCE(sum(f.unit_count) FILTER (WHERE f.state = 'completed'), 0) AS completed_units,
         COALESCE(sum(f.unit_count) FILTER (WHERE f.state = 'completed' AND f.ai_assisted), 0) AS ai_completed_units,
         COALESCE(sum(f.units_sum) FILTER (WHERE f.state = 'pending'), 0) AS awus_pending,
@@ -187,6 +198,7 @@ _MEASURES: dict[Side, str] = {
         COALESCE(sum(f.unit_count) FILTER (WHERE f.maturing), 0) AS maturing_units,
         COALESCE(sum(f.units_sum) FILTER (WHERE f.maturing), 0) AS awus_maturing,
         max(f.settle_day) FILTER (WHERE f.state = 'pending') AS settles_by,
+        {QUALITY_SUMS}
         array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people""",
     "entries": """sum(f.delta_sum) AS awus_completed,
         array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people""",

@@ -147,9 +147,13 @@ def rows_from_sides(
         else:
             row["spend_tied_usd"] = None
             row["spend_tied_share"] = None
+        row.update(_quality(units, completed_units) if units_apply else _NO_QUALITY)
+        ai_completed = int(units.get("ai_completed_units") or 0)
         row["denominators"] = {
             "units": int(units.get("unit_count") or 0) if units_apply else None,
             "completed_units": completed_units if units_apply else None,
+            "completed_units_ai": ai_completed if units_apply else None,
+            "completed_units_other": completed_units - ai_completed if units_apply else None,
             "usage_records": int(usage.get("records") or 0) if spend_applies else None,
             "unpriced_records": int(usage.get("unpriced") or 0) if spend_applies else None,
             "people": len(people),
@@ -177,6 +181,37 @@ def low_sample(units: int | None, cost: Decimal | None) -> bool:
     few_units = units is not None and units < settings.AWU_REPORTS_LOW_SAMPLE_UNITS
     little_spend = cost is not None and cost < Decimal(str(settings.AWU_REPORTS_LOW_SAMPLE_USD))
     return few_units or little_spend
+
+
+# The quality measures (docs/reports.md), each over completed units, in all and split
+# by AI assistance: (field, numerator).
+QUALITY = (
+    ("incidents_per_completed_unit", "incidents"),
+    ("bugs_per_completed_unit", "bugs"),
+    ("review_hours_per_completed_unit", "review_hours"),
+)
+_NO_QUALITY: dict[str, Any] = {
+    **{f"{field}{split}": None for field, _ in QUALITY for split in ("", "_ai", "_other")},
+    "quality_numerators": None,
+}
+
+
+def _quality(units: dict[str, Any], completed: int) -> dict[str, Any]:
+    """The quality rates of a row and their numerators (``completed_units`` and its
+    ``_ai``/``_other`` parts are the denominators)."""
+    ai_completed = int(units.get("ai_completed_units") or 0)
+    denominators = {"": completed, "_ai": ai_completed, "_other": completed - ai_completed}
+    out: dict[str, Any] = {}
+    numerators: dict[str, Any] = {}
+    for field, measure in QUALITY:
+        for split, denominator in denominators.items():
+            value = Decimal(units.get(f"{measure}{split}") or ZERO)
+            out[f"{field}{split}"] = rate(value, Decimal(denominator))
+            numerators[f"{measure}{split}"] = (
+                amount(value) if measure == "review_hours" else int(value)
+            )
+    out["quality_numerators"] = numerators
+    return out
 
 
 def sides_for(

@@ -74,13 +74,17 @@ class Maturity(models.Model):
 
 
 class UnitFact(PersonWorkDimensions, Maturity):
-    """One work unit as reports see it (superseded units are absent)."""
+    """One work unit as reports see it (superseded units are absent), with its
+    quality measures when completed (``awu.reports.quality``; 0 otherwise)."""
 
     unit_id = models.BigIntegerField(primary_key=True)
     trig_day = models.DateField()
     comp_day = models.DateField()
     state = models.CharField(max_length=10)
     units = models.DecimalField(max_digits=20, decimal_places=6)
+    incidents = models.IntegerField(default=0)
+    bugs = models.IntegerField(default=0)
+    review_hours = models.DecimalField(max_digits=20, decimal_places=6, default=0)
 
     class Meta:
         indexes = [models.Index(fields=["trig_day"], name="reports_unitfact_day")]
@@ -89,7 +93,18 @@ class UnitFact(PersonWorkDimensions, Maturity):
         return f"unit {self.unit_id} {self.state}"
 
 
-class UnitRollup(PersonWorkDimensions, Maturity):
+class QualitySums(models.Model):
+    """The quality measures of the completed units a unit rollup row counts, summed."""
+
+    incidents_sum = models.BigIntegerField(default=0)
+    bugs_sum = models.BigIntegerField(default=0)
+    review_hours_sum = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UnitRollup(PersonWorkDimensions, Maturity, QualitySums):
     """Work units by triggered day (and completion day) and every dimension."""
 
     trig_day = models.DateField()
@@ -182,7 +197,7 @@ class UsageMonthRollup(UsageMeasures):
         return f"usage {self.month:%Y-%m} {self.model}"
 
 
-class UnitMonthRollup(WorkDimensions, Maturity):
+class UnitMonthRollup(WorkDimensions, Maturity, QualitySums):
     """``UnitRollup`` summed by triggered month and completion month, without the person."""
 
     trig_month = models.DateField()

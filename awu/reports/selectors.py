@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from awu.definitions.models import Definition, DefinitionVersion
 from awu.reports import rollups
 from awu.reports.aggregate import side_rows
-from awu.reports.facts import usage_unpriced_sql
+from awu.reports.facts import TRIGGER_JOIN, unit_attribution_sql, usage_unpriced_sql
 from awu.reports.maturity import projected_awus
 from awu.reports.measures import (
     ZERO,
@@ -30,6 +30,7 @@ from awu.reports.measures import (
     rows_from_sides,
     sides_for,
 )
+from awu.reports.models import UnitFact
 from awu.reports.query import ReportQuery
 from awu.reports.reasons import EventFacts, disqualifier_id, reason_words
 from awu.scoring.models import AwuEntry, WorkUnit
@@ -169,20 +170,25 @@ def spend_deciles(*, query: ReportQuery, by_team: bool = False) -> list[dict[str
 
 
 def _unit_queryset(query: ReportQuery, state: str | None) -> Any:
-    qs = WorkUnit.objects.select_related("version__definition", "team__merged_into").filter(
-        superseded_at__isnull=True
-    )
+    qs = WorkUnit.objects.select_related("version__definition").filter(superseded_at__isnull=True)
     if state:
         qs = qs.filter(state=state)
     if query.start is not None:
         qs = qs.filter(triggered_at__gte=query.start)
     if query.stop is not None:
         qs = qs.filter(triggered_at__lt=query.stop)
-    if query.team is not None:
-        # A team's units include those of the teams merged into it.
-        qs = qs.filter(Q(team__slug=query.team) | Q(team__merged_into__slug=query.team))
-    if query.person is not None:
-        qs = qs.filter(person_id=query.person)
+    if query.team is not None or query.person is not None:
+        # Whose a unit is, is resolved when read (awu.reports.facts): the unit facts
+        # hold it, kept fresh by the rollups.
+        rollups.rollups_ensure_fresh()
+        facts_qs = UnitFact.objects.all()
+        if query.team is not None:
+            # A team's units include those of the teams merged into it.
+            teams = Team.objects.filter(Q(slug=query.team) | Q(merged_into__slug=query.team))
+            facts_qs = facts_qs.filter(team_id__in=teams.values("pk"))
+        if query.person is not None:
+            facts_qs = facts_qs.filter(person_id=query.person)
+        qs = qs.filter(pk__in=facts_qs.values("unit_id"))
     if query.domain is not None:
         qs = qs.filter(version__definition__domain=query.domain)
     if query.definition is not None:
@@ -210,11 +216,27 @@ def _entries(unit_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
-def _team_slug(team: Team | None) -> str | None:
-    # A merged team is reported as the team it was merged into.
-    if team is None:
-        return None
-    return team.merged_into.slug if team.merged_into else team.slug
+def _attribution(unit_ids: list[int]) -> dict[int, tuple[int | None, str | None]]:
+    """unit id -> (person id, team slug) as reports count them now: resolved from
+    the trigger event (``facts.unit_attribution_sql``), a merged team reported as
+    the team it was merged into. One query."""
+    if not unit_ids:
+        return {}
+    who = unit_attribution_sql()
+    with read_connection().cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT x.id, x.person_id, c.slug FROM (
+                SELECT w.id, {who.person_id} AS person_id, {who.team_id} AS team_id
+                FROM scoring_workunit w {TRIGGER_JOIN} {who.join}
+                WHERE w.id = ANY(%(ids)s)
+            ) x
+            LEFT JOIN ledger_team m ON m.id = x.team_id
+            LEFT JOIN ledger_team c ON c.id = COALESCE(m.merged_into_id, m.id)
+            """,  # noqa: S608 - fixed SQL; values travel as parameters
+            {"ids": unit_ids},
+        )
+        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
 
 
 def _reason(unit: WorkUnit, events: dict[int, WorkEvent]) -> str | None:
@@ -239,8 +261,12 @@ def _events(ids: set[int]) -> dict[int, WorkEvent]:
 
 
 def _unit_row(
-    unit: WorkUnit, events: dict[int, WorkEvent], entries: dict[int, list[dict[str, Any]]]
+    unit: WorkUnit,
+    events: dict[int, WorkEvent],
+    entries: dict[int, list[dict[str, Any]]],
+    attribution: dict[int, tuple[int | None, str | None]],
 ) -> dict[str, Any]:
+    person, team = attribution.get(unit.pk, (None, None))
     return {
         "id": unit.pk,
         "definition": unit.version.definition.key,
@@ -250,8 +276,8 @@ def _unit_row(
         "units": amount(unit.units),
         "credited": amount(unit.credited),
         "actor": unit.actor,
-        "person": unit.person_id,
-        "team": _team_slug(unit.team),
+        "person": person,
+        "team": team,
         "subject": unit.subject,
         "triggered_at": unit.triggered_at,
         "completed_at": unit.completed_at,
@@ -289,7 +315,8 @@ def work_units_list(
     units = units[:limit]
     events = _events({i for u in units for i in u.evidence})
     entries = _entries([u.pk for u in units])
-    rows = [_unit_row(u, events, entries) for u in units]
+    attribution = _attribution([u.pk for u in units])
+    rows = [_unit_row(u, events, entries, attribution) for u in units]
     return rows, keyset.next_cursor(units[-1].pk if more and units else None)
 
 
@@ -346,7 +373,7 @@ def work_unit_detail(*, unit_id: int) -> dict[str, Any]:
     """One work unit with its evidence chain, rule version, entries and tied spend;
     raises ``NotFound`` when there is no such unit."""
     unit = (
-        WorkUnit.objects.select_related("version__definition", "team__merged_into", "superseded_by")
+        WorkUnit.objects.select_related("version__definition", "superseded_by")
         .filter(pk=unit_id)
         .first()
     )
@@ -355,7 +382,7 @@ def work_unit_detail(*, unit_id: int) -> dict[str, Any]:
     events = {
         e.pk: e for e in WorkEvent.objects.filter(pk__in=unit.evidence).select_related("source")
     }
-    row = _unit_row(unit, events, _entries([unit.pk]))
+    row = _unit_row(unit, events, _entries([unit.pk]), _attribution([unit.pk]))
     row["evidence"] = [
         {
             "id": event_id,

@@ -67,6 +67,37 @@ class Denominators(serializers.Serializer):
     maturing_units = serializers.IntegerField(
         allow_null=True, help_text="Units inside their survival window."
     )
+    completed_units_ai = serializers.IntegerField(
+        allow_null=True, help_text="Completed units that were AI-assisted."
+    )
+    completed_units_other = serializers.IntegerField(
+        allow_null=True, help_text="Completed units not AI-assisted, or not known to be."
+    )
+
+
+class QualityNumerators(serializers.Serializer):
+    incidents = serializers.IntegerField(help_text="Incidents attributed to completed units.")
+    incidents_ai = serializers.IntegerField()
+    incidents_other = serializers.IntegerField()
+    bugs = serializers.IntegerField(help_text="Bug issues naming completed units' changes.")
+    bugs_ai = serializers.IntegerField()
+    bugs_other = serializers.IntegerField()
+    review_hours = serializers.CharField(
+        help_text="Hours from first review request to each approval, summed (decimal string)."
+    )
+    review_hours_ai = serializers.CharField()
+    review_hours_other = serializers.CharField()
+
+
+def _quality(what: str, among: str = "completed units") -> serializers.FloatField:
+    return _rate(
+        f"{what} per unit over {among} (`quality_numerators` over `denominators`);"
+        " null when there are none."
+    )
+
+
+_AI = "AI-assisted completed units"
+_OTHER = "the other completed units (not AI-assisted, or not known)"
 
 
 class EfficiencyRow(serializers.Serializer):
@@ -122,6 +153,16 @@ class EfficiencyRow(serializers.Serializer):
     ai_assisted_share = _rate("Share of completed units that were AI-assisted.")
     spend_tied_usd = TiedMoney(allow_null=True)
     spend_tied_share = TiedShare(allow_null=True)
+    incidents_per_completed_unit = _quality("Incidents attributed")
+    incidents_per_completed_unit_ai = _quality("Incidents attributed", _AI)
+    incidents_per_completed_unit_other = _quality("Incidents attributed", _OTHER)
+    bugs_per_completed_unit = _quality("Bugs reported")
+    bugs_per_completed_unit_ai = _quality("Bugs reported", _AI)
+    bugs_per_completed_unit_other = _quality("Bugs reported", _OTHER)
+    review_hours_per_completed_unit = _quality("Review hours")
+    review_hours_per_completed_unit_ai = _quality("Review hours", _AI)
+    review_hours_per_completed_unit_other = _quality("Review hours", _OTHER)
+    quality_numerators = QualityNumerators(allow_null=True)
     denominators = Denominators()
 
 

@@ -95,6 +95,24 @@ EVENT_TYPES: dict[str, EventType] = {
                 "lost": False,
             },
         ),
+        EventType(
+            "code.review.requested",
+            refs={"pr": ("acme/api#123",), "commit": ("4b8d0a1",)},
+            attributes={"reviewer": "octocat"},
+            required_refs=("pr",),
+        ),
+        EventType(
+            "code.review.submitted",
+            refs={"pr": ("acme/api#123",), "commit": ("4b8d0a1",)},
+            attributes={"reviewer": "octocat", "state": "approved"},
+            required_refs=("pr",),
+        ),
+        EventType(
+            "issue.bug_reported",
+            refs={"issue": ("github:acme/api#130",), "pr": ("acme/api#123",)},
+            attributes={"labels": ["bug"]},
+            required_refs=("issue",),
+        ),
         EventType("contract.signed", refs={"envelope": ("docusign:envelope/abc",)}),
         EventType(
             "contract.cancelled",

@@ -1,7 +1,8 @@
 """Scoring state: WorkUnit (one candidate AWU) and AwuEntry (every change of credit).
 
 WorkUnit rows are the pipeline's working state and are updated in place under a
-row lock (awu.scoring.settle). AwuEntry is append-only, enforced by the
+row lock (awu.scoring.settle); every change of their state is also appended to
+UnitTransition, so a unit reads as it stood at any past time. AwuEntry is append-only, enforced by the
 database (migration 0002): reports sum entries, so any past report can be
 reproduced "as of" a time.
 """
@@ -21,9 +22,10 @@ class WorkUnit(models.Model):
 
     ``credited`` always equals the sum of the unit's entries. ``ref_keys`` holds
     "kind:value" for the unit's refs (trigger refs plus carried ones), the same
-    encoding as ledger WorkEvent.ref_keys. ``person`` and ``team`` are resolved at
-    scoring time: the trigger's actor through Identity, the team the trigger
-    names, else the person's membership at the trigger time.
+    encoding as ledger WorkEvent.ref_keys. ``person`` and ``team`` are what scoring
+    resolved (the trigger's actor through Identity, the team the trigger names,
+    else the membership at the trigger time), kept as evidence: reports resolve
+    them again when read (awu.reports.facts), so later directory changes count.
     A unit superseded by a rescore keeps its entries; reports skip it from
     ``superseded_at`` on.
     """
@@ -139,3 +141,29 @@ class AwuEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delta:+} on unit {self.unit_id}"
+
+
+class UnitTransition(models.Model):
+    """A unit's state, units, completion and refs from ``created_at`` on. Append-only.
+
+    Written by a trigger on scoring_workunit (migration 0004) whenever one of
+    those changes, so every write path records it; "as of" reports read a unit
+    as its latest transition by then. ``created_at`` is the unit row's
+    ``updated_at``: the scoring clock, as entries' ``created_at``.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    unit = models.ForeignKey(
+        WorkUnit, on_delete=models.PROTECT, related_name="transitions", db_index=False
+    )
+    state = models.CharField(max_length=10, choices=WorkUnit.State.choices)
+    units = models.DecimalField(max_digits=20, decimal_places=6)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    ref_keys = ArrayField(models.CharField(max_length=300), default=list)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["unit", "created_at"], name="unittransition_unit_time")]
+
+    def __str__(self) -> str:
+        return f"unit {self.unit_id} {self.state} from {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -21,6 +21,12 @@ What becomes what:
   the deploy tool sets it (a repository deploying several services), else the
   repository's full name. An incident on that service opening soon after a
   production deploy is attributed to it (docs/rules.md, deploy window).
+* ``pull_request`` ``review_requested`` -> ``code.review.requested`` (at the PR's
+  ``updated_at``, the moment of the request); ``pull_request_review`` ``submitted``
+  -> ``code.review.submitted`` (state lower-cased). Other review actions are ignored.
+* ``issues`` ``opened`` or ``labeled`` with a bug label (config ``bug_labels``,
+  default ``bug``) whose body names a PR or a commit -> ``issue.bug_reported``;
+  a bug naming no change, and every other issue, is ignored.
 * ``ping`` and every other event kind are ignored.
 
 Authentication: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``.
@@ -217,7 +223,139 @@ def _actor(user: Any) -> str | None:
     return f"github:{login}" if login else None
 
 
+def _pr_key(payload: Mapping[str, Any]) -> str:
+    repo = req_str(payload, "repository", "full_name")
+    return f"{repo}#{req_str(payload, 'pull_request', 'number')}"
+
+
+def _review_event(
+    payload: Mapping[str, Any],
+    delivery_id: str,
+    *,
+    kind: str,
+    at: Any,
+    at_field: str,
+    commit: str | None,
+    actor: str | None,
+    attributes: dict[str, Any],
+) -> Mapped:
+    key = _pr_key(payload)
+    event: Record = {
+        "id": delivery_id,
+        "type": kind,
+        "occurred_at": utc_timestamp(at, field=at_field),
+        "subject": f"github:{key}",
+        "refs": {"pr": [key], "commit": unique([commit.lower() if commit else None])},
+        "attributes": attributes,
+    }
+    if actor:
+        event["actor"] = actor
+    return Mapped(events=[event])
+
+
+def _review_requested(payload: dict[str, Any], delivery_id: str) -> Mapped:
+    reviewer = opt_str(payload, "requested_reviewer", "login") or opt_str(
+        payload, "requested_team", "slug"
+    )
+    return _review_event(
+        payload,
+        delivery_id,
+        kind="code.review.requested",
+        at=dig(payload, "pull_request", "updated_at"),
+        at_field="pull_request.updated_at",
+        commit=opt_str(payload, "pull_request", "head", "sha"),
+        actor=_actor(dig(payload, "sender")),
+        attributes={"reviewer": reviewer},
+    )
+
+
+def _pull_request_review(
+    payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]
+) -> Mapped:
+    if dig(payload, "action") != "submitted":
+        return Mapped.ignore(f"pull_request_review {dig(payload, 'action')} not used")
+    review = dig(payload, "review")
+    if not isinstance(review, Mapping):
+        raise MappingError("review missing")
+    return _review_event(
+        payload,
+        delivery_id,
+        kind="code.review.submitted",
+        at=dig(review, "submitted_at"),
+        at_field="review.submitted_at",
+        commit=opt_str(review, "commit_id"),
+        actor=_actor(dig(review, "user")),
+        attributes={
+            "reviewer": opt_str(review, "user", "login"),
+            "state": req_str(payload, "review", "state").lower(),
+        },
+    )
+
+
+DEFAULT_BUG_LABELS: tuple[str, ...] = ("bug",)
+# What an issue body names: owner/repo#123, #123, a pull or commit URL, "commit <sha>".
+_PR_MENTION = re.compile(r"(?:(?P<repo>[\w.-]+/[\w.-]+))?#(?P<number>\d+)\b")
+_PR_URL = re.compile(r"github\.com/(?P<repo>[\w.-]+/[\w.-]+)/pull/(?P<number>\d+)")
+_COMMIT_URL = re.compile(r"github\.com/[\w.-]+/[\w.-]+/commit/(?P<sha>[0-9a-fA-F]{7,40})\b")
+_COMMIT_MENTION = re.compile(r"\bcommit\s+(?P<sha>[0-9a-fA-F]{7,40})\b", re.I)
+
+
+def changes_named(text: str, repo: str) -> dict[str, list[str]]:
+    """The ``pr`` and ``commit`` refs an issue's text names (a bare ``#123`` is a PR of
+    ``repo``; GitHub numbers issues and PRs alike, so a bare number may be an issue,
+    which then links to nothing)."""
+    prs = [f"{m.group('repo')}#{m.group('number')}" for m in _PR_URL.finditer(text)]
+    prs += [f"{m.group('repo') or repo}#{m.group('number')}" for m in _PR_MENTION.finditer(text)]
+    commits = [
+        m.group("sha").lower() for p in (_COMMIT_URL, _COMMIT_MENTION) for m in p.finditer(text)
+    ]
+    refs = {"pr": unique(prs), "commit": unique(commits)}
+    return {k: v for k, v in refs.items() if v}
+
+
+def _issues(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
+    action = dig(payload, "action")
+    if action not in ("opened", "labeled"):
+        return Mapped.ignore(f"issues {action} not used")
+    issue = dig(payload, "issue")
+    if not isinstance(issue, Mapping):
+        raise MappingError("issue missing")
+    labels = [
+        label["name"]
+        for label in list_at(issue, "labels")
+        if isinstance(label, Mapping) and isinstance(label.get("name"), str)
+    ]
+    wanted = {b.lower() for b in config_strings(config, "bug_labels", DEFAULT_BUG_LABELS)}
+    if not any(label.lower() in wanted for label in labels):
+        return Mapped.ignore("issue not labelled as a bug")
+    repo = req_str(payload, "repository", "full_name")
+    number = req_str(payload, "issue", "number")
+    body = dig(issue, "body")
+    own = f"{repo}#{number}"  # an issue that names itself names no change
+    named = {
+        kind: kept
+        for kind, values in changes_named(body if isinstance(body, str) else "", repo).items()
+        if (kept := [v for v in values if v != own])
+    }
+    if not named:
+        return Mapped.ignore("bug names no change")
+    event: Record = {
+        "id": delivery_id,
+        "type": "issue.bug_reported",
+        "occurred_at": utc_timestamp(dig(issue, "created_at"), field="issue.created_at"),
+        "subject": f"github:{repo}#{number}",
+        "refs": {"issue": [f"github:{repo}#{number}"], **named},
+        "attributes": {"repository": repo, "number": opt_int(issue, "number"), "labels": labels},
+    }
+    actor = _actor(dig(issue, "user"))
+    if actor:
+        event["actor"] = actor
+    return Mapped(events=[event])
+
+
 def _pull_request(payload: dict[str, Any], delivery_id: str, config: Mapping[str, Any]) -> Mapped:
+    if dig(payload, "action") == "review_requested":
+        return _review_requested(payload, delivery_id)
     if dig(payload, "action") != "closed":
         return Mapped.ignore(f"pull_request {dig(payload, 'action')} not used")
     pr = dig(payload, "pull_request")
@@ -459,6 +597,8 @@ _HANDLERS = {
     "pull_request": _pull_request,
     "push": _push,
     "deployment_status": _deployment_status,
+    "pull_request_review": _pull_request_review,
+    "issues": _issues,
 }
 
 # Read by GitLab too (its merge requests carry labels and descriptions alike).
@@ -475,6 +615,10 @@ VENDOR = register(
         verify=verify,
         parse=parse,
         sign=sign,
-        config_keys={**AI_CONFIG_KEYS, "default_branch": DEFAULT_BRANCH_KEY},
+        config_keys={
+            **AI_CONFIG_KEYS,
+            "default_branch": DEFAULT_BRANCH_KEY,
+            "bug_labels": ConfigKey("strings", "issue labels that mark a bug (default: bug)"),
+        },
     )
 )

@@ -4,6 +4,12 @@ What becomes what:
 
 * ``Merge Request Hook`` with ``object_attributes.action == "merge"`` ->
   ``code.pr.merged`` (pr key ``group/project!iid``); every other action is ignored.
+* ``Merge Request Hook`` with action ``approval`` or ``approved`` ->
+  ``code.review.submitted`` (state ``approved``, the approving ``user``); GitLab may
+  send both for one approval, so the record's id is the approval's own (merge
+  request, approver, time), and the second is a duplicate. ``open`` or ``update``
+  adding reviewers (``changes.reviewers``) -> one ``code.review.requested`` per
+  reviewer added, at the merge request's ``updated_at``.
 * ``Push Hook`` whose commits include a ``git revert`` (``Revert "..."`` with
   ``This reverts commit <sha>``) -> one ``code.reverted`` per reverting commit; a
   ``See merge request group/project!iid`` line adds the ``pr`` ref.
@@ -209,6 +215,10 @@ def _merge_request(payload: dict[str, Any], delivery_id: str, config: Mapping[st
     if not isinstance(attrs, Mapping):
         raise MappingError("object_attributes missing")
     action = opt_str(attrs, "action")
+    if action in ("approval", "approved"):
+        return _approval(payload, attrs)
+    if action in ("open", "update"):
+        return _reviewers_requested(payload, attrs, delivery_id)
     if action != "merge":
         return Mapped.ignore(f"merge request {action} not used")
 
@@ -265,6 +275,69 @@ def _merge_request(payload: dict[str, Any], delivery_id: str, config: Mapping[st
     if ai:
         event["ai"] = ai
     return Mapped(events=[event])
+
+
+def _review_record(
+    payload: Mapping[str, Any], attrs: Mapping[str, Any], *, record_id: str, kind: str
+) -> Record:
+    project = req_str(payload, "project", "path_with_namespace")
+    key = f"{project}!{req_str(payload, 'object_attributes', 'iid')}"
+    commit = (opt_str(attrs, "last_commit", "id") or "").lower() or None
+    return {
+        "id": record_id,
+        "type": kind,
+        "occurred_at": utc_timestamp(
+            dig(attrs, "updated_at"), field="object_attributes.updated_at"
+        ),
+        "subject": f"gitlab:{key}",
+        "refs": {"pr": [key], "commit": unique([commit])},
+    }
+
+
+def _approval(payload: Mapping[str, Any], attrs: Mapping[str, Any]) -> Mapped:
+    approver = opt_str(payload, "user", "username") or opt_str(payload, "user", "id")
+    if approver is None:
+        raise MappingError("user missing")
+    record = _review_record(
+        payload,
+        attrs,
+        record_id=f"approval:{req_str(payload, 'object_attributes', 'id')}:{approver}:"
+        f"{opt_str(attrs, 'updated_at')}",
+        kind="code.review.submitted",
+    )
+    record["attributes"] = {"reviewer": approver, "state": "approved"}
+    actor = _user_actor(dig(payload, "user"))
+    if actor:
+        record["actor"] = actor
+    return Mapped(events=[record])
+
+
+def _reviewers_requested(
+    payload: Mapping[str, Any], attrs: Mapping[str, Any], delivery_id: str
+) -> Mapped:
+    change = dig(payload, "changes", "reviewers")
+    if isinstance(change, Mapping):
+        before = {opt_str(r, "username") for r in list_at(change, "previous")}
+        added = [opt_str(r, "username") for r in list_at(change, "current")]
+    elif opt_str(attrs, "action") == "open":
+        before, added = set(), [opt_str(r, "username") for r in list_at(payload, "reviewers")]
+    else:
+        return Mapped.ignore("merge request update without reviewer changes")
+    reviewers = unique([r for r in added if r and r not in before])
+    if not reviewers:
+        return Mapped.ignore("no reviewer added")
+    events = []
+    for reviewer in reviewers:
+        record = _review_record(
+            payload, attrs, record_id=f"{delivery_id}:review-requested:{reviewer}",
+            kind="code.review.requested",
+        )  # fmt: skip
+        record["attributes"] = {"reviewer": reviewer}
+        actor = _user_actor(dig(payload, "user"))
+        if actor:
+            record["actor"] = actor
+        events.append(record)
+    return Mapped(events=events)
 
 
 def _merge_actor(payload: Mapping[str, Any], attrs: Mapping[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ ROW_KEYS = {
     "trend": "data-period",
     "durability": "data-ai",
     "voided": "data-reason",
+    "quality": "data-measure",
 }
 
 

@@ -175,6 +175,21 @@ def test_durability_of_ai_assisted_and_other_work_equals_the_api_filtered_by_ai(
     assert numbers["durability"]["assisted"]["durability"] == "0.833333"
 
 
+def test_quality_measures_all_ai_assisted_and_other_equal_the_api(
+    viewer: Client, reader: Api, organisation: dict[str, Any]
+) -> None:
+    numbers, _, _ = page(viewer)
+    [total] = api_rows(reader, "/api/v1/reports/efficiency")
+    assert set(numbers["quality"]) == {
+        "incidents_per_completed_unit",
+        "bugs_per_completed_unit",
+        "review_hours_per_completed_unit",
+    }
+    for shown in numbers["quality"].values():
+        assert len(shown) == 3
+        assert_row_matches(shown, total)
+
+
 def test_top_voided_reasons_count_the_voided_units_the_api_lists(
     viewer: Client, reader: Api, organisation: dict[str, Any]
 ) -> None:

@@ -1,7 +1,7 @@
 """The change queues: what the rollups have not seen yet, as days to recompute.
 
 Triggers append the keys of every row that changes a rollup to a queue of its
-input, in the writer's transaction (migrations 0003 and 0004). A refresh takes
+input, in the writer's transaction (migrations 0003 to 0005). A refresh takes
 (deletes) every queue in its own transaction: a row committed after that stays
 queued for the next one. Recomputing a day is idempotent, so a change seen twice
 is harmless.
@@ -20,6 +20,7 @@ from ledger.spend import sessions_reaching_sql
 QUEUES = (
     "reports_usagequeue", "reports_entryqueue", "reports_eventqueue", "reports_adjustmentqueue",
     "reports_unitqueue", "reports_identityqueue", "reports_membershipqueue",
+    "reports_qualityqueue",
 )  # fmt: skip
 
 # Each statement deletes a queue's rows and answers the days they touch. The keys go
@@ -43,22 +44,36 @@ _TAKE_USAGE_DAYS = {
         JOIN ledger_tokenusage u ON u.id = a.usage_id
         WHERE a.id = ANY(ARRAY(SELECT adjustment_id FROM taken))
     """,
-    # An identity written or deleted changes who its actor's usage belongs to.
-    "identities": """
-        WITH taken AS (DELETE FROM reports_identityqueue RETURNING value)
-        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage u
-        WHERE u.actor = ANY(ARRAY(SELECT value FROM taken))
-    """,
-    # A membership changes the team of its person's usage (every actor of theirs).
+}  # fmt: skip
+# A directory change takes its queue's keys as the actors it re-attributes: an
+# identity value written or retracted; every identity value (ever) of a person whose
+# memberships changed.
+_TAKE_ACTORS = {
+    "identities": "DELETE FROM reports_identityqueue RETURNING value",
     "memberships": """
         WITH taken AS (DELETE FROM reports_membershipqueue RETURNING person_id)
-        SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage u
-        WHERE u.actor = ANY(ARRAY(
-            SELECT i.value FROM ledger_identity i
-            WHERE i.person_id = ANY(ARRAY(SELECT person_id FROM taken))
-        ))
+        SELECT DISTINCT i.value FROM ledger_identity i
+        WHERE i.person_id = ANY(ARRAY(SELECT person_id FROM taken))
     """,
-}  # fmt: skip
+}
+# Who usage belongs to, and who a unit (and its entries) belongs to, are resolved
+# from the actor when read (awu.reports.facts): the actors' usage days and units
+# are recomputed.
+_ACTOR_USAGE_DAYS = """
+SELECT DISTINCT (u.occurred_at AT TIME ZONE 'UTC')::date FROM ledger_tokenusage u
+WHERE u.actor = ANY(%(actors)s::varchar[])
+"""
+_ACTOR_UNITS = """
+SELECT w.id FROM ledger_workevent e JOIN scoring_workunit w ON w.trigger_event_id = e.id
+WHERE e.actor = ANY(%(actors)s::varchar[])
+"""
+# A review, bug or incident event changes the quality measures of the units its
+# refs reach (awu.reports.quality), whichever arrived first.
+_TAKE_MEASURED_UNITS = """
+WITH taken AS (DELETE FROM reports_qualityqueue RETURNING event_id)
+SELECT DISTINCT w.id FROM ledger_workevent e JOIN scoring_workunit w ON w.ref_keys && e.ref_keys
+WHERE e.id = ANY(ARRAY(SELECT event_id FROM taken)) AND w.superseded_at IS NULL
+"""
 _TAKE_UNITS = (
     "WITH taken AS (DELETE FROM reports_unitqueue RETURNING unit_id)"
     " SELECT DISTINCT unit_id FROM taken"
@@ -98,7 +113,9 @@ class Taken:
     """What one refresh took from the queues, as the days to recompute."""
 
     usage: int  # new usage records, now in reports_usagetaken
-    units: list[int]
+    units: list[int]  # changed units (facts, entry days and tied usage days)
+    attributed: list[int]  # units of re-attributed actors (facts and entry days)
+    measured: list[int]  # units whose quality measures changed (facts)
     usage_days: set[date]
     entry_days: set[date]
 
@@ -114,12 +131,26 @@ def take() -> Taken:
     units = [int(row[0]) for row in fetch(_TAKE_UNITS)]
     usage_days = set().union(*(_days(sql) for sql in _TAKE_USAGE_DAYS.values()))
     entry_days = _days(_TAKE_ENTRY_DAYS)
+    actors = sorted({str(row[0]) for sql in _TAKE_ACTORS.values() for row in fetch(sql)})
+    attributed: list[int] = []
+    if actors:
+        usage_days |= _days(_ACTOR_USAGE_DAYS, {"actors": actors})
+        attributed = sorted({int(row[0]) for row in fetch(_ACTOR_UNITS, {"actors": actors})})
     if usage:
         usage_days |= _days(_DISPLACED_USAGE_DAYS)
     if units:
         usage_days |= _days(_UNIT_USAGE_DAYS, {"ids": units})
-        entry_days |= _days(_UNIT_ENTRY_DAYS, {"ids": units})
-    return Taken(usage=usage, units=units, usage_days=usage_days, entry_days=entry_days)
+    if units or attributed:
+        entry_days |= _days(_UNIT_ENTRY_DAYS, {"ids": sorted({*units, *attributed})})
+    measured = [int(row[0]) for row in fetch(_TAKE_MEASURED_UNITS)]
+    return Taken(
+        usage=usage,
+        units=units,
+        attributed=attributed,
+        measured=measured,
+        usage_days=usage_days,
+        entry_days=entry_days,
+    )
 
 
 def usage_take() -> int:

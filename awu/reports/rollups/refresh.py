@@ -54,7 +54,9 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
         else:
             taken = queues.take()
             stats.units = len(taken.units)
-            stats.unit_days = recompute.unit_facts_rewrite(taken.units)
+            stats.unit_days = recompute.unit_facts_rewrite(
+                sorted({*taken.units, *taken.attributed, *taken.measured})
+            )
             stats.entry_days = taken.entry_days
             stats.usage_days = taken.usage_days
             recompute.unit_days_rebuild(stats.unit_days)

@@ -51,17 +51,18 @@ GROUP BY eff_day, trig_day, person_id, team_id, definition_id, domain, ai_assist
 
 UNIT_FACT_INSERT = """
 INSERT INTO reports_unitfact (unit_id, trig_day, comp_day, person_id, team_id, definition_id,
-    domain, state, units, ai_assisted, maturing, settle_day)
+    domain, state, units, ai_assisted, maturing, settle_day, incidents, bugs, review_hours)
 SELECT unit_id, trig_day, comp_day, person_id, team_id, definition_id, domain, state, units,
-    ai_assisted, maturing, settle_day
+    ai_assisted, maturing, settle_day, incidents, bugs, review_hours
 FROM ({facts}) f
 """
 
 UNIT_ROLLUP_INSERT = """
 INSERT INTO reports_unitrollup (trig_day, comp_day, person_id, team_id, definition_id, domain,
-    state, ai_assisted, maturing, settle_day, unit_count, units_sum)
+    state, ai_assisted, maturing, settle_day, unit_count, units_sum, incidents_sum, bugs_sum,
+    review_hours_sum)
 SELECT trig_day, comp_day, person_id, team_id, definition_id, domain, state, ai_assisted,
-    maturing, settle_day, count(*), sum(units)
+    maturing, settle_day, count(*), sum(units), sum(incidents), sum(bugs), sum(review_hours)
 FROM reports_unitfact
 WHERE {where}
 GROUP BY trig_day, comp_day, person_id, team_id, definition_id, domain, state, ai_assisted,
@@ -88,10 +89,11 @@ GROUP BY 1, team_id, provider, model, source_id, tied
 
 UNIT_MONTH_INSERT = """
 INSERT INTO reports_unitmonthrollup (trig_month, comp_month, team_id, definition_id, domain,
-    state, ai_assisted, maturing, settle_day, unit_count, units_sum, people)
+    state, ai_assisted, maturing, settle_day, unit_count, units_sum, incidents_sum, bugs_sum,
+    review_hours_sum, people)
 SELECT date_trunc('month', trig_day)::date, date_trunc('month', comp_day)::date, team_id,
     definition_id, domain, state, ai_assisted, maturing, max(settle_day), sum(unit_count),
-    sum(units_sum),
+    sum(units_sum), sum(incidents_sum), sum(bugs_sum), sum(review_hours_sum),
     COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
 FROM reports_unitrollup
 WHERE {where}

@@ -47,6 +47,11 @@ def person(name: str, *, team_slug: str | None = None, actor: str | None = None)
     return p
 
 
+def actor_of(p: Person) -> str:
+    """The actor string a person is known by (their first identity)."""
+    return str(Identity.history.filter(person=p).order_by("id").values_list("value", flat=True)[0])
+
+
 def definition(
     key: str = "shipped",
     domain: str = "engineering",
@@ -76,6 +81,10 @@ def event(
     occurred_at: datetime | None = None,
     refs: dict[str, list[str]] | None = None,
     actor: str | None = None,
+    team_slug: str | None = None,
+    ai: dict[str, Any] | None = None,
+    attributes: dict[str, Any] | None = None,
+    received_at: datetime | None = None,
 ) -> WorkEvent:
     refs = refs or {}
     when = occurred_at or at(2)
@@ -84,11 +93,13 @@ def event(
         external_id=f"e{next(_ids)}",
         type=type_,
         occurred_at=when,
-        received_at=when,
+        received_at=received_at or when,
         actor=actor,
+        team=team_slug,
         refs=refs,
         ref_keys=[f"{k}:{v}" for k, vs in refs.items() for v in vs],
-        attributes={},
+        ai=ai,
+        attributes=attributes or {},
     )
 
 
@@ -107,12 +118,19 @@ def unit(
     created_at: datetime | None = None,
     reason: str | None = None,
     satisfied_at: datetime | None = None,
+    actor: str | None = None,
 ) -> WorkUnit:
     """A unit; a completed one gets its +units entry (``credit`` overrides).
-    ``satisfied_at`` marks a pending unit as inside its survival window."""
+    ``satisfied_at`` marks a pending unit as inside its survival window.
+
+    Its trigger event carries the owner's actor and names ``team_``: reports
+    attribute units from their trigger when read."""
     when = triggered_at or at(2)
     done = completed_at or (when if state in ("completed", "voided") else None)
-    trigger = event(occurred_at=when, refs=refs)
+    actor = actor or (actor_of(owner) if owner else None)
+    trigger = event(
+        occurred_at=when, refs=refs, actor=actor, team_slug=team_.slug if team_ else None
+    )
     amount = Decimal(units)
     credited = credit if credit is not None else state == "completed"
     w = WorkUnit.objects.create(
@@ -127,7 +145,7 @@ def unit(
         completed_at=done,
         evidence=[trigger.pk],
         ref_keys=list(trigger.ref_keys),
-        actor=owner.email if owner else None,
+        actor=actor,
         person=owner,
         team=team_,
         ai_assisted=ai_assisted,

@@ -224,6 +224,68 @@ def test_past_usage_follows_identity_and_membership_changes_at_the_next_refresh(
         assert from_rollups(query) == efficiency_report_naive(query=query)
 
 
+@pytest.mark.parametrize("change", WHO_CHANGES)
+def test_past_units_follow_identity_and_membership_changes_at_the_next_refresh(
+    change: str,
+) -> None:
+    before, after, team = WHO_CHANGES[change]
+    people = {"alice": build.person("alice", team_slug="payments"), "bob": build.person("bob")}
+    before(people)
+    unit = build.unit(build.definition(), actor="laptop")
+    rollups_refresh()
+
+    after(people)
+    rollups_refresh()
+
+    by_team = replace(MARCH, group_by=("team",))
+    assert [
+        (row["team"], row["awus_completed"], row["units"]) for row in from_rollups(by_team)
+    ] == [(team, "1.000000", 1)]
+    for query in [by_team, replace(MARCH, group_by=("person",))]:
+        assert from_rollups(query) == efficiency_report_naive(query=query)
+    # The unit keeps what scoring resolved, as evidence; reports do not read it.
+    unit.refresh_from_db()
+    assert (unit.person_id, unit.team_id) == (None, None)
+
+
+def test_a_unit_scored_before_its_actor_was_mapped_is_reported_under_the_person_mapped_later() -> (
+    None
+):
+    build.unit(build.definition(), actor="ghost@example.com")
+    rollups_refresh()
+    [row] = from_rollups(replace(MARCH, group_by=("person",)))
+    assert row["person"] is None
+
+    dana = Person.objects.create(name="dana", email="dana@example.com")
+    directory.identity_map(value="ghost@example.com", person=dana)
+    directory.membership_start(person=dana, team=build.team("search"))
+    rollups_refresh()
+
+    [row] = efficiency_report(query=replace(MARCH, group_by=("person", "team")))
+    assert (row["person"], row["team"], row["awus_completed"]) == (dana.pk, "search", "1.000000")
+
+
+def test_a_membership_move_in_march_splits_past_units_between_the_teams() -> None:
+    erin = build.person("erin", team_slug="payments")
+    version = build.definition()
+    for day in (2, 10, 20, 28):
+        build.unit(version, owner=erin, triggered_at=build.at(day))
+    rollups_refresh()
+
+    [membership] = Membership.objects.filter(person=erin)
+    directory.membership_end(membership, at=build.at(15, hour=0))
+    directory.membership_start(person=erin, team=build.team("search"), valid_from=build.at(15, 0))
+    rollups_refresh()
+
+    by_team = replace(MARCH, group_by=("team",))
+    assert [(row["team"], row["awus_completed"]) for row in efficiency_report(query=by_team)] == [
+        ("payments", "2.000000"),
+        ("search", "2.000000"),
+    ]
+    by_team_month = replace(MARCH, group_by=("team", "month"))
+    assert from_rollups(by_team_month, monthly=True) == efficiency_report_naive(query=by_team_month)
+
+
 # Committed, so the first refresh's lock ends with its own transaction, as in a server.
 @pytest.mark.django_db(transaction=True)
 def test_a_report_does_not_wait_for_a_refresh_running_elsewhere() -> None:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
+from ledger import directory
+from ledger.models import Person
 from tests.awu.reports import build
 from tests.conftest import Api
 
@@ -156,3 +158,17 @@ def test_tied_spend_partly_unpriced_shows_its_priced_cost_and_counts_the_rest(
         2,
         1,
     )
+
+
+def test_units_show_and_filter_by_the_person_and_team_mapped_after_scoring(reader: Api) -> None:
+    unit = build.unit(build.definition(), actor="laptop-3")
+    dana = Person.objects.create(name="dana", email="dana@example.com")
+    directory.identity_map(value="laptop-3", person=dana)
+    directory.membership_start(person=dana, team=build.team("search"))
+
+    response = reader.get("/api/v1/work-units", {"team": "search"})
+    [row] = response.json()["results"]
+    assert (row["id"], row["person"], row["team"]) == (unit.pk, dana.pk, "search")
+    detail = reader.get(f"/api/v1/work-units/{unit.pk}").json()
+    assert (detail["person"], detail["team"]) == (dana.pk, "search")
+    assert reader.get("/api/v1/work-units", {"person": str(dana.pk)}).json()["results"]

@@ -271,6 +271,87 @@ def test_description_naming_a_rolled_back_deploy_marks_a_rollback() -> None:
 # Everything else
 
 
+# Reviews and bugs
+
+
+def test_review_request_becomes_code_review_requested_at_the_prs_update() -> None:
+    event = only_event(
+        github.parse(delivery("pull_request", body_of("pull_request.review_requested.json")), {})
+    )
+    assert event == {
+        "id": DELIVERY_ID,
+        "type": "code.review.requested",
+        "occurred_at": "2019-05-15T15:20:33Z",
+        "subject": "github:Codertocat/Hello-World#2",
+        "refs": {
+            "pr": ["Codertocat/Hello-World#2"],
+            "commit": ["ec26c3e57ca3a959ca5aad62de7213c562f8c821"],
+        },
+        "attributes": {"reviewer": "octocat"},
+        "actor": "github:Codertocat",
+    }
+
+
+def test_submitted_review_becomes_code_review_submitted_with_its_state() -> None:
+    for name, state, reviewer in [
+        ("pull_request_review.submitted.json", "commented", "Codertocat"),
+        ("pull_request_review.approved.json", "approved", "octocat"),
+    ]:
+        event = only_event(github.parse(delivery("pull_request_review", body_of(name)), {}))
+        assert event["type"] == "code.review.submitted"
+        assert event["attributes"] == {"reviewer": reviewer, "state": state}
+        assert event["refs"]["pr"] == ["Codertocat/Hello-World#2"]
+        assert event["actor"] == f"github:{reviewer}"
+
+
+def test_dismissed_review_is_ignored() -> None:
+    body = edited("pull_request_review.approved.json", lambda p: p.update(action="dismissed"))
+    assert github.parse(delivery("pull_request_review", body), {}).ignored
+
+
+def test_bug_labelled_issue_naming_a_pr_becomes_issue_bug_reported() -> None:
+    event = only_event(github.parse(delivery("issues", body_of("issues.labeled.bug.json")), {}))
+    assert event["type"] == "issue.bug_reported"
+    assert event["refs"] == {
+        "issue": ["github:Codertocat/Hello-World#1"],
+        "pr": ["Codertocat/Hello-World#2"],
+    }
+    assert event["occurred_at"] == "2019-05-15T15:20:18Z"
+    assert event["attributes"]["labels"] == ["bug"]
+
+
+def test_issue_names_changes_by_url_by_repo_and_by_commit() -> None:
+    text = (
+        "Broken since https://github.com/acme/web/pull/7 and acme/api#9;"
+        " see commit 4B8D0A1F and https://github.com/acme/api/commit/9f1c2e7aa."
+    )
+    assert github.changes_named(text, "acme/api") == {
+        "pr": ["acme/web#7", "acme/api#9"],
+        "commit": ["9f1c2e7aa", "4b8d0a1f"],
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: p["issue"].update(labels=[{"name": "enhancement"}]),
+        lambda p: p["issue"].update(body="No idea where this came from."),
+        lambda p: p.update(action="closed"),
+    ],
+    ids=["not-a-bug", "names-no-change", "closed"],
+)
+def test_issues_that_are_not_bugs_naming_a_change_are_ignored(change: Any) -> None:
+    body = edited("issues.labeled.bug.json", change)
+    assert github.parse(delivery("issues", body), {}).ignored
+
+
+def test_bug_labels_come_from_the_source_config() -> None:
+    body = edited(
+        "issues.labeled.bug.json", lambda p: p["issue"].update(labels=[{"name": "defect"}])
+    )
+    assert github.parse(delivery("issues", body), {"bug_labels": ["defect"]}).events
+
+
 def test_ping_is_ignored() -> None:
     assert github.parse(delivery("ping", body_of("ping.json")), {}).ignored == "ping"
 
@@ -319,6 +400,9 @@ FIELD_PATHS = [
 ]
 FIXTURE_EVENTS = [
     ("pull_request", "pull_request.merged.json"),
+    ("pull_request", "pull_request.review_requested.json"),
+    ("pull_request_review", "pull_request_review.approved.json"),
+    ("issues", "issues.labeled.bug.json"),
     ("push", "push.revert.json"),
     ("deployment_status", "deployment_status.rollback.json"),
 ]

@@ -74,9 +74,44 @@ def test_merge_by_someone_else_is_credited_to_the_author_id() -> None:
     assert event["actor"] == "gitlab:id:51"
 
 
-def test_opened_merge_request_is_ignored() -> None:
+def test_opened_merge_request_requests_reviews_of_its_reviewers() -> None:
     mapped = gitlab.parse(delivery("Merge Request Hook", body_of("merge_request.open.json")), {})
-    assert mapped.ignored == "merge request open not used"
+    event = only_event(mapped)
+    assert (event["type"], event["attributes"]) == ("code.review.requested", {"reviewer": "user1"})
+
+
+def test_opened_merge_request_without_reviewers_is_ignored() -> None:
+    body = edited("merge_request.open.json", lambda p: p.update(reviewers=[]))
+    assert gitlab.parse(delivery("Merge Request Hook", body), {}).ignored == "no reviewer added"
+
+
+def test_reviewers_added_by_an_update_are_requested_at_the_update() -> None:
+    body = body_of("merge_request.reviewers.json")
+    event = only_event(gitlab.parse(delivery("Merge Request Hook", body), {}))
+    assert event["type"] == "code.review.requested"
+    assert event["refs"]["pr"] == ["gitlabhq/gitlab-test!1"]
+    assert event["attributes"] == {"reviewer": "user1"}
+    assert event["id"] == f"{IDEMPOTENCY_KEY}:review-requested:user1"
+
+
+def test_an_update_that_changes_no_reviewer_is_ignored() -> None:
+    body = edited("merge_request.reviewers.json", lambda p: p.pop("changes"))
+    assert gitlab.parse(delivery("Merge Request Hook", body), {}).ignored
+
+
+def test_approval_becomes_an_approving_review_with_one_id_for_both_hooks() -> None:
+    approval = only_event(
+        gitlab.parse(delivery("Merge Request Hook", body_of("merge_request.approval.json")), {})
+    )
+    assert approval["type"] == "code.review.submitted"
+    assert approval["attributes"] == {"reviewer": "user1", "state": "approved"}
+    assert approval["actor"] == "user1@example.com"
+    assert approval["occurred_at"] == "2013-12-04T09:30:00Z"
+    approved = edited(
+        "merge_request.approval.json", lambda p: p["object_attributes"].update(action="approved")
+    )
+    # GitLab may send "approved" beside "approval": the same record, stored once.
+    assert only_event(gitlab.parse(delivery("Merge Request Hook", approved), {})) == approval
 
 
 def test_merge_without_target_branch_is_a_mapping_error() -> None:

@@ -128,7 +128,17 @@ HOOKS = [
         ignored=(("ping", "ping.json"), ("pull_request", "pull_request.closed.json")),
         unsigned_headers={"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": github.DELIVERY},
         kind_header="X-GitHub-Event",
-        kinds={name: name for name in ("pull_request", "push", "deployment_status", "ping")},
+        kinds={
+            name: name
+            for name in (
+                "pull_request",
+                "push",
+                "deployment_status",
+                "ping",
+                "pull_request_review",
+                "issues",
+            )
+        },
     ),
     Hook(
         vendor="gitlab",
@@ -140,7 +150,6 @@ HOOKS = [
         valid=("Merge Request Hook", "merge_request.merge.json"),
         valid_records=1,
         ignored=(
-            ("Merge Request Hook", "merge_request.open.json"),
             ("Pipeline Hook", "pipeline.json"),
             ("Push Hook", "push.json"),
             ("Issue Hook", "push.json"),  # an event kind the mapping does not know
