@@ -90,7 +90,7 @@ def test_an_adjustment_naming_the_price_freezes_it_too() -> None:
     other = sonnet("5", start=datetime(2025, 1, 1, tzinfo=UTC))
     ModelPrice.objects.filter(pk=other.pk).update(match="claude-other-*")
     CostAdjustment.objects.create(
-        usage=priced(), delta_usd=Decimal("0.001"), price=other, reason="t"
+        usage_id=priced().pk, delta_usd=Decimal("0.001"), price=other, reason="t"
     )
 
     with pytest.raises(DatabaseError, match="frozen"), transaction.atomic():

@@ -123,7 +123,7 @@ def post(running: Stack, key: str, path: str, body: list[dict[str, Any]]) -> lis
 
 
 def waiting_work() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Contracts signed (each completes into one unit at once) and their spend."""
+    """Contracts signed (each scored into one unit, maturing over 30 days) and their spend."""
     start = datetime.fromisoformat(WAITING_DAY)
     events = [e for n in range(5) for e in stories.contract(f"drill{n}", start)]
     spend = [
@@ -212,16 +212,18 @@ def test_a_restored_dump_answers_as_before_and_scores_the_waiting_work_once(
         finally:
             for running in stacks:
                 running.stop()
-        # Scored once: one unit and one entry per waiting contract.
+        # Scored once: one unit per waiting contract, maturing (no entry before its
+        # 30 days have passed).
         scored = rows(
             restored,
-            "SELECT e.external_id, count(DISTINCT u.id), count(a.id) FROM ledger_workevent e "
+            "SELECT e.external_id, count(DISTINCT u.id) FILTER (WHERE u.state = 'pending'),"
+            " count(a.id) FROM ledger_workevent e "
             "LEFT JOIN scoring_workunit u ON u.trigger_event_id = e.id "
             "LEFT JOIN scoring_awuentry a ON a.unit_id = u.id "
             "WHERE e.external_id = ANY(%s) GROUP BY 1",
             [[e["id"] for e in events]],
         )
-        assert sorted(scored) == sorted((e["id"], 1, 1) for e in events)
+        assert sorted(scored) == sorted((e["id"], 1, 0) for e in events)
     finally:
         pgtools.database_drop(source.url, name)
 

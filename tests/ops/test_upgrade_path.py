@@ -32,11 +32,23 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "upgrade"
 
 
+# Fields this release answers under another name, documented in docs/api.md: a work
+# unit's ``reason`` is now words built from its evidence; the engine's own text,
+# which the previous release answered as ``reason``, is ``reason_code``.
+MOVED = {"reason": "reason_code"}
+
+
 def kept(before: Any, after: Any) -> Any:
     """``after`` cut down to the shape of ``before``: dict keys ``before`` did not
-    have are dropped, lists and values compared as they are."""
+    have are dropped (a key in ``MOVED`` is read under its new name), lists and
+    values compared as they are."""
     if isinstance(before, dict) and isinstance(after, dict):
-        return {k: kept(v, after[k]) if k in after else "<missing>" for k, v in before.items()}
+        return {
+            k: kept(v, after[MOVED.get(k, k) if MOVED.get(k) in after else k])
+            if k in after
+            else "<missing>"
+            for k, v in before.items()
+        }
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         return [kept(b, a) for b, a in zip(before, after, strict=True)]
     return after
@@ -46,6 +58,8 @@ def test_kept_drops_only_fields_the_previous_release_did_not_answer() -> None:
     before = {"results": [{"team": "a", "units": "1"}], "next_cursor": None}
     after = {"results": [{"team": "a", "units": "1", "new": 2}], "next_cursor": None}
     assert kept(before, after) == before
+    moved = {"reason": "words", "reason_code": "survival window open"}
+    assert kept({"reason": "survival window open"}, moved) == {"reason": "survival window open"}
     assert kept(before, {**after, "results": [{"team": "a", "units": "2"}]}) != before
     assert kept(before, {"results": []}) != before
 

@@ -197,7 +197,7 @@ def _apply(change: tuple[Any, ...], n: int, people: dict[str, Person], tags: lis
         records = list(TokenUsage.objects.order_by("id"))
         if records:
             CostAdjustment.objects.create(
-                usage=records[change[1] % len(records)],
+                usage_id=records[change[1] % len(records)].pk,
                 delta_usd=Decimal(change[2]) / 100,
                 reason="price correction",
             )

@@ -29,8 +29,11 @@ def reader(api: Callable[..., Api]) -> Api:
 
 
 @pytest.fixture
-def org() -> dict[str, Team]:
-    """eng (CC-ENG) > web, api (CC-API); sales (no cost centre); legacy merged into web."""
+def org(settings: Any) -> dict[str, Team]:
+    """eng (CC-ENG) > web, api (CC-API); sales (no cost centre); legacy merged into web.
+
+    The directory is recorded before ``RAW``'s ``as_of`` (which reads it as known then)."""
+    settings.AWU_NOW = "2026-10-15T00:00:00Z"
     eng = Team.objects.create(slug="eng", name="Engineering", cost_centre="CC-ENG")
     teams = {
         "eng": eng,
