@@ -12,6 +12,8 @@ from django.db import migrations, models
 
 
 # The types of awu.reports.quality.EVENT_TYPES, as they were when this was written.
+# The WHEN clause is written as PostgreSQL prints it back, so a dump and restore
+# recreates the same definition (the restore drill compares them).
 QUALITY_TYPES = ("incident.attributed", "issue.bug_reported", "code.review.requested", "code.review.submitted")
 QUALITY_QUEUE = f"""
 CREATE TABLE reports_qualityqueue (event_id bigint NOT NULL);
@@ -22,7 +24,7 @@ BEGIN
 END;
 $$;
 CREATE TRIGGER reports_quality_enqueue_insert AFTER INSERT ON ledger_workevent
-    FOR EACH ROW WHEN (NEW.type IN ({", ".join(f"'{t}'" for t in QUALITY_TYPES)}))
+    FOR EACH ROW WHEN ((NEW.type)::text = ANY (ARRAY[{", ".join(f"'{t}'::text" for t in QUALITY_TYPES)}]))
     EXECUTE FUNCTION reports_quality_enqueue();
 DELETE FROM reports_rolluprefresh;
 """
