@@ -21,6 +21,7 @@ from django.utils.html import format_html
 
 from ledger import auth, clock, directory, secrets, teams
 from ledger.admin_prices import ModelPriceAdmin  # registers the price book
+from ledger.errors import DomainError
 from ledger.models import (
     ApiKey,
     AuditEvent,
@@ -135,6 +136,10 @@ class PersonAdmin(admin.ModelAdmin):
             history_save(obj, changed)
 
 
+# The team fields of the org tree, written through ledger.directory.
+_TEAM_TREE_FIELDS = ("parent", "cost_centre", "external_id")
+
+
 class TeamActionForm(ActionForm):
     into = forms.ModelChoiceField(
         queryset=Team.objects.filter(merged_into__isnull=True),
@@ -189,11 +194,26 @@ class TeamAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
-        if change:
-            teams.team_rename(team=obj, name=obj.name, domain=obj.domain)
-        else:
-            obj.pk = teams.team_create(slug=obj.slug, name=obj.name, domain=obj.domain).pk
-            obj.refresh_from_db()
+        # Through the directory's own writes: the org-tree fields are kept (and a
+        # parent cycle or an external id in use is refused), and audited.
+        tree = {f: form.cleaned_data[f] for f in _TEAM_TREE_FIELDS if f in form.cleaned_data}
+        try:
+            if change:
+                changed = {f: form.cleaned_data[f] for f in form.changed_data if f in tree}
+                if changed:  # first: a refused tree change saves nothing
+                    directory.team_update(team=obj, origin=Membership.Origin.ADMIN, **changed)
+                teams.team_rename(team=obj, name=obj.name, domain=obj.domain)
+            else:
+                made = directory.team_create(
+                    slug=obj.slug, name=obj.name, domain=obj.domain, **tree
+                )
+                obj.pk = made.pk
+                obj.refresh_from_db()
+        except DomainError as exc:
+            reasons = "; ".join(
+                f"{field}: {', '.join(why)}" for field, why in getattr(exc, "errors", {}).items()
+            )
+            messages.error(request, f"Not saved: {exc.detail} {reasons}".strip())
 
     @admin.display(description="members now", ordering="member_count")
     def members(self, obj: Any) -> int:

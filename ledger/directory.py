@@ -21,7 +21,7 @@ from typing import Any
 from django.db import models, transaction
 from django.db.models import Q
 
-from ledger import audit, clock
+from ledger import audit, clock, teams
 from ledger.errors import Conflict, InvalidInput
 from ledger.models import Identity, Membership, Person, Team, Versioned
 
@@ -370,9 +370,7 @@ def team_create(*, slug: str, origin: str = Origin.ADMIN, **fields: Any) -> Team
     """A new confirmed team. Conflict on a slug or external id in use."""
     _unique(Team, "slug", slug, None)
     _unique(Team, "external_id", fields.get("external_id"), None)
-    team = Team.objects.create(slug=slug, **fields)
-    audit.record("team.created", obj=team, after={"slug": slug, **fields, "origin": origin})
-    return team
+    return teams.team_create(slug=slug, **fields)
 
 
 @transaction.atomic
@@ -386,11 +384,15 @@ def team_update(*, team: Team, origin: str = Origin.ADMIN, **changes: Any) -> Te
         _unique(Team, "external_id", changes["external_id"], team.pk)
     if "parent" in changes:
         _check_parent(team, changes["parent"])
+    naming = {k: changes.pop(k) for k in ("name", "domain") if k in changes}
+    if naming:  # one path for a team's names: team.renamed
+        team = teams.team_rename(
+            team=team, name=naming.get("name", team.name), domain=naming.get("domain")
+        )
     before = {name: getattr(team, name) for name in changes}
     for name, value in changes.items():
         setattr(team, name, value)
     if changes:
         team.save(update_fields=list(changes))
-        action = "team.renamed" if set(changes) == {"name"} else "team.changed"
-        audit.record(action, obj=team, before=before, after={**changes, "origin": origin})
+        audit.record("team.changed", obj=team, before=before, after={**changes, "origin": origin})
     return team

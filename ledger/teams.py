@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -147,14 +148,19 @@ def team_slugs_counted_as(slug: str) -> list[str]:
     return [slug, *Team.objects.filter(merged_into__slug=slug).values_list("slug", flat=True)]
 
 
-def team_create(*, slug: str, name: str, domain: str = "", reason: str = "") -> Team:
-    """Make a confirmed team (the admin's add form, the directory)."""
+def team_create(
+    *, slug: str, name: str, domain: str = "", reason: str = "", **directory: Any
+) -> Team:
+    """Make a confirmed team (the admin's add form, the directory API, the CSV
+    import). ``directory`` holds the org-tree fields (``parent``, ``cost_centre``,
+    ``external_id``); those given are in the audit row beside slug, name and domain."""
     with transaction.atomic():
-        team = Team.objects.create(slug=slug, name=name or slug, domain=domain)
+        team = Team.objects.create(slug=slug, name=name or slug, domain=domain, **directory)
+        given = {k: v for k, v in directory.items() if v not in (None, "")}
         audit.record(
             "team.created",
             obj=team,
-            after={"slug": slug, "name": team.name, "domain": domain},
+            after={"slug": slug, "name": team.name, "domain": domain, **given},
             reason=reason,
         )
     return team

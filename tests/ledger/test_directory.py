@@ -175,3 +175,42 @@ def test_every_directory_write_is_in_the_audit_trail(ann: Person, teams: dict[st
     assert ended.before["valid_to"] is None
     assert ended.after["valid_to"].startswith("2026-06-01")
     assert ended.after["origin"] == "scim"
+
+
+def test_the_admin_keeps_a_teams_place_in_the_org_tree(admin_client: Client) -> None:
+    eng = Team.objects.create(slug="eng", name="Engineering")
+    response = admin_client.post(
+        "/admin/ledger/team/add/",
+        {
+            "slug": "web",
+            "name": "Web",
+            "domain": "engineering",
+            "parent": eng.pk,
+            "cost_centre": "CC-WEB",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    web = Team.objects.get(slug="web")
+    assert (web.parent_id, web.cost_centre) == (eng.pk, "CC-WEB")
+    created = AuditEvent.objects.get(action="team.created", object_label="Web")
+    assert created.after["cost_centre"] == "CC-WEB"
+
+    response = admin_client.post(
+        f"/admin/ledger/team/{web.pk}/change/",
+        {"name": "Web", "domain": "engineering", "parent": eng.pk, "cost_centre": "CC-2"},
+    )
+    assert response.status_code == 302
+    web.refresh_from_db()
+    assert web.cost_centre == "CC-2"
+    changed = AuditEvent.objects.get(action="team.changed")
+    assert (changed.before, changed.after["cost_centre"]) == ({"cost_centre": "CC-WEB"}, "CC-2")
+
+    # A parent that makes a cycle is refused with the field named; nothing changes.
+    response = admin_client.post(
+        f"/admin/ledger/team/{eng.pk}/change/",
+        {"name": "Engineers", "domain": "", "parent": web.pk, "cost_centre": ""},
+        follow=True,
+    )
+    assert "parent: would make a cycle" in response.content.decode()
+    eng.refresh_from_db()
+    assert (eng.parent_id, eng.name) == (None, "Engineering")
