@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "rules",
     "ledger",
     "awu.definitions",
     "awu.scoring",
@@ -90,6 +91,8 @@ AWU_OIDC_CLOCK_SKEW_SECONDS = env.int("AWU_OIDC_CLOCK_SKEW_SECONDS", default=60)
 # false: nobody signs in with a local password (admin and dashboard); only OIDC.
 AWU_PASSWORD_LOGIN = env.bool("AWU_PASSWORD_LOGIN", default=True)
 AUTHENTICATION_BACKENDS = [
+    # Object permissions from roles scoped to teams (ledger.access's predicates).
+    "rules.permissions.ObjectPermissionBackend",
     "awu.signin.backends.OidcSessionBackend",
     *(["django.contrib.auth.backends.ModelBackend"] if AWU_PASSWORD_LOGIN else []),
 ]

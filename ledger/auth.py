@@ -26,8 +26,8 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from ledger import audit
-from ledger.models import ApiKey
+from ledger import access, audit
+from ledger.models import ApiKey, Team
 
 KEY_PREFIX = "awu_"
 SCOPES = tuple(ApiKey.Scope.values)
@@ -43,8 +43,13 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_key_create(*, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the key itself, which is not kept anywhere."""
+def api_key_create(
+    *, name: str, scopes: Sequence[str], teams: Sequence[Team] = ()
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the key itself, which is not kept anywhere.
+
+    ``teams`` limits what the key reads to them (ledger.access); none: every team.
+    """
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise UnknownScope(
@@ -57,10 +62,17 @@ def api_key_create(*, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
         row = ApiKey.objects.create(
             name=name, prefix=key[:12], hashed=_digest(key), scopes=sorted(set(scopes))
         )
+        if teams:
+            row.teams.set(teams)
         audit.record(
             "api_key.created",
             obj=row,
-            after={"name": name, "prefix": row.prefix, "scopes": row.scopes},
+            after={
+                "name": name,
+                "prefix": row.prefix,
+                "scopes": row.scopes,
+                "teams": sorted(t.slug for t in teams) or None,
+            },
         )
     return row, key
 
@@ -92,6 +104,8 @@ class Principal:
     key_id: int
     name: str
     scopes: frozenset[str]
+    # The teams it reads (ledger.access): None for every team.
+    teams: frozenset[int] | None = None
 
     is_authenticated = True
 
@@ -141,9 +155,15 @@ def principal_for_key(key: str) -> Principal | None:
     # On the primary even when the request reads from a replica: a key just
     # created or revoked counts at once.
     row = ApiKey.objects.using("default").filter(hashed=digest, revoked_at__isnull=True).first()
-    principal = (
-        Principal(key_id=row.pk, name=row.name, scopes=frozenset(row.scopes)) if row else None
-    )
+    principal = None
+    if row is not None:
+        limits = list(row.teams.using("default").values_list("pk", flat=True))
+        principal = Principal(
+            key_id=row.pk,
+            name=row.name,
+            scopes=frozenset(row.scopes),
+            teams=access.team_scope(limits) if limits else None,
+        )
     if row is not None:
         # Wall clock, like revoked_at: when the key was really used, a hint for
         # operators that no time-based rule reads.
@@ -180,8 +200,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-# What a person signed in to the dashboard may read through the API. Every
-# active user may read reports for now; team-limited viewers come with roles.
+# What a person signed in to the dashboard may read through the API: reports,
+# of the teams their roles let them read (ledger.access), when they hold a role.
 SESSION_SCOPES = frozenset({ApiKey.Scope.REPORTS_READ.value})
 
 
@@ -200,7 +220,14 @@ class SessionReadAuthentication(BaseAuthentication):
         user = getattr(request._request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             return None
-        principal = Principal(key_id=0, name=f"user:{user.get_username()}", scopes=SESSION_SCOPES)
+        if not access.has_any_role(user):
+            return None
+        principal = Principal(
+            key_id=0,
+            name=f"user:{user.get_username()}",
+            scopes=SESSION_SCOPES,
+            teams=access.visible_team_ids(user),
+        )
         return principal, None
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -541,6 +542,13 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    teams = models.ManyToManyField(
+        Team,
+        blank=True,
+        related_name="+",
+        help_text="Limit what the key reads to these teams (and the teams below them and "
+        "merged into them). Empty: every team.",
+    )
 
     class Meta:
         verbose_name = "API key"
@@ -587,3 +595,57 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_label or self.object_id} by {self.actor}"
+
+
+class RoleGrant(models.Model):
+    """A role a user holds, for one team or for all (ledger.access reads them).
+
+    ``admin`` and ``finance`` hold for every team (``team`` is empty); a
+    ``team_lead`` grant names its team; a ``viewer`` grant names a team to limit
+    what its holder reads, or none for every team. A grant on a team covers the
+    teams below it in the org tree and the teams merged into it. ``origin`` says
+    who made it: a person (``manual``) or the identity provider's groups at
+    sign-in (``oidc``), which replace their own grants at every sign-in and
+    leave the manual ones alone.
+    """
+
+    class Role(models.TextChoices):
+        ADMIN = "admin"
+        TEAM_LEAD = "team_lead", "team lead"
+        FINANCE = "finance"
+        VIEWER = "viewer"
+
+    class Origin(models.TextChoices):
+        MANUAL = "manual"
+        OIDC = "oidc", "OIDC"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants"
+    )
+    role = models.CharField(max_length=12, choices=Role.choices)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="role_grants"
+    )
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.MANUAL)
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id", "role", "team_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "role", "team"],
+                name="role_grant_once",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=~Q(role="team_lead") | Q(team__isnull=False),
+                name="role_grant_team_lead_names_team",
+            ),
+            models.CheckConstraint(
+                condition=~Q(role__in=["admin", "finance"]) | Q(team__isnull=True),
+                name="role_grant_admin_finance_all_teams",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_role_display()}" + (f" of {self.team}" if self.team else "")

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from ledger import access
 from tests.awu.reports import build
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,9 @@ MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 @pytest.fixture
 def signed_in() -> Client:
     client = Client(enforce_csrf_checks=True)
-    client.force_login(User.objects.create_user("lead", password="a long pass phrase"))
+    user = User.objects.create_user("lead", password="a long pass phrase")
+    access.grant(user=user, role=access.VIEWER)
+    client.force_login(user)
     return client
 
 
@@ -46,6 +49,12 @@ def test_without_a_session_or_key_a_report_is_refused(client: Client) -> None:
 def test_an_inactive_user_reads_nothing() -> None:
     client = Client()
     client.force_login(User.objects.create_user("gone", password="x", is_active=False))
+    assert client.get("/api/v1/reports/efficiency", MARCH).status_code == 401
+
+
+def test_a_user_without_a_role_reads_nothing() -> None:
+    client = Client()
+    client.force_login(User.objects.create_user("nobody", password="a long pass phrase"))
     assert client.get("/api/v1/reports/efficiency", MARCH).status_code == 401
 
 

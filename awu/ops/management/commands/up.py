@@ -25,7 +25,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ledger import auth
+from ledger import access, auth
 from ledger.models import ApiKey, WorkEvent
 
 DEMO_USER = "demo"
@@ -143,7 +143,8 @@ class Command(BaseCommand):
             out["admin API key"] = key
         if not user_model.objects.filter(username=DEMO_USER).exists():
             password = secrets.token_urlsafe(12)
-            user_model.objects.create_user(DEMO_USER, password=password, is_staff=False)
+            user = user_model.objects.create_user(DEMO_USER, password=password, is_staff=False)
+            access.grant(user=user, role=access.VIEWER, reason="the first run's dashboard user")
             out["dashboard user"] = f"{DEMO_USER} / {password}"
         return out
 
