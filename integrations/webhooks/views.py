@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from integrations.services import delivery_store
 from integrations.webhooks.base import Delivery, Headers, Mapped, SignatureError
 from integrations.webhooks.registry import load_vendors
-from ledger import clock, secrets
+from ledger import audit, clock, secrets
 from ledger.http import RETRY_AFTER_SECONDS, ApiError, problem, read_body
 from ledger.openapi import errors
 from ledger.sources import source_for_hook
@@ -114,7 +114,13 @@ def hook(request: HttpRequest, vendor: str, source: str) -> HttpResponse:
             # nor let the delivery through: it is refused like a bad signature.
             logger.exception("vendor %s failed to verify a delivery", vendor)
             return problem(401, "not_authenticated", "Signature check failed.")
-        outcome = delivery_store(vendor=integration, source=row, delivery=delivery, now=now)
+        # What a verified delivery changes (a team it names for the first time) is
+        # recorded as done by its source, which the signature has just proved.
+        sender = audit.Actor(
+            audit.AuditEvent.ActorKind.SYSTEM, f"{vendor} webhook, source {source}", str(row.pk)
+        )
+        with audit.acting_as(sender):
+            outcome = delivery_store(vendor=integration, source=row, delivery=delivery, now=now)
     except (OperationalError, InterfaceError):
         logger.warning("database unavailable during a %s delivery", vendor)
         return problem(

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from django.test import Client
 
+from ledger.models import AuditEvent
 from tests.integrations.webhooks import (
     answer,
     dead_letters,
@@ -90,3 +91,19 @@ def test_a_record_the_ledger_refuses_dead_letters_the_whole_delivery(
     assert "occurred_at" in answer(response)["detail"]
     assert len(dead_letters(source)) == 1
     assert nothing_stored(source)
+
+
+def test_a_team_a_delivery_names_first_is_recorded_as_created_by_its_source(
+    client: Client, settings: Any, source: Any
+) -> None:
+    record = orjson.loads(fixture("generic", "deploy_event.json"))
+    record["team"] = "brand-new-team"
+    response = deliver(client, settings, orjson.dumps(record))
+    assert response.status_code == 200, response.content
+    row = AuditEvent.objects.get(action="team.created")
+    assert row.after["slug"] == "brand-new-team"
+    assert (row.actor_kind, row.actor, row.actor_id) == (
+        "system",
+        f"generic webhook, source {SLUG}",
+        str(source.pk),
+    )
