@@ -8,7 +8,10 @@ uncommitted batch is rolled back and claimed again.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
 from awu.scoring import services
@@ -49,3 +52,11 @@ def score_pending() -> int:
 )
 def sweep() -> int:
     return services.sweep(now=clock.now())
+
+
+@worker_ready.connect
+def _drain_on_start(**kwargs: Any) -> None:
+    """A worker that starts drains what the outbox already holds, without waiting
+    for beat's sweep: after a restore, a broker wiped or replaced, or a deploy, the
+    wake-ups sent for that work may be gone with the old broker."""
+    sweep.apply_async()

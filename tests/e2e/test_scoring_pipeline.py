@@ -14,6 +14,7 @@ import pytest
 
 from awu.scoring import services
 from awu.scoring.models import AwuEntry, WorkUnit
+from ledger.ingest import events_ingest
 from ledger.models import EventOutbox, WorkEvent
 from tests.e2e import stories
 from tests.e2e.checks import assert_matches_engine
@@ -140,4 +141,20 @@ def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(stack: S
     # A redelivered task or this wake-up: either way the outbox is drained.
     stack.post(stories.contract("after-kill", _now() - timedelta(minutes=5)))
     wait_for(outbox_empty, timeout=60, what="the outbox to drain after the restart")
+    settle_and_check()
+
+
+def test_a_starting_worker_drains_work_whose_wake_ups_were_lost(stack: Stack) -> None:
+    """Events stored while no worker ran, their wake-ups never reaching the stack's
+    queue (as after a restore or a broker replaced): a new worker drains them
+    itself, with no beat and no new post."""
+    stack.kill_worker(stack.workers[0])
+    # Stored from this process: its wake-up goes to this process's broker, never
+    # to the stack's queue.
+    results = events_ingest(items=stories.mix(count=200, now=_now(), seed=7), now=_now())
+    assert all(r.status == "created" for r in results)
+    assert not outbox_empty()
+    stack.start_worker()
+    stack.wait_ready()
+    wait_for(outbox_empty, timeout=60, what="the new worker to drain the outbox")
     settle_and_check()
