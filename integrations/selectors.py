@@ -14,6 +14,7 @@ from django.db import connection
 
 from integrations.models import ActorProposal
 from integrations.proposals import proposals_open
+from ledger import actor_work
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def unmapped_actors(*, since: datetime, limit: int = 200) -> list[UnmappedActor]
         )
         rows = cursor.fetchall()
     actors = [row[0] for row in rows]
-    units = _units_of(actors, since)
+    units = actor_work.units_of(actors, since)
     proposals = proposals_open(actors)
     return [
         UnmappedActor(
@@ -88,22 +89,3 @@ def unmapped_actors(*, since: datetime, limit: int = 200) -> list[UnmappedActor]
         )
         for actor, events, usage, last, first, spend, unpriced in rows
     ]
-
-
-def _units_of(actors: list[str], since: datetime) -> dict[str, tuple[int, Decimal]]:
-    """(work units, AWUs credited) per actor. Read by table name: integrations does
-    not import the scoring package (the import direction), and this is a plain read."""
-    if not actors:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT actor, count(*), COALESCE(sum(credited), 0)
-            FROM scoring_workunit
-            WHERE actor = ANY(%(actors)s) AND superseded_at IS NULL
-              AND triggered_at >= %(since)s
-            GROUP BY actor
-            """,
-            {"actors": actors, "since": since},
-        )
-        return {actor: (count, Decimal(credited)) for actor, count, credited in cursor.fetchall()}

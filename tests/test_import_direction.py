@@ -9,6 +9,7 @@ at run time is still a cycle. The same check by hand:
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,26 @@ def test_a_wrong_import_inside_a_function_is_found(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from awu import scoring\n")
     assert (2, "awu.scoring") in imported_modules(module)
+
+
+# package folder -> table-name prefixes its SQL may not name: a table read by name
+# is an import by another name.
+TABLES = {
+    "ledger": ("definitions_", "scoring_", "reports_", "signin_", "alerts_", "integrations_"),
+    "integrations": ("definitions_", "scoring_", "reports_", "signin_", "alerts_"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(TABLES))
+def test_package_sql_names_only_downstream_tables(package: str) -> None:
+    pattern = re.compile(r"\b(?:" + "|".join(TABLES[package]) + r")[a-z_]+\b")
+    wrong: dict[str, str] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found = pattern.search(node.value)
+                if found:
+                    wrong.setdefault(f"{path.relative_to(ROOT)}:{node.lineno}", found.group())
+    assert not wrong, "\n".join(f"{where}: {table}" for where, table in wrong.items())

@@ -5,3 +5,9 @@ class ScoringConfig(AppConfig):
     name = "awu.scoring"
     label = "scoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from awu.scoring.selectors import units_per_actor
+        from ledger import actor_work
+
+        actor_work.register(units_per_actor)
