@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 from scim2_models import Context, Path, SCIMException
@@ -27,12 +27,23 @@ from ledger.models import Membership, Person, Team, Versioned
 SCIM = Versioned.Origin.SCIM
 
 
-def _members(team: Team) -> list[Membership]:
-    return list(
-        Membership.objects.filter(team=team, valid_to__isnull=True)
+_CURRENT_MEMBERS = "scim_current_members"
+
+
+def _current_members() -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(valid_to__isnull=True)
         .select_related("person")
         .order_by("person_id")
     )
+
+
+def _members(team: Team) -> list[Membership]:
+    """The team's members in force: prefetched for a list's page, else read."""
+    prefetched = getattr(team, _CURRENT_MEMBERS, None)
+    if prefetched is not None:
+        return list(prefetched)
+    return list(_current_members().filter(team=team))
 
 
 def group_body(team: Team, base: str, *, with_members: bool = True) -> dict[str, Any]:
@@ -219,4 +230,13 @@ def group_patch(team: Team, body: Any, base: str) -> Team:
 
 
 def groups_matching(condition: Q) -> QuerySet[Team]:
-    return provisioned().filter(condition).order_by("pk")
+    """The groups a list or search answers, their members read in one query for
+    the whole page."""
+    return (
+        provisioned()
+        .filter(condition)
+        .order_by("pk")
+        .prefetch_related(
+            Prefetch("memberships", queryset=_current_members(), to_attr=_CURRENT_MEMBERS)
+        )
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from scim2_models import Context, EnterpriseUser
 
 from integrations.scim.common import as_pk, check_length, patch_apply, validate, with_meta
@@ -46,8 +46,19 @@ def user_get(user_id: str) -> Person:
     return person
 
 
+_CURRENT_GROUPS = "scim_current_groups"
+
+
 def users_matching(condition: Q) -> QuerySet[Person]:
-    return provisioned().filter(condition).order_by("pk")
+    """The users a list or search answers, each with its groups read in one query
+    for the whole page."""
+    groups = Membership.objects.filter(valid_to__isnull=True).select_related("team")
+    return (
+        provisioned()
+        .filter(condition)
+        .order_by("pk")
+        .prefetch_related(Prefetch("memberships", queryset=groups, to_attr=_CURRENT_GROUPS))
+    )
 
 
 def user_body(person: Person, base: str) -> dict[str, Any]:
@@ -77,10 +88,14 @@ def user_body(person: Person, base: str) -> dict[str, Any]:
         body["externalId"] = person.external_id
     if ext:
         body[ENTERPRISE] = ext
-    memberships = Membership.objects.filter(person=person, valid_to__isnull=True)
+    memberships = getattr(person, _CURRENT_GROUPS, None)
+    if memberships is None:
+        memberships = Membership.objects.filter(
+            person=person, valid_to__isnull=True
+        ).select_related("team")
     groups = [
         {"value": str(m.team_id), "$ref": f"{base}/Groups/{m.team_id}", "display": m.team.name}
-        for m in memberships.select_related("team")
+        for m in memberships
     ]
     if groups:
         body["groups"] = groups

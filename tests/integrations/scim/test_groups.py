@@ -223,3 +223,22 @@ def test_membership_history_is_never_edited(scim: Scim) -> None:
     ]
     assert Person.objects.get(pk=int(ada)).active is True
     assert directory.teams_of(Person.objects.get(pk=int(ada))) == []
+
+
+def test_a_list_reads_a_page_of_groups_and_users_in_a_fixed_number_of_queries(
+    scim: Scim, django_assert_max_num_queries: Any
+) -> None:
+    def lists_with(groups: int) -> tuple[dict, dict]:
+        for n in range(groups):
+            member = person(scim, f"member.{groups}{n}@example.com")
+            create(scim, f"Team {groups}-{n}", member)
+        with django_assert_max_num_queries(12):
+            users = scim.get("/Users?count=100").json()
+            teams = scim.get("/Groups?count=100").json()
+        return users, teams
+
+    users, teams = lists_with(3)
+    users, teams = lists_with(12)
+    assert teams["totalResults"] == 15
+    assert all(len(g["members"]) == 1 for g in teams["Resources"])
+    assert all(len(u["groups"]) == 1 for u in users["Resources"])
