@@ -145,6 +145,14 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
 )
+# No JIT compilation: the reports' and scoring's queries are short plans with
+# correlated subqueries whose cost estimates cross jit_above_cost, and compiling
+# them cost more than running them (3.5 s of a 4.2 s read of a month's raw usage
+# facts; BENCHMARKS.md, "JIT"). AWU_DB_JIT=true keeps the server's own setting.
+if not env.bool("AWU_DB_JIT", default=False):
+    _options = DATABASES["default"]["OPTIONS"].get("options", "")
+    if "jit" not in _options:
+        DATABASES["default"]["OPTIONS"]["options"] = f"{_options} -c jit=off".strip()
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="awu_test")}
 # Optional streaming replica (hot standby): reports, listings, the dashboard and
 # /metrics read from it (ledger.replica); in tests it mirrors the test database.

@@ -87,21 +87,27 @@ def usage_facts_sql(*, where: str = "TRUE", as_of: bool = False) -> str:
         {who.person_id} AS person_id,
         {who.team_id} AS team_id,
         u.provider, u.model, u.source_id,
-        COALESCE(u.cost_usd, 0) + COALESCE(
-            (SELECT sum(a.delta_usd) FROM ledger_costadjustment a
-             WHERE a.usage_id = u.id {adj_seen}), 0) AS cost,
+        COALESCE(u.cost_usd, 0) + adj.delta AS cost,
         {usage_unpriced_sql("u", as_of=as_of)} AS unpriced,
         u.input_tokens, u.output_tokens,
         u.cache_creation_input_tokens, u.cache_read_input_tokens,
-        CASE WHEN cardinality(u.ref_keys) = 0 THEN 'none' ELSE COALESCE((
-            SELECT (ARRAY['completed', 'voided', 'pending', 'expired'])[min(
-                CASE {state} WHEN 'completed' THEN 1 WHEN 'voided' THEN 2
-                             WHEN 'pending' THEN 3 ELSE 4 END)]
-            FROM scoring_workunit w {then}
-            WHERE {live} AND w.ref_keys && {reach} {reached_then}
-        ), 'none') END AS tied
+        COALESCE(tie.state, 'none') AS tied
     FROM ledger_tokenusage u
     {who.join}
+    -- Joined laterally, not selected as subqueries: a caller's aggregate that
+    -- reads a column several times (one sum per tie state) must not run its
+    -- subquery each time once this SELECT is flattened into it.
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(sum(a.delta_usd), 0) AS delta FROM ledger_costadjustment a
+        WHERE a.usage_id = u.id {adj_seen}
+    ) adj
+    LEFT JOIN LATERAL (
+        SELECT (ARRAY['completed', 'voided', 'pending', 'expired'])[min(
+            CASE {state} WHEN 'completed' THEN 1 WHEN 'voided' THEN 2
+                         WHEN 'pending' THEN 3 ELSE 4 END)] AS state
+        FROM scoring_workunit w {then}
+        WHERE cardinality(u.ref_keys) > 0 AND {live} AND w.ref_keys && {reach} {reached_then}
+    ) tie ON true
     WHERE {spend_counted_condition("u")} {usage_seen} AND ({where})
     """  # noqa: S608 - fixed SQL; values travel as parameters
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 
 from awu.definitions.models import Definition, DefinitionVersion
 
@@ -63,8 +63,16 @@ class WorkUnit(models.Model):
     ai_share = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     # The incidents attributed to the unit (awu.rules.spec.Attribution as JSON),
     # and their keys ("incident:<ref>" or "event:<id>") for indexed lookups.
-    attributions = models.JSONField(default=list, blank=True)
-    incident_keys = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    # Database defaults too, so a bulk load (COPY, INSERT ... SELECT) may leave them out.
+    attributions = models.JSONField(
+        default=list, db_default=Value([], models.JSONField()), blank=True
+    )
+    incident_keys = ArrayField(
+        models.CharField(max_length=300),
+        default=list,
+        db_default=Value([], ArrayField(models.CharField(max_length=300))),
+        blank=True,
+    )
     superseded_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey(
         DefinitionVersion,
