@@ -494,3 +494,38 @@ def test_a_rescore_requested_in_the_admin_can_be_rejected(
     )
     with pytest.raises(approvals.ApprovalRequired):
         scoring.definition_rescore(definition=published_v1.definition, now=NOW, approval=change)
+
+
+def test_the_command_line_cannot_publish_past_approval(
+    draft: DefinitionVersion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from awu.cli import main as awu_main
+
+    assert awu_main(["definitions", "publish", "pay-contract"]) != 0
+    assert "requires approval" in capsys.readouterr().err
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+
+
+def test_the_database_refuses_changing_a_proposed_versions_rules(
+    people: dict[str, User], draft: DefinitionVersion
+) -> None:
+    from django.db import DatabaseError, transaction
+
+    propose(draft, people["lead"])
+    with pytest.raises(DatabaseError, match="proposed for approval"), transaction.atomic():
+        DefinitionVersion.objects.filter(pk=draft.pk).update(units="99")
+    draft.refresh_from_db()
+    assert draft.units == "1"
+
+
+def test_awu_rescore_proposes_as_the_named_user(
+    people: dict[str, User], published_v1: DefinitionVersion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from awu.cli import main as awu_main
+
+    assert awu_main(["--as", "sue", "rescore", "pay-contract", "--propose"]) != 0
+    assert "may not propose" in capsys.readouterr().err
+    assert awu_main(["--as", "pat", "rescore", "pay-contract", "--propose"]) == 0
+    change = ChangeRequest.objects.get(kind="rescore")
+    assert (change.proposed_by, change.state) == (people["lead"], "proposed")
