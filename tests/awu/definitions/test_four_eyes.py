@@ -289,6 +289,26 @@ def test_a_team_lead_sees_other_teams_definitions_read_only_and_a_forged_post_is
     assert response.status_code == 403
 
 
+def test_a_team_lead_drafts_only_for_their_teams_definitions(
+    people: dict[str, User], draft: DefinitionVersion, teams: dict[str, Team]
+) -> None:
+    theirs = Definition.objects.create(
+        key="sales-deal", name="Sales deal", domain="sales", owner_team=teams["sales"]
+    )
+    lead = client_for(people["lead"])
+    add = reverse("admin:definitions_definitionversion_add")
+    form = lead.get(add).content.decode()
+    assert "pay-contract" in form
+    assert "sales-deal" not in form
+
+    response = lead.post(add, {**version_form(draft), "definition": str(draft.definition_id)})
+    assert response.status_code == 302, response.content
+    assert draft.definition.versions.count() == 3
+    forged = lead.post(add, {**version_form(draft), "definition": str(theirs.pk)})
+    assert forged.status_code == 403
+    assert not theirs.versions.exists()
+
+
 def test_viewers_do_not_enter_the_definitions_admin(
     people: dict[str, User], draft: DefinitionVersion
 ) -> None:
