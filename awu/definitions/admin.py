@@ -27,7 +27,9 @@ from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from awu.definitions import approvals, services
 from awu.definitions.forms import DefinitionVersionForm
@@ -232,8 +234,6 @@ class DefinitionVersionAdmin(RulesModuleMixin, admin.ModelAdmin):
 
     def _version_for(self, request: HttpRequest, pk: int) -> DefinitionVersion:
         version = get_object_or_404(DefinitionVersion.objects.select_related("definition"), pk=pk)
-        if request.method != "POST":
-            raise PermissionDenied
         if not self.may_edit(request, version):
             raise PermissionDenied
         return version
@@ -280,11 +280,13 @@ class DefinitionVersionAdmin(RulesModuleMixin, admin.ModelAdmin):
         )
         return change
 
+    @method_decorator(require_POST)
     def publish_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = self._version_for(request, pk)
         self._publish(request, version)
         return self._back(pk)
 
+    @method_decorator(require_POST)
     def propose_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = self._version_for(request, pk)
         change = self._propose(request, version)
@@ -294,6 +296,7 @@ class DefinitionVersionAdmin(RulesModuleMixin, admin.ModelAdmin):
             reverse("admin:definitions_changerequest_change", args=[change.pk])
         )
 
+    @method_decorator(require_POST)
     def rescore_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = self._version_for(request, pk)
         if not approvals.approval_required(version.definition.domain):
@@ -311,6 +314,7 @@ class DefinitionVersionAdmin(RulesModuleMixin, admin.ModelAdmin):
             reverse("admin:definitions_changerequest_change", args=[change.pk])
         )
 
+    @method_decorator(require_POST)
     def draft_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = self._version_for(request, pk)
         draft = services.version_draft_from(version=version)
@@ -427,10 +431,9 @@ class ChangeRequestAdmin(RulesModuleMixin, admin.ModelAdmin):
     def _back(self, pk: int) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:definitions_changerequest_change", args=[pk]))
 
+    @method_decorator(require_POST)
     def decide_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         change = get_object_or_404(ChangeRequest.objects.select_related("definition"), pk=pk)
-        if request.method != "POST":
-            return HttpResponse(status=405)
         if not allowed(request.user, "decide_changerequest", change):
             raise PermissionDenied
         form = DecisionForm(request.POST)
@@ -461,10 +464,9 @@ class ChangeRequestAdmin(RulesModuleMixin, admin.ModelAdmin):
             _error(self, request, exc)
         return self._back(pk)
 
+    @method_decorator(require_POST)
     def withdraw_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         change = get_object_or_404(ChangeRequest.objects.select_related("definition"), pk=pk)
-        if request.method != "POST":
-            return HttpResponse(status=405)
         try:
             approvals.change_withdraw(
                 change=change,

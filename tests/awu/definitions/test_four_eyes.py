@@ -265,6 +265,7 @@ def test_a_team_lead_sees_other_teams_definitions_read_only_and_a_forged_post_is
     for name in ("publish", "propose", "draft", "rescore"):
         url = reverse(f"admin:definitions_version_{name}", args=[draft.pk])
         assert other.post(url).status_code == 403, name
+        assert other.get(url).status_code == 405, name
     added = other.post(
         reverse("admin:definitions_definitionversion_add"),
         {**version_form(draft), "definition": str(draft.definition_id)},
