@@ -37,11 +37,19 @@ def register(commands: Any) -> None:
         "(default: the earliest event) and score history with it; the older versions' "
         "entries stay. Shows progress.",
     )
-    rescore.add_argument("definition", help="The definition's key, e.g. durable-change.")
+    rescore.add_argument("definition", nargs="?", help="The definition's key, e.g. durable-change.")
     rescore.add_argument(
         "--from", dest="start", metavar="DATE", help="A date or an RFC 3339 timestamp."
     )
     rescore.add_argument("--batch-size", type=_positive, metavar="N")
+    rescore.add_argument(
+        "--propose",
+        action="store_true",
+        help="Where the domain requires approval: request the rescore (as --as USERNAME).",
+    )
+    rescore.add_argument(
+        "--request", type=_positive, metavar="ID", help="Run the approved rescore request ID."
+    )
     rescore.set_defaults(run=run_rescore)
 
 
@@ -72,7 +80,13 @@ def run_prepare(args: argparse.Namespace, extra: list[str]) -> int:
 def run_rescore(args: argparse.Namespace, extra: list[str]) -> int:
     from django.core.management import call_command
 
-    argv = [args.definition]
+    argv = [args.definition] if args.definition else []
+    if args.propose:
+        argv.append("--propose")
+        if getattr(args, "acting_as", None):
+            argv += ["--as", args.acting_as]
+    if args.request is not None:
+        argv += ["--request", str(args.request)]
     if args.start is not None:
         argv += ["--from", args.start]
     if args.batch_size is not None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -57,6 +58,9 @@ class DefinitionVersion(models.Model):
 
     class Status(models.TextChoices):
         DRAFT = "draft"
+        # Awaiting approval (awu.definitions.approvals): frozen until approved
+        # (published), rejected or withdrawn (draft again).
+        PROPOSED = "proposed"
         PUBLISHED = "published"
 
     definition = models.ForeignKey(Definition, on_delete=models.PROTECT, related_name="versions")
@@ -90,7 +94,7 @@ class DefinitionVersion(models.Model):
                 fields=["definition", "version"], name="definitionversion_unique"
             ),
             models.CheckConstraint(
-                condition=models.Q(status="draft")
+                condition=models.Q(status__in=["draft", "proposed"])
                 | models.Q(published_at__isnull=False, covers_from__isnull=False),
                 name="definitionversion_published_dated",
             ),
@@ -103,6 +107,10 @@ class DefinitionVersion(models.Model):
     @property
     def is_published(self) -> bool:
         return self.status == self.Status.PUBLISHED
+
+    @property
+    def is_proposed(self) -> bool:
+        return self.status == self.Status.PROPOSED
 
     def spec(self) -> DefinitionSpec:
         """The engine's view of this version.
@@ -250,3 +258,101 @@ RULE_FIELDS = (
     "units",
     "incidents",
 )
+
+
+# The approval policy's preview window when a domain has no row.
+DEFAULT_PREVIEW_DAYS = 30
+
+
+class ApprovalPolicy(models.Model):
+    """Whether a domain's definition changes and rescores need four eyes.
+
+    A domain without a row requires approval (:func:`awu.definitions.approvals.policy_for`):
+    a new domain is guarded until an admin turns it off.
+    """
+
+    domain = models.CharField(max_length=40, unique=True)
+    required = models.BooleanField(
+        default=True,
+        help_text="A draft is proposed and approved by someone outside the owning team "
+        "before it is published; a rescore of history too.",
+    )
+    preview_days = models.PositiveIntegerField(
+        default=DEFAULT_PREVIEW_DAYS,
+        help_text="The proposal's preview: units gained and lost over the last N days.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["domain"]
+        verbose_name_plural = "approval policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(preview_days__gte=1, preview_days__lte=3650),
+                name="approvalpolicy_preview_days_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain}: {'approval required' if self.required else 'no approval'}"
+
+
+class ChangeRequest(models.Model):
+    """A proposed publication of a draft, or a requested rescore, awaiting four eyes.
+
+    ``preview`` is the diff computed when it was proposed (units gained and lost
+    over the last ``preview_days`` days, by team): the approver decides on what
+    the proposer saw.
+    """
+
+    class Kind(models.TextChoices):
+        PUBLISH = "publish"
+        RESCORE = "rescore"
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        WITHDRAWN = "withdrawn"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    definition = models.ForeignKey(Definition, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(DefinitionVersion, on_delete=models.PROTECT, related_name="+")
+    covers_from = models.DateTimeField(
+        null=True, blank=True, help_text="A rescore: the earliest trigger it replays."
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PROPOSED)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField()
+    note = models.CharField(max_length=500, blank=True, help_text="The proposer's reason.")
+    preview_days = models.PositiveIntegerField(default=DEFAULT_PREVIEW_DAYS)
+    preview = models.JSONField(default=dict, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text="The approver's reason.")
+    executed_at = models.DateTimeField(
+        null=True, blank=True, help_text="A rescore: when the approved run started."
+    )
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "kind"],
+                condition=models.Q(state="proposed"),
+                name="changerequest_one_open_per_version",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state="proposed")
+                | models.Q(decided_at__isnull=False, decided_by__isnull=False),
+                name="changerequest_decided_dated",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "definition"], name="changerequest_state")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.version} ({self.state})"

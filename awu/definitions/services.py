@@ -18,6 +18,7 @@ from awu.definitions.defaults import DEFAULT_DEFINITIONS
 from awu.definitions.models import (
     BEGINNING_OF_TIME,
     RULE_FIELDS,
+    ChangeRequest,
     Definition,
     DefinitionVersion,
     clause_from_json,
@@ -149,12 +150,14 @@ def _clause_problems(clause: Clause, where: str, name: str, trigger_type: str) -
 
 
 def version_is_frozen(version: DefinitionVersion) -> bool:
-    """A version that is published or has scored anything can no longer be edited.
+    """A version that is published (or has scored anything), or proposed for
+    approval, can no longer be edited.
 
     Only published versions score, and publication cannot be undone (the
     database refuses it), so a version that has scored anything is published.
+    A proposed version is frozen until its request is decided or withdrawn.
     """
-    return version.pk is not None and version.is_published
+    return version.pk is not None and (version.is_published or version.is_proposed)
 
 
 def version_update(*, version: DefinitionVersion, **rules: Any) -> DefinitionVersion:
@@ -167,6 +170,10 @@ def version_update(*, version: DefinitionVersion, **rules: Any) -> DefinitionVer
         raise TypeError(f"not a rule field: {', '.join(sorted(unknown))}")
     with transaction.atomic():
         locked = DefinitionVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.is_proposed:
+            raise FrozenVersion(
+                f"{locked} is proposed for approval and frozen; withdraw the proposal to edit it"
+            )
         if version_is_frozen(locked):
             raise FrozenVersion(
                 f"{locked} is frozen (published or has scored work); create a new draft from it"
@@ -262,13 +269,22 @@ def definition_publish(
     now: datetime,
     covers_from: datetime | None = None,
     reason: str = "",
+    approval: ChangeRequest | None = None,
 ) -> DefinitionVersion:
     """Publish a draft: from ``covers_from`` (default ``now``) on, it governs new triggers.
 
     Re-checks every expression first and raises :class:`InvalidVersion` (with the
     problems by field) when any is wrong, and :class:`FrozenVersion` when the
     version is already published. Older triggers stay with their versions.
+
+    When the definition's domain requires approval (awu.definitions.approvals),
+    only an approved ``approval`` (a publication of this version, or a rescore
+    of this definition) lets it through; without one it raises
+    :class:`~awu.definitions.approvals.ApprovalRequired`. A proposed version is
+    published only through its approval.
     """
+    from awu.definitions.approvals import ApprovalRequired, approval_required
+
     with transaction.atomic():
         locked = (
             DefinitionVersion.objects.select_for_update()
@@ -277,9 +293,32 @@ def definition_publish(
         )
         if locked.is_published:
             raise FrozenVersion(f"{locked} is already published")
+        if approval is not None:
+            if not (
+                approval.state == ChangeRequest.State.APPROVED
+                and approval.definition_id == locked.definition_id
+                and (
+                    approval.kind == ChangeRequest.Kind.RESCORE or approval.version_id == locked.pk
+                )
+            ):
+                raise ApprovalRequired(
+                    f"request #{approval.pk} does not approve publishing {locked}"
+                )
+        elif locked.is_proposed:
+            raise FrozenVersion(
+                f"{locked} is proposed for approval: it is published when the request is "
+                "approved (or withdraw it)"
+            )
+        elif approval_required(locked.definition.domain):
+            raise ApprovalRequired(
+                f"the {locked.definition.domain} domain requires approval: propose {locked} "
+                "(an admin or a lead of the owning team) and have someone outside the owning "
+                "team approve it"
+            )
         problems = version_problems(locked)
         if problems:
             raise InvalidVersion(f"{locked} has problems and cannot be published", problems)
+        previous = locked.status
         locked.status = DefinitionVersion.Status.PUBLISHED
         locked.published_at = now
         locked.covers_from = covers_from or now
@@ -287,8 +326,13 @@ def definition_publish(
         audit.record(
             "definition.published",
             **_audited(locked),
-            before={"status": DefinitionVersion.Status.DRAFT},
-            after={**_rules(locked), "status": locked.status, "covers_from": locked.covers_from},
+            before={"status": previous},
+            after={
+                **_rules(locked),
+                "status": locked.status,
+                "covers_from": locked.covers_from,
+                **({"request": approval.pk} if approval is not None else {}),
+            },
             reason=reason or locked.note,
         )
     return locked

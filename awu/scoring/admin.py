@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from awu.definitions.admin import DefinitionVersionAdmin
 from awu.definitions.models import DefinitionVersion
 from awu.scoring.models import AwuEntry, WorkUnit
-from awu.scoring.preview import definition_preview
+from awu.scoring.preview import definition_preview, definition_preview_diff
 from ledger import clock
 from ledger.admin import ReadOnlyAdmin
 from ledger.models import WorkEvent
@@ -122,9 +122,13 @@ class DefinitionVersionWithPreviewAdmin(DefinitionVersionAdmin):
             *super().get_urls(),
         ]
 
+    def preview_diff(self, version: DefinitionVersion, days: int) -> dict[str, Any]:
+        return definition_preview_diff(version=version, days=days, now=clock.now())
+
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = get_object_or_404(DefinitionVersion.objects.select_related("definition"), pk=pk)
-        if not self.has_view_permission(request, version):
+        # Previewing is part of drafting: an admin, or a lead of the owning team.
+        if not self.may_edit(request, version):
             return HttpResponse(status=403)
         form = PreviewForm(request.GET or {"days": 30})
         preview = None

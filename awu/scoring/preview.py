@@ -6,10 +6,13 @@ before (or after) publishing a version.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
+
+from django.db.models import Sum
 
 from awu.definitions.models import DefinitionVersion
 from awu.definitions.services import version_problems
@@ -24,6 +27,8 @@ from awu.scoring.evidence import (
     events_from_rows,
     query,
 )
+from awu.scoring.models import WorkUnit
+from ledger.models import Team
 
 PREVIEW_SAMPLE = 20
 # A preview is an interactive page: past this many triggers it scores the most
@@ -133,3 +138,77 @@ def _evaluate_recent(
     jobs = [Job(compiled, t, event_keys(t)) for t in sorted(triggers, key=lambda e: e.id)]
     evaluate_jobs(jobs, pool, now)
     return [j.result for j in jobs if j.result is not None], pool.by_id, truncated
+
+
+def definition_preview_diff(
+    *, version: DefinitionVersion, days: int, now: datetime
+) -> dict[str, Any]:
+    """Units gained and lost, by team, if ``version`` had scored the last ``days`` days.
+
+    *Before* is what the scoreboard credits today: the live (not superseded)
+    units of the version's definition triggered in [now - days, now]. *After*
+    is what ``version`` credits for the triggers of that period (the preview's
+    run, nothing written). A team's gain is max(after - before, 0), its loss
+    max(before - after, 0). JSON-ready (decimals as strings): a change request
+    stores it, and the approver sees exactly what the proposer saw.
+    """
+    since = now - timedelta(days=days)
+    preview = definition_preview(version=version, days=days, now=now)
+    out: dict[str, Any] = {
+        "days": days,
+        "since": since.isoformat(),
+        "now": now.isoformat(),
+        "version": version.version,
+        "truncated": preview.truncated,
+        "problems": preview.problems,
+    }
+    after: dict[int | None, Decimal] = defaultdict(Decimal)
+    if not preview.problems:
+        compiled = compile_definition(version.spec())
+        results, _, _ = _evaluate_recent(
+            compiled=compiled, since=since, now=now, limit=PREVIEW_MAX_TRIGGERS
+        )
+        for result in results:
+            after[result.team_id] += result.credit
+    before: dict[int | None, Decimal] = defaultdict(Decimal)
+    for team_id, credited in (
+        WorkUnit.objects.filter(
+            version__definition_id=version.definition_id,
+            superseded_at__isnull=True,
+            triggered_at__gte=since,
+            triggered_at__lte=now,
+        )
+        .values_list("team_id")
+        .annotate(total=Sum("credited"))
+    ):
+        before[team_id] += credited or Decimal(0)
+    teams = set(before) | set(after)
+    slugs = dict(Team.objects.filter(pk__in=[t for t in teams if t]).values_list("pk", "slug"))
+    rows = []
+    for team_id in sorted(teams, key=lambda t: (t is None, slugs.get(t or 0, ""), t or 0)):
+        was, now_ = before[team_id], after[team_id]
+        rows.append(
+            {
+                "team_id": team_id,
+                "team": slugs.get(team_id, "(no team)") if team_id else "(no team)",
+                "before": _plain(was),
+                "after": _plain(now_),
+                "gained": _plain(max(now_ - was, Decimal(0))),
+                "lost": _plain(max(was - now_, Decimal(0))),
+            }
+        )
+    total_before, total_after = sum(before.values(), Decimal(0)), sum(after.values(), Decimal(0))
+    out.update(
+        units_before=_plain(total_before),
+        units_after=_plain(total_after),
+        gained=_plain(sum((max(after[t] - before[t], Decimal(0)) for t in teams), Decimal(0))),
+        lost=_plain(sum((max(before[t] - after[t], Decimal(0)) for t in teams), Decimal(0))),
+        by_team=rows,
+    )
+    return out
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal as a short string: 3, 2.5 (no exponent, no trailing zeros)."""
+    text = format(value.normalize(), "f") if value else "0"
+    return text

@@ -26,8 +26,9 @@ from typing import Any
 from django.db import OperationalError, connection, transaction
 from django.db.models import Min, Q
 
+from awu.definitions import approvals
 from awu.definitions import services as definitions
-from awu.definitions.models import BEGINNING_OF_TIME, Definition, DefinitionVersion
+from awu.definitions.models import BEGINNING_OF_TIME, ChangeRequest, Definition, DefinitionVersion
 from awu.rules.incidents import DEPLOY_TYPE, INCIDENT_TYPE, SERVICE_TYPES
 from awu.rules.spec import Event, ServiceWindow
 from awu.scoring.evidence import (
@@ -353,6 +354,7 @@ def definition_rescore(
     batch_size: int = 500,
     progress: Callable[[int], object] | None = None,
     reason: str = "",
+    approval: ChangeRequest | None = None,
 ) -> RescoreResult:
     """Replay ``definition`` over history into a new published version.
 
@@ -365,23 +367,52 @@ def definition_rescore(
     :class:`awu.definitions.services.InvalidVersion` when the rules have problems.
     Audited: requested (before anything changes), started (with the publication),
     finished (with the counts); a run that fails between shows no "finished".
+
+    When the domain requires approval (awu.definitions.approvals) it runs only
+    with ``approval``, an approved rescore request not yet run: its version is
+    replayed from its ``covers_from``, the request is marked run in the
+    transaction that publishes, and "requested" was recorded when it was
+    proposed. Without one it raises
+    :class:`~awu.definitions.approvals.ApprovalRequired`.
     """
-    start = covers_from or earliest_event_time()
-    latest = definition.versions.order_by("-version").first()
-    if latest is None:
-        raise definitions.DefinitionError(f"{definition} has no version to rescore")
+    if approval is not None:
+        approval = approvals.rescore_request_for_run(request_id=approval.pk, definition=definition)
+        start = approval.covers_from or covers_from or earliest_event_time()
+        latest = approval.version
+    else:
+        if approvals.approval_required(definition.domain):
+            raise approvals.ApprovalRequired(
+                f"the {definition.domain} domain requires approval for a rescore of "
+                f"{definition.key}: request one (the admin's definition page, or rescore "
+                f"{definition.key} --propose --as USERNAME), have someone outside the owning "
+                "team approve it, then run rescore --request ID"
+            )
+        start = covers_from or earliest_event_time()
+        found = definition.versions.order_by("-version").first()
+        if found is None:
+            raise definitions.DefinitionError(f"{definition} has no version to rescore")
+        latest = found
     audited: dict[str, Any] = {
         "object_type": "definition",
         "object_id": definition.pk,
         "reason": reason,
     }
-    audit.record(
-        "rescore.requested",
-        **audited,
-        label=definition.key,
-        after={"covers_from": start, "from_version": latest.version},
-    )
+    if approval is None:
+        audit.record(
+            "rescore.requested",
+            **audited,
+            label=definition.key,
+            after={"covers_from": start, "from_version": latest.version},
+        )
     with transaction.atomic():
+        if approval is not None:
+            # Once: a second run needs a new request (the row lock orders two runs).
+            claimed = ChangeRequest.objects.filter(pk=approval.pk, executed_at__isnull=True).update(
+                executed_at=now
+            )
+            if not claimed:
+                raise definitions.DefinitionError(f"rescore request #{approval.pk} already ran")
+            latest.refresh_from_db()
         draft = (
             latest
             if not latest.is_published
@@ -389,7 +420,9 @@ def definition_rescore(
         )
         if not draft.note:
             draft.note = "rescore"
-        published = definitions.definition_publish(version=draft, now=now, covers_from=start)
+        published = definitions.definition_publish(
+            version=draft, now=now, covers_from=start, approval=approval
+        )
         superseded = (
             WorkUnit.objects.filter(
                 version__definition=definition,
@@ -403,7 +436,12 @@ def definition_rescore(
             "rescore.started",
             **audited,
             label=f"{definition.key} v{published.version}",
-            after={"version": published.version, "covers_from": start, "superseded": superseded},
+            after={
+                "version": published.version,
+                "covers_from": start,
+                "superseded": superseded,
+                **({"request": approval.pk} if approval is not None else {}),
+            },
         )
     result = RescoreResult(version=published, covers_from=start, superseded=superseded)
     for ids in _trigger_ids(published.trigger_type, start, batch_size):

@@ -14,6 +14,7 @@ from awu.definitions.services import definitions_install_defaults, version_draft
 from awu.scoring.models import WorkUnit
 from ledger.ingest import events_ingest
 from tests.cli.conftest import Ran, assert_one_line_error
+from tests.conftest import approval_off
 from tests.e2e import stories
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -81,6 +82,7 @@ def test_preview_days_out_of_range_is_a_usage_error(awu: Callable[..., Ran], shi
 def test_publish_publishes_the_latest_draft_from_now_on(
     awu: Callable[..., Ran], shipped: None
 ) -> None:
+    approval_off("legal")  # publishing itself; four eyes: test_four_eyes.py
     draft = version_draft_from(version=latest("contract-signed"))
 
     ran = awu("definitions", "publish", "contract-signed")
@@ -102,12 +104,25 @@ def test_publish_without_a_draft_is_one_line_and_a_failure(
 def test_publish_refuses_a_draft_with_a_bad_expression(
     awu: Callable[..., Ran], shipped: None
 ) -> None:
+    approval_off("legal")  # publishing itself; four eyes: test_four_eyes.py
     draft = version_draft_from(version=latest("contract-signed"))
     DefinitionVersion.objects.filter(pk=draft.pk).update(trigger_condition="event.actor ==")
 
     ran = awu("definitions", "publish", "contract-signed", "--version", str(draft.version))
 
     assert_one_line_error(ran, 1, "cannot be published", "trigger_condition")
+    draft.refresh_from_db()
+    assert draft.status == DefinitionVersion.Status.DRAFT
+
+
+def test_publish_is_refused_where_the_domain_requires_approval(
+    awu: Callable[..., Ran], shipped: None
+) -> None:
+    draft = version_draft_from(version=latest("contract-signed"))
+
+    ran = awu("definitions", "publish", "contract-signed")
+
+    assert_one_line_error(ran, 1, "awu definitions publish:", "legal domain requires approval")
     draft.refresh_from_db()
     assert draft.status == DefinitionVersion.Status.DRAFT
 

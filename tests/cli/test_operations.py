@@ -13,6 +13,7 @@ from awu.scoring.models import WorkUnit
 from ledger.ingest import events_ingest
 from ledger.models import ApiKey, TokenUsage
 from tests.cli.conftest import Ran, assert_one_line_error
+from tests.conftest import approval_off
 from tests.e2e import stories
 from tests.integrations.test_import_usage import vendor_api  # noqa: F401 - the fixture
 from tests.integrations.usage_reports.test_clients import FakeVendorApi
@@ -49,6 +50,7 @@ def test_up_help_lists_the_options_of_manage_py_up(awu: Callable[..., Ran]) -> N
 
 def test_rescore_replays_history_into_a_new_version(awu: Callable[..., Ran], settings: Any) -> None:
     settings.AWU_NOW = NOW.isoformat()
+    approval_off("legal")
     definitions_install_defaults(now=NOW - timedelta(days=400))
     events_ingest(items=stories.contract("signed", NOW - timedelta(days=40)), now=NOW)
 

@@ -25,7 +25,7 @@ from ledger import ingest, secrets
 from ledger.models import Identity, Membership, ModelPrice, Person, Source, Team, TokenUsage
 from ledger.pricing.book import forget_cached_book
 from ledger.pricing.reprice import usage_reprice
-from tests.conftest import Api
+from tests.conftest import Api, approval_off
 from tests.ledger.factories import usage
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +95,7 @@ def test_a_draft_made_in_the_admin_is_recorded_with_its_rules_and_the_user(
 def test_publishing_in_the_admin_is_recorded(
     admin_client: Client, definition: Definition, auditor: Api
 ) -> None:
+    approval_off("legal")
     draft = DefinitionVersion.objects.create(
         definition=definition, version=1, trigger_type="contract.signed"
     )
@@ -118,6 +119,7 @@ def test_publishing_in_the_admin_is_recorded(
 def test_a_rescore_is_recorded_by_the_operator_with_its_counts(
     auditor: Api, action: str, fields: set[str]
 ) -> None:
+    approval_off("legal")
     definitions_install_defaults(now=NOW)
 
     call_command(
@@ -131,6 +133,7 @@ def test_a_rescore_is_recorded_by_the_operator_with_its_counts(
 
 
 def test_a_rescore_records_requested_before_started_before_finished(auditor: Api) -> None:
+    approval_off("legal")
     definitions_install_defaults(now=NOW)
 
     call_command("rescore", "contract-signed", stdout=StringIO())
@@ -141,6 +144,122 @@ def test_a_rescore_records_requested_before_started_before_finished(auditor: Api
         "rescore.started",
         "rescore.finished",
     ]
+
+
+# --- four eyes: proposals and decisions ----------------------------------------
+
+
+def _lead_and_approver() -> tuple[Any, Any]:
+    from django.contrib.auth.models import User
+
+    from ledger import access
+
+    payments = Team.objects.create(slug="payments", name="Payments")
+    sales = Team.objects.create(slug="sales", name="Sales")
+    lead = User.objects.create_user("pat", is_staff=True)
+    access.grant(user=lead, role=access.TEAM_LEAD, team=payments)
+    approver = User.objects.create_user("sue", is_staff=True)
+    access.grant(user=approver, role=access.TEAM_LEAD, team=sales)
+    return lead, approver
+
+
+def _proposed(kind: str = "publish") -> tuple[Any, Any, Any]:
+    from awu.definitions import approvals
+
+    lead, approver = _lead_and_approver()
+    definition = Definition.objects.create(
+        key="signed", name="Signed", domain="legal", owner_team=Team.objects.get(slug="payments")
+    )
+    draft = DefinitionVersion.objects.create(
+        definition=definition, version=1, trigger_type="contract.signed"
+    )
+    change = approvals.change_propose(
+        version=draft,
+        by=lead,
+        kind=kind,
+        preview={"days": 30, "units_before": "3", "units_after": "5", "gained": "2", "lost": "0"},
+        preview_days=30,
+        now=NOW,
+        note="two more",
+    )
+    return change, lead, approver
+
+
+def test_a_proposal_in_the_admin_is_recorded_with_its_preview(auditor: Api) -> None:
+    from django.contrib.auth.models import User
+
+    from ledger import access
+
+    lead, _ = _lead_and_approver()
+    definition = Definition.objects.create(
+        key="signed", name="Signed", domain="legal", owner_team=Team.objects.get(slug="payments")
+    )
+    draft = DefinitionVersion.objects.create(
+        definition=definition, version=1, trigger_type="contract.signed"
+    )
+    client = Client()
+    client.force_login(lead)
+    response = client.post(
+        reverse("admin:definitions_version_propose", args=[draft.pk]), {"note": "why not"}
+    )
+    assert response.status_code == 302, response.content
+
+    row = one(auditor, "definition.proposed")
+    assert (row["actor"], row["reason"], row["before"]) == ("pat", "why not", {"status": "draft"})
+    assert {"request", "units_before", "units_after", "gained", "lost"} <= set(row["after"])
+    assert access.leads(User.objects.get(username="pat"), definition.owner_team_id)
+
+
+def test_an_approval_is_recorded_with_the_preview_totals_and_the_reason(auditor: Api) -> None:
+    from awu.definitions import approvals
+
+    change, _, approver = _proposed()
+    approvals.change_approve(change=change, by=approver, now=NOW, reason="looks right")
+
+    row = one(auditor, "definition.approved")
+    assert (row["after"]["gained"], row["reason"]) == ("2", "looks right")
+    assert row["after"]["state"] == "approved"
+
+
+def test_a_rejection_is_recorded_with_the_preview_totals_and_the_reason(auditor: Api) -> None:
+    from awu.definitions import approvals
+
+    change, _, approver = _proposed()
+    approvals.change_reject(change=change, by=approver, now=NOW, reason="too generous")
+
+    row = one(auditor, "definition.rejected")
+    assert (row["after"]["units_after"], row["reason"]) == ("5", "too generous")
+
+
+def test_a_withdrawal_is_recorded(auditor: Api) -> None:
+    from awu.definitions import approvals
+
+    change, lead, _ = _proposed()
+    approvals.change_withdraw(change=change, by=lead, now=NOW, reason="not ready")
+
+    row = one(auditor, "definition.withdrawn")
+    assert (row["after"]["status"], row["reason"]) == ("draft", "not ready")
+
+
+def test_a_rescore_approval_is_recorded(auditor: Api) -> None:
+    from awu.definitions import approvals
+
+    change, _, approver = _proposed("rescore")
+    approvals.change_approve(change=change, by=approver, now=NOW, reason="after the close")
+
+    row = one(auditor, "rescore.approved")
+    assert (row["after"]["request"], row["reason"]) == (change.pk, "after the close")
+    assert row["after"]["lost"] == "0"
+
+
+def test_a_rescore_rejection_is_recorded(auditor: Api) -> None:
+    from awu.definitions import approvals
+
+    change, _, approver = _proposed("rescore")
+    approvals.change_reject(change=change, by=approver, now=NOW, reason="quarter close")
+
+    row = one(auditor, "rescore.rejected")
+    assert (row["after"]["gained"], row["reason"]) == ("2", "quarter close")
 
 
 # --- prices ------------------------------------------------------------------

@@ -99,6 +99,12 @@ def command_environment(database_url: str, data_dir: Path, secret_key: str) -> d
     return env
 
 
+_NO_APPROVAL = (
+    "from awu.definitions.approvals import policy_set; "
+    "policy_set(domain='engineering', required=False, preview_days=30, reason='drill')"
+)
+
+
 def ledger_build(env: dict[str, str], *, root: Path = ROOT) -> None:
     """Build the ledger on the (migrated) database of ``env``."""
     manage(env, "prepare", root=root)
@@ -107,6 +113,8 @@ def ledger_build(env: dict[str, str], *, root: Path = ROOT) -> None:
     provider, model, start, stop = CORRECTION
     manage(env, "reprice", "--provider", provider, "--model", model,
            "--from", start, "--to", stop, "--apply", root=root)  # fmt: skip
+    # The drill is the operator of its own throwaway install: no second pair of eyes.
+    manage(env, "shell", "-c", _NO_APPROVAL, root=root)
     manage(env, "rescore", "durable-change", "--from", "2026-11-01", root=root)
     manage(env, "score_now", root=root)
     manage(env, "refresh_rollups", root=root)

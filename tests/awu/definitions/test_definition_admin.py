@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from awu.definitions.models import Definition, DefinitionVersion
 from awu.definitions.services import definitions_install_defaults
+from tests.conftest import approval_off
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -21,6 +22,12 @@ pytestmark = pytest.mark.django_db
 def _pinned(settings: Any) -> None:
     settings.AWU_OUTBOX_WAKE_TASK = ""
     settings.AWU_NOW = "2026-11-23T12:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def _publish_without_approval(db: None) -> None:
+    # Publishing and rescoring themselves; four eyes: tests/awu/definitions/test_four_eyes.py.
+    approval_off()
 
 
 @pytest.fixture

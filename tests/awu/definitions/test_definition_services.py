@@ -24,6 +24,7 @@ from awu.definitions.services import (
     version_problems,
     version_update,
 )
+from tests.conftest import approval_off
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -33,6 +34,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _no_wakeups(settings: Any) -> None:
     settings.AWU_OUTBOX_WAKE_TASK = ""
+
+
+@pytest.fixture(autouse=True)
+def _publish_without_approval(db: None) -> None:
+    # Publishing and rescoring themselves; four eyes: tests/awu/definitions/test_four_eyes.py.
+    approval_off()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from awu.scoring import evidence, published, services, settle
 from awu.scoring.models import AwuEntry, WorkUnit
 from ledger.ingest import events_ingest
 from ledger.models import EventOutbox, Identity, Membership, Person, Team
+from tests.conftest import approval_off
 from tests.e2e import stories
 from tests.e2e.checks import assert_ledger_consistent, assert_matches_engine
 
@@ -39,6 +40,12 @@ PAST = NOW - timedelta(days=90)
 def _no_wakeups(settings: Any) -> None:
     # These tests drive the services directly; no broker is involved.
     settings.AWU_OUTBOX_WAKE_TASK = ""
+
+
+@pytest.fixture(autouse=True)
+def _publish_without_approval(db: None) -> None:
+    # Publishing and rescoring themselves; four eyes: tests/awu/definitions/test_four_eyes.py.
+    approval_off()
 
 
 @pytest.fixture

@@ -1,4 +1,11 @@
-"""``manage.py rescore DEFINITION [--from DATE]``: replay a definition into a new version."""
+"""``manage.py rescore DEFINITION [--from DATE]``: replay a definition into a new version.
+
+Where the definition's domain requires approval (awu.definitions.approvals):
+``rescore DEFINITION --propose --as USERNAME [--from DATE]`` requests it (the
+user must be an admin or a lead of the owning team), someone outside the owning
+team approves it in the admin, and ``rescore --request ID`` runs it (once).
+A plain ``rescore DEFINITION`` is refused there, saying so.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,8 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
-from awu.definitions.models import Definition
+from awu.definitions.approvals import change_propose, policy_for, rescore_request_for_run
+from awu.definitions.models import ChangeRequest, Definition
 from awu.definitions.services import DefinitionError
 from awu.scoring.models import WorkUnit
 from awu.scoring.services import definition_rescore, earliest_event_time
@@ -38,18 +46,46 @@ class Command(audit.OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("definition", help="The definition's key, e.g. durable-change.")
+        parser.add_argument(
+            "definition", nargs="?", help="The definition's key, e.g. durable-change."
+        )
         parser.add_argument("--from", dest="start", type=_moment, default=None)
         parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument(
+            "--propose",
+            action="store_true",
+            help="Request the rescore for approval (as the user named with --as).",
+        )
+        parser.add_argument(
+            "--request", type=int, metavar="ID", help="Run the approved rescore request ID."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        definition = Definition.objects.filter(key=options["definition"]).first()
-        if definition is None:
-            known = ", ".join(Definition.objects.values_list("key", flat=True)) or "none"
-            raise CommandError(f"no definition {options['definition']!r} (known: {known})")
-        start = options["start"] or earliest_event_time()
-        latest = definition.versions.order_by("-version").first()
-        trigger_type = latest.trigger_type if latest else ""
+        approval = None
+        if options["request"] is not None:
+            try:
+                approval = rescore_request_for_run(request_id=options["request"])
+            except DefinitionError as exc:
+                raise CommandError(str(exc)) from None
+            definition = approval.definition
+        else:
+            if not options["definition"]:
+                raise CommandError("name the DEFINITION to rescore, or --request ID")
+            found = Definition.objects.filter(key=options["definition"]).first()
+            if found is None:
+                known = ", ".join(Definition.objects.values_list("key", flat=True)) or "none"
+                raise CommandError(f"no definition {options['definition']!r} (known: {known})")
+            definition = found
+        if options["propose"]:
+            self._propose(definition, options)
+            return
+        if approval is not None:
+            start = approval.covers_from or earliest_event_time()
+            trigger_type = approval.version.trigger_type
+        else:
+            start = options["start"] or earliest_event_time()
+            latest = definition.versions.order_by("-version").first()
+            trigger_type = latest.trigger_type if latest else ""
         from ledger.models import WorkEvent
 
         total = WorkEvent.objects.filter(type=trigger_type, occurred_at__gte=start).count()
@@ -61,6 +97,7 @@ class Command(audit.OperatorCommand):
                 covers_from=start,
                 batch_size=options["batch_size"],
                 progress=bar.update,
+                approval=approval,
             )
         except DefinitionError as exc:
             problems = "; ".join(f"{k}: {' / '.join(v)}" for k, v in exc.problems.items())
@@ -76,4 +113,39 @@ class Command(audit.OperatorCommand):
             f"{result.covers_from:%Y-%m-%dT%H:%M:%SZ}; superseded {result.superseded} units of "
             f"older versions; scored {result.triggers} triggers into {result.units} units "
             f"({', '.join(f'{s} {n}' for s, n in states.items())}); {result.entries} entries."
+        )
+
+    def _propose(self, definition: Definition, options: dict[str, Any]) -> None:
+        from django.contrib.auth import get_user_model
+
+        from awu.scoring.preview import definition_preview_diff
+
+        username = options.get("acting_as")
+        user = get_user_model().objects.filter(username=username).first() if username else None
+        if user is None:
+            raise CommandError(
+                "--propose needs --as USERNAME: the admin or owning team's lead who proposes it"
+            )
+        latest = definition.versions.order_by("-version").first()
+        if latest is None:
+            raise CommandError(f"{definition.key} has no version to rescore")
+        policy = policy_for(definition.domain)
+        now = clock.now()
+        try:
+            change = change_propose(
+                version=latest,
+                by=user,
+                kind=ChangeRequest.Kind.RESCORE,
+                preview=definition_preview_diff(version=latest, days=policy.preview_days, now=now),
+                preview_days=policy.preview_days,
+                now=now,
+                covers_from=options["start"],
+                note=options.get("audit_reason") or "",
+            )
+        except DefinitionError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"Requested a rescore of {definition.key} from v{latest.version} (request "
+            f"#{change.pk}); once someone outside the owning team approves it in the admin, "
+            f"run: rescore --request {change.pk}"
         )
