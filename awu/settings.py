@@ -91,6 +91,9 @@ AWU_OIDC_LABEL = env.str("AWU_OIDC_LABEL", default="Sign in with your company ac
 AWU_OIDC_CLOCK_SKEW_SECONDS = env.int("AWU_OIDC_CLOCK_SKEW_SECONDS", default=60)
 # false: nobody signs in with a local password (admin and dashboard); only OIDC.
 AWU_PASSWORD_LOGIN = env.bool("AWU_PASSWORD_LOGIN", default=True)
+# true: operator commands that change what the numbers mean need --as USER, a user
+# holding the role the command needs (ledger.operators, docs/operations.md).
+AWU_CLI_REQUIRE_USER = env.bool("AWU_CLI_REQUIRE_USER", default=False)
 AUTHENTICATION_BACKENDS = [
     # Object permissions from roles scoped to teams (ledger.access's predicates).
     "rules.permissions.ObjectPermissionBackend",
