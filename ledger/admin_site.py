@@ -21,7 +21,7 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ledger import permissions
@@ -44,7 +44,6 @@ class RoleAuthenticationForm(AdminAuthenticationForm):
 
 
 class LedgerAdminSite(admin.AdminSite):
-    site_header = "AWU Ledger administration"
     login_form = RoleAuthenticationForm
 
     def has_permission(self, request: HttpRequest) -> bool:
@@ -113,13 +112,7 @@ class RoleModelAdmin(RolePermissionsMixin, admin.ModelAdmin):
         """The object as posted must be one the user may change (or add): a form
         pointed at another team's person is a 403, and nothing is saved."""
         obj = super().save_form(request, form, change)
-        if not (self.has_change_permission(request, obj) or
-                (not change and self._asks(request, "add", obj))):  # fmt: skip
+        may_add = not change and self._asks(request, "add", obj)
+        if not (may_add or self.has_change_permission(request, obj)):
             raise PermissionDenied
         return obj
-
-
-def require(request: HttpRequest, perm: str, obj: Model | None = None) -> None:
-    """Raise PermissionDenied (403) unless the user holds ``perm`` (on ``obj``)."""
-    if not allowed(request, perm, obj):
-        raise PermissionDenied

@@ -6,8 +6,9 @@ has a team, the object. The admin asks them (ledger.admin_roles), and so may
 anything else that acts for a signed-in user. Loaded by ``LedgerConfig.ready``.
 
 - **admin**: everything.
-- **finance**: the price book (add, change, close, "correct this price") and
-  reprice; reads teams, token usage and cost adjustments.
+- **finance**: the price book (add, change, close, "correct this price");
+  reads teams, token usage and cost adjustments (and reprices at the command
+  line, ledger.operators).
 - **team lead**: the identities and memberships of the people in the teams they
   lead (a person is in a team through a membership in force now); reads those
   people and those teams.
@@ -122,8 +123,6 @@ PERMISSIONS: dict[str, Any] = {
         for a in ("add", "change", "delete")
         for model in ("tokenusage", "costadjustment")
     },
-    # Repricing (the CLI's reprice, the admin's hint): finance's.
-    "ledger.reprice": admin_or_finance,
     # The app's entry on the admin index.
     "ledger": may_use_admin,
     # Django's users and groups: admins only.
