@@ -49,7 +49,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, whose site lets roles in (not is_staff): ledger.admin_site.
+    "ledger.admin_apps.LedgerAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -90,6 +91,9 @@ AWU_OIDC_LABEL = env.str("AWU_OIDC_LABEL", default="Sign in with your company ac
 AWU_OIDC_CLOCK_SKEW_SECONDS = env.int("AWU_OIDC_CLOCK_SKEW_SECONDS", default=60)
 # false: nobody signs in with a local password (admin and dashboard); only OIDC.
 AWU_PASSWORD_LOGIN = env.bool("AWU_PASSWORD_LOGIN", default=True)
+# true: operator commands that change what the numbers mean need --as USER, a user
+# holding the role the command needs (ledger.operators, docs/operations.md).
+AWU_CLI_REQUIRE_USER = env.bool("AWU_CLI_REQUIRE_USER", default=False)
 AUTHENTICATION_BACKENDS = [
     # Object permissions from roles scoped to teams (ledger.access's predicates).
     "rules.permissions.ObjectPermissionBackend",

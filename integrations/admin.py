@@ -25,12 +25,13 @@ from integrations.services import dead_letter_replay, proposal_accept, unmapped_
 from integrations.webhooks.registry import load_vendors
 from ledger import clock
 from ledger.admin import ReadOnlyAdmin
+from ledger.admin_site import RoleModelAdmin
 from ledger.errors import Conflict
 from ledger.models import Identity
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(RoleModelAdmin):
     list_display = ["id", "vendor", "source", "received_at", "short_error", "replayed_at"]
     list_filter = ["vendor", "source", ("replayed_at", admin.EmptyFieldListFilter)]
     search_fields = ["error"]
@@ -41,7 +42,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
     exclude = ["body"]
     actions = ["replay"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
     @admin.display(description="error")
@@ -52,7 +53,10 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def body_text(self, obj: DeadLetter) -> str:
         return bytes(obj.body)[:20_000].decode("utf-8", errors="replace")
 
-    @admin.action(description="Replay the selected deliveries (after fixing the mapping)")
+    @admin.action(
+        description="Replay the selected deliveries (after fixing the mapping)",
+        permissions=["change"],
+    )
     def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         vendors = load_vendors()
         stored = failing = 0
@@ -71,11 +75,11 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
 
 @admin.register(IgnoredDeliveries)
-class IgnoredDeliveriesAdmin(admin.ModelAdmin):
+class IgnoredDeliveriesAdmin(RoleModelAdmin):
     list_display = ["source", "reason", "count", "last_seen_at"]
     list_filter = ["source"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -83,14 +87,14 @@ class IgnoredDeliveriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(MetricSeries)
-class MetricSeriesAdmin(admin.ModelAdmin):
+class MetricSeriesAdmin(RoleModelAdmin):
     """Read-only: the last value of each cumulative OTLP series (what deltas are taken from)."""
 
     list_display = ["source", "metric", "value", "time_unix_nano", "updated_at"]
     list_filter = ["source", "metric"]
     search_fields = ["key", "metric"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

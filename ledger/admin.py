@@ -1,9 +1,14 @@
 """The ledger in the Django admin.
 
-Sources, people, teams, identities and API keys are edited here; the price book in
-ledger.admin_prices.
+Sources, people, teams, identities, API keys and role grants are edited here;
+the price book in ledger.admin_prices.
 Work events and token usage are read-only browsers: the ledger is append-only,
 so there is no add, change or delete for them, for anyone.
+
+Who may do what is the roles' (ledger.permissions, docs/security.md): every
+ModelAdmin here asks them through ledger.admin_site.RoleModelAdmin. A team lead
+sees and edits the identities and memberships of the people in the teams they
+lead, and no one else's.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from ledger import auth, clock, directory, secrets, teams
+from ledger import access, auth, clock, directory, permissions, secrets, teams
 from ledger.admin_prices import ModelPriceAdmin  # registers the price book
+from ledger.admin_site import RoleModelAdmin, allowed
 from ledger.errors import DomainError
 from ledger.models import (
     ApiKey,
@@ -29,6 +36,7 @@ from ledger.models import (
     Identity,
     Membership,
     Person,
+    RoleGrant,
     ServiceName,
     Source,
     Team,
@@ -61,7 +69,7 @@ class SourceForm(forms.ModelForm):
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(RoleModelAdmin):
     form = SourceForm
     list_display = ["__str__", "name", "enabled", "has_secret", "rotating", "created_at"]
     list_filter = ["kind", "enabled"]
@@ -89,7 +97,25 @@ class SourceAdmin(admin.ModelAdmin):
             messages.success(request, "The signing secret was updated.")
 
 
-class MembershipInline(admin.TabularInline):
+class PersonPartInline(admin.TabularInline):
+    """A person's identities or memberships: editable by whoever may change the
+    person (an admin, or a lead of a team the person is in); each row saved is
+    checked again in ``PersonAdmin.save_formset``."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return allowed(request, "ledger.view_person", obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return allowed(request, "ledger.change_person", obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return allowed(request, "ledger.change_person", obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return allowed(request, "ledger.change_person", obj)
+
+
+class MembershipInline(PersonPartInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["team"]
@@ -97,7 +123,7 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["recorded_at", "origin"]
 
 
-class IdentityInline(admin.TabularInline):
+class IdentityInline(PersonPartInline):
     model = Identity
     extra = 0
     fields = ["value", "recorded_at", "origin"]
@@ -114,8 +140,19 @@ def history_save(obj: Identity | Membership, changed: list[str]) -> None:
         directory.revise(original, **{name: getattr(obj, name) for name in changed})
 
 
+def _label(model: Any) -> str:
+    return str(model._meta.model_name)
+
+
+def check_row(request: HttpRequest, action: str, obj: Identity | Membership) -> None:
+    """403 unless the user may ``action`` this identity or membership (for a
+    membership: lead both the person and its team)."""
+    if not allowed(request, f"ledger.{action}_{_label(type(obj))}", obj):
+        raise PermissionDenied
+
+
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(RoleModelAdmin):
     list_display = ["name", "email", "active", "department", "created_at"]
     list_filter = ["active"]
     search_fields = ["name", "email", "user_name", "external_id", "identities__value"]
@@ -126,8 +163,30 @@ class PersonAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a person who leaves is deactivated; their past work stays
 
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if access.is_admin_user(request.user):
+            return queryset
+        return queryset.filter(pk__in=permissions.led_people(request.user).values("pk"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None or access.is_admin_user(request.user):
+            return self.readonly_fields
+        # A team lead edits the person's identities and memberships, not the person.
+        return [f.name for f in Person._meta.fields if f.editable and f.name != "id"] + list(
+            self.readonly_fields
+        )
+
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         formset.save(commit=False)
+        # Every row must be one the user may touch, as it was and as it will be;
+        # a refusal is a 403 and the admin's transaction saves nothing.
+        for obj in formset.deleted_objects:
+            check_row(request, "delete", obj)
+        for obj in formset.new_objects:
+            check_row(request, "add", obj)
+        for obj, _changed in formset.changed_objects:
+            check_row(request, "change", type(obj).objects.get(pk=obj.pk))
+            check_row(request, "change", obj)
         for obj in formset.deleted_objects:
             directory.retract(obj)
         for obj in formset.new_objects:
@@ -150,7 +209,7 @@ class TeamActionForm(ActionForm):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(RoleModelAdmin):
     """Teams; those discovered from records wait here to be confirmed or merged.
 
     A slug is what records name, so it cannot be edited once the team exists
@@ -166,6 +225,12 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name", "external_id"]
     action_form = TeamActionForm
     actions = ["confirm", "merge"]
+
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        user = request.user
+        if access.is_admin_user(user) or access.FINANCE in access.roles_of(user):
+            return queryset
+        return queryset.filter(pk__in=access.lead_team_ids(user))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
         return (
@@ -219,12 +284,14 @@ class TeamAdmin(admin.ModelAdmin):
     def members(self, obj: Any) -> int:
         return int(obj.member_count)
 
-    @admin.action(description="Confirm the selected discovered teams")
+    @admin.action(description="Confirm the selected discovered teams", permissions=["change"])
     def confirm(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
         changed = teams.teams_confirm(teams=queryset)
         self.message_user(request, f"{changed} team(s) confirmed.", messages.SUCCESS)
 
-    @admin.action(description="Merge the selected teams into the team chosen below")
+    @admin.action(
+        description="Merge the selected teams into the team chosen below", permissions=["change"]
+    )
     def merge(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
         into = TeamActionForm(request.POST).data.get("into")
         target = Team.objects.filter(pk=into, merged_into__isnull=True).first() if into else None
@@ -249,11 +316,16 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Identity)
-class IdentityAdmin(admin.ModelAdmin):
+class IdentityAdmin(RoleModelAdmin):
     list_display = ["value", "person", "recorded_at", "origin"]
     list_filter = ["origin"]
     search_fields = ["value", "person__name", "person__email"]
     autocomplete_fields = ["person"]
+
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if access.is_admin_user(request.user):
+            return queryset
+        return queryset.filter(person__in=permissions.led_people(request.user))
 
     def save_model(self, request: HttpRequest, obj: Identity, form: Any, change: bool) -> None:
         history_save(obj, list(form.changed_data) if change else [])
@@ -267,7 +339,7 @@ class IdentityAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServiceName)
-class ServiceNameAdmin(admin.ModelAdmin):
+class ServiceNameAdmin(RoleModelAdmin):
     """A source's name for a service (PagerDuty ``PF9KMXH``) -> the deploys' name."""
 
     list_display = ["external_name", "service", "source", "created_at"]
@@ -293,7 +365,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(RoleModelAdmin):
     form = ApiKeyForm
     list_display = ["name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at"]
@@ -331,17 +403,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for row in queryset:
             auth.api_key_revoke(key_id=row.pk)
         messages.success(request, f"Revoked {queryset.count()} key(s).")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(RoleModelAdmin):
     """For append-only records: browse and search, never add, change or delete."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -349,6 +421,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._asks(request, "view", obj)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._asks(request, "view")
 
 
 @admin.register(WorkEvent)
@@ -433,3 +511,67 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "at", "actor_kind", "actor", "actor_id", "action", "object_type", "object_id",
         "object_label", "before", "after", "reason",
     ]  # fmt: skip
+
+
+class RoleGrantForm(forms.ModelForm):
+    reason = forms.CharField(
+        max_length=400, help_text="Why: recorded in the audit trail with the grant."
+    )
+
+    class Meta:
+        model = RoleGrant
+        fields = ["user", "role", "team"]
+
+
+class RevokeActionForm(ActionForm):
+    reason = forms.CharField(
+        required=False, max_length=400, label="Reason", help_text="For the revoke action."
+    )
+
+
+@admin.register(RoleGrant)
+class RoleGrantAdmin(RoleModelAdmin):
+    """Roles (admins only): granted and revoked through ledger.access, audited with
+    the reason given. A grant is never edited: revoke it and grant another. Grants
+    with origin ``oidc`` are replaced at the holder's next sign-in."""
+
+    form = RoleGrantForm
+    list_display = ["user", "role", "team", "origin", "granted_at"]
+    list_filter = ["role", "origin", "team"]
+    search_fields = ["user__username", "user__email", "team__slug"]
+    autocomplete_fields = ["team"]
+    action_form = RevokeActionForm
+    actions = ["revoke_selected"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False if obj is not None else super().has_change_permission(request)
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        found = super().get_actions(request)
+        found.pop("delete_selected", None)  # revoke_selected records the reason
+        return found
+
+    def save_model(self, request: HttpRequest, obj: RoleGrant, form: Any, change: bool) -> None:
+        row = access.grant(
+            user=obj.user, role=obj.role, team=obj.team, reason=form.cleaned_data["reason"]
+        )
+        obj.pk = row.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: RoleGrant) -> None:
+        access.revoke(row=obj, reason="revoked in the admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RoleGrant]) -> None:
+        for row in queryset.select_related("user", "team"):
+            access.revoke(row=row, reason="revoked in the admin")
+
+    @admin.action(description="Revoke the selected grants (reason below)", permissions=["delete"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[RoleGrant]) -> None:
+        reason = (request.POST.get("reason") or "").strip()
+        if not reason:
+            self.message_user(request, "Give the reason for revoking.", messages.ERROR)
+            return
+        rows = list(queryset.select_related("user", "team"))
+        for row in rows:
+            access.revoke(row=row, reason=reason)
+        self.message_user(request, f"Revoked {len(rows)} grant(s).", messages.SUCCESS)

@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from ledger import audit, clock
+from ledger.admin_site import RoleModelAdmin
 from ledger.models import ModelPrice
 from ledger.pricing import entries as price_entries
 from ledger.pricing.book import RATE_FIELDS, entry_from_row, forget_cached_book
@@ -41,7 +42,7 @@ class PriceCorrectionForm(forms.Form):
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(RoleModelAdmin):
     """The price book. An entry that has priced usage is frozen (the database refuses
     edits to it, migration 0011): it is shown read-only, with "correct this price"."""
 

@@ -8,3 +8,6 @@ class LedgerConfig(AppConfig):
     def ready(self) -> None:
         # Registers the OpenAPI description of API-key authentication.
         from ledger import openapi  # noqa: F401
+        from ledger.permissions import register
+
+        register()  # what each role may do (rules permissions)

@@ -72,6 +72,8 @@ _current: contextvars.ContextVar[Actor | Callable[[], Actor] | None] = contextva
 )
 # The reason an operator gave for a whole command (``--reason``).
 _reason: contextvars.ContextVar[str] = contextvars.ContextVar("awu_audit_reason", default="")
+# The operator named with ``--as`` (ledger.operators checks their role).
+_named: contextvars.ContextVar[str | None] = contextvars.ContextVar("awu_operator", default=None)
 
 
 @contextlib.contextmanager
@@ -90,6 +92,7 @@ def operator_named(name: str | None, reason: str | None = None) -> Iterator[None
     reason inside; what is not given stays as it was (a caller's actor, else the
     OS user)."""
     token = _reason.set(reason) if reason else None
+    named = _named.set(name.strip()) if name and name.strip() else None
     try:
         if name:
             with acting_as(Actor.operator(name)):
@@ -97,8 +100,15 @@ def operator_named(name: str | None, reason: str | None = None) -> Iterator[None
         else:
             yield
     finally:
+        if named is not None:
+            _named.reset(named)
         if token is not None:
             _reason.reset(token)
+
+
+def named_operator() -> str | None:
+    """The name given with ``--as`` to the command running, if any."""
+    return _named.get()
 
 
 def add_actor_arguments(parser: Any) -> None:
@@ -121,7 +131,14 @@ def add_actor_arguments(parser: Any) -> None:
 class OperatorCommand(BaseCommand):
     """A management command that changes audited things: it takes ``--as NAME`` and
     ``--reason TEXT``, and the rows it records name that operator (else the
-    caller's actor, else the OS user) and that reason (unless a row has its own)."""
+    caller's actor, else the OS user) and that reason (unless a row has its own).
+
+    ``operator_roles`` names the roles that may run it (an admin always may):
+    when ``--as`` names a user, that user must hold one, and with
+    ``AWU_CLI_REQUIRE_USER`` ``--as`` must name such a user (ledger.operators).
+    ``None`` checks nothing (deploy steps such as ``prepare``)."""
+
+    operator_roles: tuple[str, ...] | None = None
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -130,6 +147,10 @@ class OperatorCommand(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> Any:
         with operator_named(options.get("acting_as"), options.get("audit_reason")):
+            if self.operator_roles is not None:
+                from ledger.operators import operator_require  # it reads ledger.access
+
+                operator_require(type(self).__module__.rsplit(".", 1)[-1], *self.operator_roles)
             return super().execute(*args, **options)
 
 

@@ -128,7 +128,10 @@ def run_preview(args: argparse.Namespace, extra: list[str]) -> int:
 
 def run_publish(args: argparse.Namespace, extra: list[str]) -> int:
     from awu.definitions.services import definition_publish
-    from ledger import clock
+    from ledger import access, clock
+    from ledger.operators import operator_require
+
+    operator_require("awu definitions publish", access.ADMIN)
 
     version = _version(args.key, args.version, draft=True)
     published = definition_publish(version=version, now=clock.now())

@@ -41,8 +41,17 @@ def register(commands: Any) -> None:
     revoke.set_defaults(run=run_revoke)
 
 
+def _require_admin(action: str) -> None:
+    from ledger import access
+    from ledger.operators import operator_require
+
+    operator_require(f"awu keys {action}", access.ADMIN)
+
+
 def run_create(args: argparse.Namespace, extra: list[str]) -> int:
     from ledger import auth
+
+    _require_admin("create")
 
     try:
         row, key = auth.api_key_create(name=args.name, scopes=args.scope)
@@ -58,6 +67,8 @@ def run_create(args: argparse.Namespace, extra: list[str]) -> int:
 
 def run_list(args: argparse.Namespace, extra: list[str]) -> int:
     from ledger.models import ApiKey
+
+    _require_admin("list")
 
     rows = ApiKey.objects.order_by("id").values(
         "id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"
@@ -77,6 +88,7 @@ def run_revoke(args: argparse.Namespace, extra: list[str]) -> int:
     from ledger import auth
     from ledger.models import ApiKey
 
+    _require_admin("revoke")
     try:
         row = auth.api_key_revoke(key_id=args.id)
     except ApiKey.DoesNotExist:

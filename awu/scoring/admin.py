@@ -20,7 +20,7 @@ from awu.definitions.admin import DefinitionVersionAdmin
 from awu.definitions.models import DefinitionVersion
 from awu.scoring.models import AwuEntry, WorkUnit
 from awu.scoring.preview import definition_preview, definition_preview_diff
-from ledger import clock
+from ledger import access, clock
 from ledger.admin import ReadOnlyAdmin
 from ledger.models import WorkEvent
 
@@ -44,6 +44,21 @@ class EntryInline(admin.TabularInline):
         return False
 
 
+def team_scoped(request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """Admins and finance list every team's rows; a team lead their teams'."""
+    if access.is_admin_user(request.user) or access.FINANCE in access.roles_of(request.user):
+        return queryset
+    return queryset.filter(team_id__in=access.lead_team_ids(request.user))
+
+
+def in_scope(request: HttpRequest, obj: Any) -> bool:
+    if obj is None or access.is_admin_user(request.user):
+        return True
+    if access.FINANCE in access.roles_of(request.user):
+        return True
+    return obj.team_id is not None and obj.team_id in access.lead_team_ids(request.user)
+
+
 @admin.register(WorkUnit)
 class WorkUnitAdmin(ReadOnlyAdmin):
     list_display = [
@@ -59,6 +74,12 @@ class WorkUnitAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkUnit]:
         return super().get_queryset(request).select_related("version__definition", "team")
+
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return team_scoped(request, queryset)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and in_scope(request, obj)
 
     @admin.display(description="definition", ordering="version__definition__key")
     def definition(self, obj: WorkUnit) -> str:
@@ -98,6 +119,12 @@ class AwuEntryAdmin(ReadOnlyAdmin):
     list_filter = ["state", "definition", "domain", "team_id"]
     date_hierarchy = "created_at"
     list_select_related = ["definition"]
+
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return team_scoped(request, queryset)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and in_scope(request, obj)
 
     @admin.display(description="unit")
     def unit_link(self, obj: AwuEntry) -> SafeString:

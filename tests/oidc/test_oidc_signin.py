@@ -22,7 +22,10 @@ from django.test import Client
 
 from awu.signin.group_map import parse_group_map
 from awu.signin.models import OidcAccount
-from ledger.models import AuditEvent, Person
+from ledger import access, directory
+from ledger.models import AuditEvent, Identity, Person, RoleGrant
+from ledger.teams import team_create
+from tests.ledger.admin_forms import add_inline_row, form_data
 from tests.oidc.provider import BackChannel, Provider, back_channel, running_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,7 +43,9 @@ ACCOUNTS = {
     },
     "vic": {"email": "vic@example.com", "email_verified": True, "groups": ["awu-viewers"]},
     "mallory": {"email": "mallory@example.com", "email_verified": False, "groups": []},
+    "lea": {"email": "lea@example.com", "email_verified": True, "groups": ["awu-pay-leads"]},
 }
+GROUPS = "awu-admins=superuser; awu-viewers=viewer; awu-pay-leads=team_lead:payments,viewer:nowhere"
 
 
 def _clients(live_server_url: str) -> list[dict[str, Any]]:
@@ -63,7 +68,7 @@ def configured(settings: Any, provider: Provider) -> Provider:
     settings.AWU_OIDC_CLIENT_ID = CLIENT_ID
     settings.AWU_OIDC_CLIENT_SECRET = SECRET
     settings.AWU_OIDC_SCOPES = "openid email profile groups"
-    settings.AWU_OIDC_GROUPS = parse_group_map("awu-admins=superuser; awu-viewers=viewer")
+    settings.AWU_OIDC_GROUPS = parse_group_map(GROUPS)
     settings.AWU_OIDC_CLOCK_SKEW_SECONDS = 0
     return provider
 
@@ -164,9 +169,11 @@ def test_the_dashboard_signs_in_the_same_way_and_groups_decide_the_admin(
     assert attempt.response.headers["Location"] == "/"
     dashboard = attempt.browser.get(f"{live_server.url}/", allow_redirects=False, timeout=20)
     assert dashboard.status_code == 200
-    assert not signed_in_to_admin(attempt, live_server)  # a viewer is not staff
+    assert not signed_in_to_admin(attempt, live_server)  # a viewer does not use the admin
     vic = User.objects.get(email="vic@example.com")
-    assert list(vic.groups.values_list("name", flat=True)) == ["viewer"]
+    grants = RoleGrant.objects.filter(user=vic).values_list("role", "team", "origin")
+    assert list(grants) == [("viewer", None, "oidc")]
+    assert list(vic.groups.values_list("name", flat=True)) == []
 
 
 def test_a_second_sign_in_finds_the_same_user_by_subject(
@@ -365,7 +372,7 @@ def test_without_a_group_map_roles_given_in_the_admin_stay(
 ) -> None:
     settings.AWU_OIDC_GROUPS = {}
     sign_in(live_server, login="vic")
-    User.objects.filter(email="vic@example.com").update(is_staff=True)
+    access.grant(user=User.objects.get(email="vic@example.com"), role=access.FINANCE)
 
     attempt = sign_in(live_server, login="vic")
 
@@ -377,3 +384,64 @@ def test_a_next_outside_the_site_is_not_followed(live_server: Any, configured: P
 
     assert attempt.response.status_code == 302
     assert attempt.response.headers["Location"] == "/"
+
+
+def _as_client(attempt: Attempt) -> Client:
+    """The browser's session, in a test client (to post admin forms as rendered)."""
+    client = Client()
+    client.cookies["sessionid"] = attempt.browser.cookies["sessionid"]
+    return client
+
+
+def test_a_lead_by_group_edits_their_teams_person_and_not_another_teams(
+    live_server: Any, configured: Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    payments = team_create(slug="payments", name="Payments")
+    sales = team_create(slug="sales", name="Sales")
+    pat = directory.person_create(name="Pat", email="pat@example.com")
+    sam = directory.person_create(name="Sam", email="sam@example.com")
+    directory.membership_start(person=pat, team=payments)
+    directory.membership_start(person=sam, team=sales)
+
+    attempt = sign_in(live_server, login="lea")
+
+    assert signed_in_to_admin(attempt, live_server)
+    lea = User.objects.get(email="lea@example.com")
+    assert not lea.is_staff  # the role lets them in, not Django's flag
+    grants = RoleGrant.objects.filter(user=lea).values_list("role", "team__slug", "origin")
+    assert list(grants) == [("team_lead", "payments", "oidc")]
+    # viewer:nowhere names no team: skipped, said in the log, the rest granted.
+    assert "team 'nowhere', which does not exist" in caplog.text
+    assert AuditEvent.objects.filter(action="role.granted", object_type="role").exists()
+
+    browser = _as_client(attempt)
+    page = browser.get(f"/admin/ledger/person/{pat.pk}/change/")
+    assert page.status_code == 200
+    data = form_data(page)
+    add_inline_row(data, "identities", value="github:pat")
+    saved = browser.post(f"/admin/ledger/person/{pat.pk}/change/", data)
+    assert saved.status_code == 302, saved.content[:300]
+    assert Identity.objects.get(value="github:pat").person_id == pat.pk
+
+    assert browser.get(f"/admin/ledger/person/{sam.pk}/change/").status_code == 403
+    forged = browser.post(f"/admin/ledger/person/{sam.pk}/change/", data)
+    assert forged.status_code == 403
+    assert not Identity.objects.filter(person=sam, value__startswith="github:").exists()
+
+
+def test_each_sign_in_replaces_the_provider_grants_and_keeps_the_manual_ones(
+    live_server: Any, settings: Any, configured: Provider
+) -> None:
+    team_create(slug="payments", name="Payments")
+    sign_in(live_server, login="lea")
+    lea = User.objects.get(email="lea@example.com")
+    access.grant(user=lea, role=access.FINANCE, reason="by hand")
+    settings.AWU_OIDC_GROUPS = parse_group_map("awu-pay-leads=viewer")
+
+    sign_in(live_server, login="lea")
+
+    grants = RoleGrant.objects.filter(user=lea).values_list("role", "team__slug", "origin")
+    assert sorted(grants) == [("finance", None, "manual"), ("viewer", None, "oidc")]
+    revoked = AuditEvent.objects.get(action="role.revoked")
+    assert (revoked.before["role"], revoked.before["team"]) == ("team_lead", "payments")
+    assert revoked.actor == "OIDC sign-in of lea@example.com"

@@ -10,11 +10,12 @@ from django.utils.text import slugify
 
 from integrations.webhooks.base import Vendor
 from integrations.webhooks.registry import load_vendors
-from ledger import audit, secrets
+from ledger import access, audit, secrets
 from ledger.models import Source
 
 
 class Command(audit.OperatorCommand):
+    operator_roles = (access.ADMIN,)
     stealth_options = ("stdin",)
     help = (
         "Register a webhook source (KIND is the vendor, e.g. github) and set its signing "

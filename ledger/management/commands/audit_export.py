@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from ledger import access, audit
 from ledger.audit_reads import audit_events_export
 from ledger.http import json_default
 from ledger.query import PeriodError, parse_period
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
+    operator_roles = (access.ADMIN,)
     help = (
         "Write the audit events recorded since --since (and before --until) as JSON lines, "
         "oldest first, one event per line, for a SIEM: to stdout, or to --output."

@@ -4,10 +4,11 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from ledger import audit, auth
+from ledger import access, audit, auth
 
 
 class Command(audit.OperatorCommand):
+    operator_roles = (access.ADMIN,)
     help = "Create an API key. The key is printed once, alone, on the last line of stdout."
 
     def add_arguments(self, parser: CommandParser) -> None:

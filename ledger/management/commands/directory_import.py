@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from ledger import access, audit
 from ledger.directory_import import COLUMNS, directory_import, rows_read
 
 MAX_BYTES = 50 * 1024 * 1024
 
 
-class Command(BaseCommand):
+class Command(audit.OperatorCommand):
+    operator_roles = (access.ADMIN,)
     help = (
         f"Import the directory from a CSV file with the columns {', '.join(COLUMNS)} "
         "(name and email required; identities: alias;alias). One transaction; a second "

@@ -6,12 +6,13 @@ from typing import Any
 import orjson
 from django.core.management.base import CommandError, CommandParser
 
-from ledger import audit, clock
+from ledger import access, audit, clock
 from ledger.pricing.imports import PriceImportReport, litellm_prices_import
 from ledger.query import PeriodError, parse_bound
 
 
 class Command(audit.OperatorCommand):
+    operator_roles = (access.FINANCE,)
     help = (
         "Sync the price book from LiteLLM's model_prices_and_context_window.json: "
         "new models and changed prices become new entries; unchanged prices write nothing."

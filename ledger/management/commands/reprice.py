@@ -6,12 +6,13 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
-from ledger import audit, clock
+from ledger import access, audit, clock
 from ledger.pricing.reprice import RepriceError, RepriceLine, RepriceReport, usage_reprice
 from ledger.query import PeriodError, parse_period
 
 
 class Command(audit.OperatorCommand):
+    operator_roles = (access.FINANCE,)
     help = (
         "Recompute the cost of one model's token usage in a period with the price book "
         "as it is now. Dry run by default; --apply appends one cost adjustment per "

@@ -7,11 +7,12 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from awu.ops.erasure import ErasureReport, PersonNotFound, person_erase
-from ledger import audit, clock
+from ledger import access, audit, clock
 from ledger.models import Identity, Person
 
 
 class Command(audit.OperatorCommand):
+    operator_roles = (access.ADMIN,)
     help = (
         "Erase a person's name, email and identity values everywhere (the person becomes "
         "a pseudonym; every count and total stays). PERSON is an id, an email or an "

@@ -20,7 +20,7 @@ from awu.definitions.models import ChangeRequest, Definition
 from awu.definitions.services import DefinitionError
 from awu.scoring.models import WorkUnit
 from awu.scoring.services import definition_rescore, earliest_event_time
-from ledger import audit, clock
+from ledger import access, audit, clock
 
 
 def _moment(text: str) -> datetime:
@@ -39,6 +39,7 @@ def _moment(text: str) -> datetime:
 
 
 class Command(audit.OperatorCommand):
+    operator_roles = (access.ADMIN,)
     help = (
         "Publish a new version of DEFINITION covering triggers from --from (default: the "
         "earliest event), supersede the older versions' units from then on (their entries "
