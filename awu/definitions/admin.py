@@ -322,7 +322,8 @@ class DefinitionVersionAdmin(RulesModuleMixin, admin.ModelAdmin):
         return self._back(draft.pk)
 
     @admin.action(
-        description="Publish (or propose, where approval is required) the selected drafts"
+        description="Publish (or propose, where approval is required) the selected drafts",
+        permissions=["change"],
     )
     def publish_selected(self, request: HttpRequest, queryset: QuerySet[DefinitionVersion]) -> None:
         for version in queryset.filter(status=DefinitionVersion.Status.DRAFT):
@@ -333,7 +334,7 @@ class DefinitionVersionAdmin(RulesModuleMixin, admin.ModelAdmin):
             else:
                 self._publish(request, version)
 
-    @admin.action(description="New draft from each selected version")
+    @admin.action(description="New draft from each selected version", permissions=["change"])
     def draft_from_selected(
         self, request: HttpRequest, queryset: QuerySet[DefinitionVersion]
     ) -> None:

@@ -21,6 +21,7 @@ from awu.definitions.services import DefinitionError
 from awu.scoring.models import WorkUnit
 from awu.scoring.services import definition_rescore, earliest_event_time
 from ledger import access, audit, clock
+from ledger.operators import operator_require
 
 
 def _moment(text: str) -> datetime:
@@ -39,7 +40,9 @@ def _moment(text: str) -> datetime:
 
 
 class Command(audit.OperatorCommand):
-    operator_roles = (access.ADMIN,)
+    # A team lead may propose a rescore of their team's definitions and run it once
+    # approved (the approval service checks the team); a plain rescore is an admin's.
+    operator_roles = (access.ADMIN, access.TEAM_LEAD)
     help = (
         "Publish a new version of DEFINITION covering triggers from --from (default: the "
         "earliest event), supersede the older versions' units from then on (their entries "
@@ -62,6 +65,8 @@ class Command(audit.OperatorCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["propose"] and options["request"] is None:
+            operator_require("rescore", access.ADMIN)
         approval = None
         if options["request"] is not None:
             try:
