@@ -458,6 +458,7 @@ def _json_ready(value: Any) -> Any:
 
 class DefinitionPreviewView(APIView):
     required_scopes = (ApiKey.Scope.ADMIN,)
+    every_team = "a preview scores every team's events"
 
     @extend_schema(
         operation_id="definitions_preview",

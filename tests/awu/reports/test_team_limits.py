@@ -12,6 +12,7 @@ A must answer exactly the oracle, for every report, grouping, CSV and work unit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -401,6 +402,22 @@ def test_org_wide_reads_refuse_a_limited_key_with_the_reason(
     assert response.status_code == 403, path
     assert "limited to teams" in response.json()["detail"]
     assert Api(client, make_key(*scopes)).get(path).status_code == 200, path
+
+
+def test_scim_and_the_definition_preview_refuse_a_limited_key(
+    world: tuple[World, dict[Any, Any]], client: Client
+) -> None:
+    _, key = auth.api_key_create(name="limited-admin", scopes=["admin"], teams=[world[0].alpha])
+    scim = client.get("/scim/v2/Users", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert scim.status_code == 403
+    assert "limited to teams" in json.loads(scim.content)["detail"]
+    version = DefinitionVersion.objects.filter(definition__key="shipped").first()
+    assert version is not None
+    preview = Api(client, key).post(
+        f"/api/v1/definitions/{version.definition_id}/preview", {"days": 30}
+    )
+    assert preview.status_code == 403
+    assert "limited to teams" in preview.json()["detail"]
 
 
 def test_definitions_of_another_team_are_not_found(
