@@ -36,7 +36,12 @@ _FILTERS = [
     OpenApiParameter(
         "to", str, description="End: YYYY-MM-DD (inclusive day) or RFC 3339 (exclusive)."
     ),
-    OpenApiParameter("team", str, description="Team slug."),
+    OpenApiParameter(
+        "team",
+        str,
+        description="Team slug. A caller limited to teams reads only theirs (every row is "
+        "filtered to them); a team outside them is a 403.",
+    ),
     OpenApiParameter("person", int, description="Person id."),
     OpenApiParameter(
         "domain", str, description="Domain (units: the definition's; spend: the team's)."
@@ -408,7 +413,9 @@ class WorkUnitDetailView(_ReportView):
         description=(
             "Needs `reports:read`. The events that made it, the definition version, why it "
             "is pending, voided or expired, its entries, and the token spend whose refs "
-            "reach its evidence (`method: exact`) or none."
+            "reach its evidence (`method: exact`) or none. For a caller limited to teams, "
+            "another team's unit (or one of no team) is a 404, as a missing one, and the "
+            "tied spend is its teams' only."
         ),
         responses={200: serializers.WorkUnitDetail, **errors(400, 401, 403, 404)},
         tags=["work units"],
