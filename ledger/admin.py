@@ -361,16 +361,33 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["name", "scopes"]
+        fields = ["name", "scopes", "teams"]
+
+
+class ApiKeyTeamsForm(forms.ModelForm):
+    """A key's only editable field: the teams it is limited to."""
+
+    class Meta:
+        model = ApiKey
+        fields = ["teams"]
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(RoleModelAdmin):
     form = ApiKeyForm
-    list_display = ["name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "scope_list",
+        "team_list",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix"]
     actions = ["revoke"]
+    filter_horizontal = ["teams"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
         if obj is not None:
@@ -381,18 +398,37 @@ class ApiKeyAdmin(RoleModelAdmin):
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
         if obj is not None:
-            kwargs["form"] = forms.ModelForm
-            kwargs["fields"] = []
+            # Name and scopes are never edited (revoke and create a new key); the
+            # teams it is limited to are, through ledger.auth (audited).
+            kwargs["form"] = ApiKeyTeamsForm
+            kwargs["fields"] = ["teams"]
         return super().get_form(request, obj, change=change, **kwargs)
 
     @admin.display(description="scopes")
     def scope_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.scopes)
 
+    @admin.display(description="teams")
+    def team_list(self, obj: ApiKey) -> str:
+        return ", ".join(sorted(t.slug for t in obj.teams.all())) or "every team"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
+        return super().get_queryset(request).prefetch_related("teams")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The teams were set by save_model through ledger.auth (with the audit
+        # row), never by the form's plain m2m save.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        teams = list(form.cleaned_data.get("teams") or ())
         if change:
-            return  # keys are never edited; revoke and create a new one
-        row, key = auth.api_key_create(name=obj.name, scopes=form.cleaned_data["scopes"])
+            auth.api_key_set_teams(key_id=obj.pk, teams=teams)
+            return
+        row, key = auth.api_key_create(
+            name=obj.name, scopes=form.cleaned_data["scopes"], teams=teams
+        )
         obj.pk = row.pk
         obj.refresh_from_db()
         messages.warning(

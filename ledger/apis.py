@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -89,7 +90,10 @@ class _IngestView(APIView):
         return _answer(parse_json(body), type(self).run)
 
     def get(self, request: Request) -> Response:
-        filters = selectors.ListFilters.from_query(request.query_params)
+        filters = replace(
+            selectors.ListFilters.from_query(request.query_params),
+            teams=getattr(request.user, "teams", frozenset()),
+        )
         page = type(self).list_selector(filters=filters)
         return Response(page.as_dict(request))
 

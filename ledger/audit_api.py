@@ -39,6 +39,7 @@ class AuditEventPage(serializers.Serializer):
 class AuditEventsView(APIView):
     required_scopes = (ApiKey.Scope.AUDIT_READ,)
     renderer_classes = [OrjsonRenderer, CsvRenderer]
+    every_team = "the audit trail records changes to every team's rules, keys and directory"
 
     @extend_schema(
         operation_id="audit_events_list",

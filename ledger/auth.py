@@ -39,6 +39,21 @@ class UnknownScope(ValueError):
     pass
 
 
+class UnknownTeam(ValueError):
+    pass
+
+
+def teams_by_slug(slugs: Sequence[str]) -> list[Team]:
+    """The teams named by ``slugs`` (a key's limits); raises ``UnknownTeam`` naming
+    every slug that is no team."""
+    wanted = list(dict.fromkeys(slugs))
+    found = {t.slug: t for t in Team.objects.filter(slug__in=wanted)}
+    unknown = [slug for slug in wanted if slug not in found]
+    if unknown:
+        raise UnknownTeam(f"no team with slug {', '.join(repr(s) for s in unknown)}")
+    return [found[slug] for slug in wanted]
+
+
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -75,6 +90,27 @@ def api_key_create(
             },
         )
     return row, key
+
+
+def api_key_set_teams(*, key_id: int, teams: Sequence[Team], reason: str = "") -> ApiKey:
+    """Limit a key to ``teams`` (none: every team); recorded in the audit trail
+    (``api_key.teams_changed``, before and after as slugs) in the same transaction.
+    Running servers apply it within AWU_API_KEY_CACHE_SECONDS."""
+    with transaction.atomic():
+        row = ApiKey.objects.select_for_update().get(pk=key_id)
+        before = sorted(row.teams.values_list("slug", flat=True))
+        after = sorted({t.slug for t in teams})
+        if before != after:
+            row.teams.set(teams)
+            audit.record(
+                "api_key.teams_changed",
+                obj=row,
+                before={"teams": before or None},
+                after={"teams": after or None},
+                reason=reason,
+            )
+    _cache.clear()
+    return row
 
 
 def api_key_revoke(*, key_id: int, reason: str = "") -> ApiKey:
@@ -237,6 +273,10 @@ class HasScope(BasePermission):
     A view names them in ``required_scopes``, or per method through
     ``required_scopes_for(method)``. ``admin`` holds every scope. A view that
     requires none is open.
+
+    A view whose data cannot be filtered by team (org-wide gauges, the audit
+    trail, the directory) says why in ``every_team``: a caller limited to teams
+    (``Principal.teams``) is refused there with that reason (403).
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
@@ -251,8 +291,14 @@ class HasScope(BasePermission):
             raise exceptions.NotAuthenticated(
                 "An API key is required: Authorization: Bearer <key>."
             )
-        if any(principal.has_scope(scope) for scope in required):
-            return True
-        raise exceptions.PermissionDenied(
-            f"This API key lacks the scope this endpoint needs: {' or '.join(required)}."
-        )
+        if not any(principal.has_scope(scope) for scope in required):
+            raise exceptions.PermissionDenied(
+                f"This API key lacks the scope this endpoint needs: {' or '.join(required)}."
+            )
+        every_team = getattr(view, "every_team", None)
+        if principal.teams is not None and every_team:
+            raise exceptions.PermissionDenied(
+                f"This caller is limited to teams, and this endpoint cannot be limited to "
+                f"teams ({every_team}): use a key or role for every team."
+            )
+        return True

@@ -34,6 +34,9 @@ BOOL = {"type": "string", "enum": ["true", "false"]}
 class DirectoryView(APIView):
     # Listings also answer CSV (?format=csv or Accept: text/csv); writes answer JSON.
     csv_listing = False
+    # People move between teams, identities and unmapped actors belong to none:
+    # the directory is read and written with every team (ledger.auth.HasScope).
+    every_team = "the directory spans every team"
 
     def required_scopes_for(self, method: str) -> tuple[str, ...]:
         if method in ("GET", "HEAD", "OPTIONS"):

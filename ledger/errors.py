@@ -1,6 +1,7 @@
 """The domain's errors: what a service, selector or query parser refuses, told
 without HTTP. ``ledger.http.exception_handler`` maps each to the API's one error
-shape (invalid input: 400 ``validation_error``; not found: 404 ``not_found``).
+shape (invalid input: 400 ``validation_error``; not found: 404 ``not_found``;
+forbidden: 403 ``permission_denied``).
 
 The rule: a domain error is about the values asked for; ``ledger.http.ApiError`` is
 for what only the HTTP layer sees (the body's bytes, size, content type and JSON
@@ -28,6 +29,10 @@ class InvalidInput(DomainError, ValueError):
 
 class NotFound(DomainError):
     """The thing asked for does not exist."""
+
+
+class Forbidden(DomainError):
+    """The caller may not read what it asked for (a team outside its limits)."""
 
 
 class Conflict(DomainError):

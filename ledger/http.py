@@ -27,7 +27,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from ledger.errors import Conflict, DomainError, InvalidInput, NotFound
+from ledger.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,7 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
     (InvalidInput, status.HTTP_400_BAD_REQUEST, "validation_error"),
     (NotFound, status.HTTP_404_NOT_FOUND, "not_found"),
+    (Forbidden, status.HTTP_403_FORBIDDEN, "permission_denied"),
     (Conflict, status.HTTP_409_CONFLICT, "conflict"),
 )
 

@@ -16,8 +16,18 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import QueryDict
 
+from ledger import access
+from ledger.errors import Forbidden
 from ledger.identities import persons_for_actors
-from ledger.models import CostAdjustment, Identity, Membership, Source, TokenUsage, WorkEvent
+from ledger.models import (
+    CostAdjustment,
+    Identity,
+    Membership,
+    Source,
+    Team,
+    TokenUsage,
+    WorkEvent,
+)
 from ledger.query import (
     DEFAULT_LIMIT,
     Keyset,
@@ -47,6 +57,8 @@ class ListFilters:
     cost_source: str | None = None
     keyset: Keyset = field(default_factory=Keyset)
     limit: int = DEFAULT_LIMIT
+    # The caller's team limits (ledger.access): None for every team.
+    teams: frozenset[int] | None = None
 
     @classmethod
     def from_query(cls, query: Query) -> ListFilters:
@@ -95,14 +107,10 @@ def _common(qs: QuerySet[Any], filters: ListFilters) -> QuerySet[Any]:
         qs = qs.filter(actor__in=Identity.objects.filter(person_id=filters.person).values("value"))
     if filters.team:
         # The team's own slug and those of the teams merged into it.
-        slugs = team_slugs_counted_as(filters.team)
-        member_then = Membership.objects.filter(
-            team__slug__in=slugs,
-            person__identities__value=OuterRef("actor"),
-            person__identities__retracted_at__isnull=True,
-            valid_from__lte=OuterRef("occurred_at"),
-        ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=OuterRef("occurred_at")))
-        qs = qs.filter(Q(team__in=slugs) | Q(team__isnull=True) & Exists(member_then))
+        qs = qs.filter(_of_teams(Q(slug__in=team_slugs_counted_as(filters.team))))
+    if filters.teams is not None:
+        # The caller's team limits: a record of no team needs every team.
+        qs = qs.filter(_of_teams(Q(pk__in=sorted(filters.teams)), unnamed=True))
     if filters.start:
         qs = qs.filter(occurred_at__gte=filters.start)
     if filters.stop:
@@ -110,6 +118,34 @@ def _common(qs: QuerySet[Any], filters: ListFilters) -> QuerySet[Any]:
     if filters.refs:
         qs = qs.filter(ref_keys__contains=list(filters.refs))
     return filters.keyset.apply(qs)
+
+
+def _of_teams(teams: Q, *, unnamed: bool = False) -> Q:
+    """Records of the teams ``teams`` selects: those naming one of them, and those
+    naming none whose actor's person was a member of one at the record's time.
+    ``unnamed``: an empty team name counts as none (as reports resolve it)."""
+    team_rows = Team.objects.filter(teams)
+    slugs = team_rows.values("slug")
+    member_then = Membership.objects.filter(
+        team__in=team_rows,
+        person__identities__value=OuterRef("actor"),
+        person__identities__retracted_at__isnull=True,
+        valid_from__lte=OuterRef("occurred_at"),
+    ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=OuterRef("occurred_at")))
+    named_none = Q(team__isnull=True) | Q(team="") if unnamed else Q(team__isnull=True)
+    return Q(team__in=slugs) | (named_none & Q(Exists(member_then)))
+
+
+def may_list(filters: ListFilters) -> ListFilters:
+    """``filters`` checked against the caller's teams: an explicit ``team`` the
+    caller may not read raises ``Forbidden`` naming it (existing or not)."""
+    if filters.teams is not None and filters.team:
+        team = Team.objects.filter(slug=filters.team).only("pk").first()
+        if team is None or not access.may_read_team(filters.teams, team.pk):
+            raise Forbidden(
+                f"This caller may not read team {filters.team!r}: it is limited to other teams."
+            )
+    return filters
 
 
 def _page(rows: list[Any], filters: ListFilters) -> tuple[list[Any], str | None]:
@@ -126,6 +162,7 @@ def _source_names(ids: Iterable[int]) -> dict[int, str]:
 
 
 def events_list(*, filters: ListFilters) -> Page:
+    filters = may_list(filters)
     qs = _common(WorkEvent.objects.all(), filters)
     if filters.type:
         qs = qs.filter(type=filters.type)
@@ -156,6 +193,7 @@ def events_list(*, filters: ListFilters) -> Page:
 
 
 def usage_list(*, filters: ListFilters) -> Page:
+    filters = may_list(filters)
     qs = _common(TokenUsage.objects.all(), filters)
     if filters.provider:
         qs = qs.filter(provider=filters.provider)

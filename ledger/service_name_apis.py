@@ -61,6 +61,8 @@ def _out(mapping: ServiceName) -> dict[str, Any]:
 
 
 class ServiceNamesView(APIView):
+    every_team = "service name mappings belong to sources, not teams"
+
     def required_scopes_for(self, method: str) -> tuple[str, ...]:
         return (ApiKey.Scope.REPORTS_READ,) if method == "GET" else (ApiKey.Scope.ADMIN,)
 

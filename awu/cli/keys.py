@@ -28,6 +28,14 @@ def register(commands: Any) -> None:
         metavar="SCOPE",
         help="events:write, usage:write, reports:read, audit:read or admin; repeat for several.",
     )
+    create.add_argument(
+        "--team",
+        action="append",
+        default=[],
+        metavar="SLUG",
+        help="Limit what the key reads to this team (with the teams below it and merged "
+        "into it); repeat for several. None: every team.",
+    )
     create.set_defaults(run=run_create)
 
     listing: Parser = actions.add_parser(
@@ -54,11 +62,16 @@ def run_create(args: argparse.Namespace, extra: list[str]) -> int:
     _require_admin("create")
 
     try:
-        row, key = auth.api_key_create(name=args.name, scopes=args.scope)
+        teams = auth.teams_by_slug(args.team)
+    except auth.UnknownTeam as exc:
+        raise CliError(f"--team: {exc} (see: awu teams list, or the admin)", USAGE) from exc
+    try:
+        row, key = auth.api_key_create(name=args.name, scopes=args.scope, teams=teams)
     except auth.UnknownScope as exc:
         raise CliError(f"--scope: {exc}", USAGE) from exc
+    limited = f", limited to teams {', '.join(t.slug for t in teams)}" if teams else ""
     sys.stderr.write(
-        f"Created API key {row.pk} '{row.name}' with scopes {', '.join(row.scopes)}. "
+        f"Created API key {row.pk} '{row.name}' with scopes {', '.join(row.scopes)}{limited}. "
         "Store it now: it is not shown again.\n"
     )
     sys.stdout.write(key + "\n")
@@ -70,14 +83,24 @@ def run_list(args: argparse.Namespace, extra: list[str]) -> int:
 
     _require_admin("list")
 
-    rows = ApiKey.objects.order_by("id").values(
-        "id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"
-    )
+    keys = ApiKey.objects.order_by("id").prefetch_related("teams")
     if args.active:
-        rows = rows.filter(revoked_at__isnull=True)
+        keys = keys.filter(revoked_at__isnull=True)
     print_table(
-        [{**row, "prefix": f"{row['prefix']}…"} for row in rows],
-        ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"],
+        [
+            {
+                "id": k.pk,
+                "name": k.name,
+                "prefix": f"{k.prefix}…",
+                "scopes": k.scopes,
+                "teams": ",".join(sorted(t.slug for t in k.teams.all())) or "(every team)",
+                "created_at": k.created_at,
+                "last_used_at": k.last_used_at,
+                "revoked_at": k.revoked_at,
+            }
+            for k in keys
+        ],
+        ["id", "name", "prefix", "scopes", "teams", "created_at", "last_used_at", "revoked_at"],
     )
     return 0
 

@@ -47,6 +47,8 @@ class View:
     domain: str | None = None
     ai: str | None = None
     settled_only: bool = False
+    # The teams the signed-in person reads (ledger.access): None for every team.
+    teams: frozenset[int] | None = None
 
     @property
     def filters(self) -> dict[str, str]:
@@ -54,7 +56,7 @@ class View:
 
     def query(self, period: Period, **extra: str) -> ReportQuery:
         """The report query of ``period`` and the filters; raises ``InvalidInput``."""
-        return parse_report_query({**period.params, **self.filters, **extra})
+        return parse_report_query({**period.params, **self.filters, **extra}, teams=self.teams)
 
     def links(self, period: Period) -> dict[str, str]:
         """Query strings of the pages for ``period`` and these filters: ``query``

@@ -113,6 +113,7 @@ class _LedgerCollector(Collector):
 
 class MetricsView(APIView):
     required_scopes: ClassVar[tuple[str, ...]] = (ApiKey.Scope.REPORTS_READ,)
+    every_team = "the gauges are organisation-wide"
 
     @extend_schema(
         operation_id="metrics",

@@ -302,6 +302,12 @@ def side_rows(
     if query.team is not None:
         where.append("t.slug = %(team)s")
         params["team"] = query.team
+    if query.teams is not None:
+        # The caller's team limits (ledger.access): every side, raw or rolled up,
+        # is filtered here and nowhere else, so no grouping, ranking or ratio
+        # reads a row of another team. Rows with no team need every team.
+        where.append("f.team_id = ANY(%(visible_teams)s)")
+        params["visible_teams"] = sorted(query.teams)
     if query.person is not None:
         where.append("f.person_id = %(person)s")
         params["person"] = query.person

@@ -24,7 +24,7 @@ from awu.reports.query import parse_report_query, parse_trend_query
 from awu.scoring.preview import definition_preview
 from ledger import clock
 from ledger.apis import PAGE_PARAMETERS
-from ledger.auth import ApiKeyAuthentication, SessionReadAuthentication
+from ledger.auth import ApiKeyAuthentication, Principal, SessionReadAuthentication
 from ledger.http import ApiError, OrjsonRenderer, parse_json, read_body, require_json
 from ledger.models import ApiKey
 from ledger.openapi import errors
@@ -36,7 +36,12 @@ _FILTERS = [
     OpenApiParameter(
         "to", str, description="End: YYYY-MM-DD (inclusive day) or RFC 3339 (exclusive)."
     ),
-    OpenApiParameter("team", str, description="Team slug."),
+    OpenApiParameter(
+        "team",
+        str,
+        description="Team slug. A caller limited to teams reads only theirs (every row is "
+        "filtered to them); a team outside them is a 403.",
+    ),
     OpenApiParameter("person", int, description="Person id."),
     OpenApiParameter(
         "domain", str, description="Domain (units: the definition's; spend: the team's)."
@@ -139,8 +144,16 @@ _EXAMPLE_ROW = {
 _EXAMPLE_PROJECTION = {"lookback_days": 180, "min_settled_units": 20}
 
 
+def caller_teams(request: Request) -> frozenset[int] | None:
+    """The teams the caller reads (ledger.access): the key's limits, or the
+    signed-in person's; None for every team."""
+    principal = request.user
+    return principal.teams if isinstance(principal, Principal) else frozenset()
+
+
 class _ReportView(APIView):
     # A key, or the session of a person signed in to the dashboard (reads only).
+    # Every read is limited to the caller's teams (``caller_teams``).
     authentication_classes = [ApiKeyAuthentication, SessionReadAuthentication]
     required_scopes = (ApiKey.Scope.REPORTS_READ,)
     renderer_classes = [OrjsonRenderer, CsvRenderer]
@@ -192,7 +205,7 @@ class EfficiencyView(_ReportView):
         tags=["reports"],
     )
     def get(self, request: Request) -> Response:
-        query = parse_report_query(request.query_params)
+        query = parse_report_query(request.query_params, teams=caller_teams(request))
         rows = selectors.efficiency_report(query=query)
         return Response(
             {
@@ -248,7 +261,9 @@ class SpendDecilesView(_ReportView):
     )
     def get(self, request: Request) -> Response:
         by = choice(request.query_params.get("by") or None, "by", ("person", "team")) or "person"
-        query = parse_report_query(request.query_params, allowed_group_by=())
+        query = parse_report_query(
+            request.query_params, allowed_group_by=(), teams=caller_teams(request)
+        )
         rows = selectors.spend_deciles(query=query, by_team=by == "team")
         return Response({"results": rows, "by": by})
 
@@ -301,13 +316,18 @@ class TrendView(_ReportView):
         tags=["reports"],
     )
     def get(self, request: Request) -> Response:
-        query, interval = parse_trend_query(request.query_params)
+        query, interval = parse_trend_query(request.query_params, teams=caller_teams(request))
         settled = choice(request.query_params.get("settled") or None, "settled", ("all", "only"))
         rows = selectors.trend_report(
             query=query, interval=interval, settled_only=settled == "only"
         )
         return Response(
-            {"results": rows, "interval": interval, "projection": projection_settings()}
+            {
+                "results": rows,
+                "interval": interval,
+                "projection": projection_settings(),
+                "markers": selectors.rule_changes(query=query),
+            }
         )
 
 
@@ -337,7 +357,8 @@ class IncidentsByMethodView(_ReportView):
     )
     def get(self, request: Request) -> Response:
         start, stop = parse_period(request.query_params.get("from"), request.query_params.get("to"))
-        return Response({"results": incidents_by_method(start=start, stop=stop)})
+        rows = incidents_by_method(start=start, stop=stop, teams=caller_teams(request))
+        return Response({"results": rows})
 
 
 class WorkUnitsView(_ReportView):
@@ -366,7 +387,9 @@ class WorkUnitsView(_ReportView):
         tags=["work units"],
     )
     def get(self, request: Request) -> Response:
-        query = parse_report_query(request.query_params, allowed_group_by=())
+        query = parse_report_query(
+            request.query_params, allowed_group_by=(), teams=caller_teams(request)
+        )
         state = choice(request.query_params.get("state") or None, "state", _UNIT_STATES)
         limit = page_limit(request.query_params.get("limit") or None)
         keyset = Keyset.from_query(
@@ -390,13 +413,15 @@ class WorkUnitDetailView(_ReportView):
         description=(
             "Needs `reports:read`. The events that made it, the definition version, why it "
             "is pending, voided or expired, its entries, and the token spend whose refs "
-            "reach its evidence (`method: exact`) or none."
+            "reach its evidence (`method: exact`) or none. For a caller limited to teams, "
+            "another team's unit (or one of no team) is a 404, as a missing one, and the "
+            "tied spend is its teams' only."
         ),
         responses={200: serializers.WorkUnitDetail, **errors(400, 401, 403, 404)},
         tags=["work units"],
     )
     def get(self, request: Request, unit_id: int) -> Response:
-        return Response(selectors.work_unit_detail(unit_id=unit_id))
+        return Response(selectors.work_unit_detail(unit_id=unit_id, teams=caller_teams(request)))
 
 
 class DefinitionsView(_ReportView):
@@ -412,7 +437,8 @@ class DefinitionsView(_ReportView):
         domain = request.query_params.get("domain") or None
         if domain is not None and ("\x00" in domain or len(domain) > 40):
             raise invalid("domain", "not a valid value")
-        return Response({"results": selectors.definitions_list(domain=domain)})
+        rows = selectors.definitions_list(domain=domain, teams=caller_teams(request))
+        return Response({"results": rows})
 
 
 class DefinitionDetailView(_ReportView):
@@ -424,7 +450,9 @@ class DefinitionDetailView(_ReportView):
         tags=["definitions"],
     )
     def get(self, request: Request, definition_id: int) -> Response:
-        return Response(selectors.definition_detail(definition_id=definition_id))
+        return Response(
+            selectors.definition_detail(definition_id=definition_id, teams=caller_teams(request))
+        )
 
 
 def _json_ready(value: Any) -> Any:
@@ -437,6 +465,7 @@ def _json_ready(value: Any) -> Any:
 
 class DefinitionPreviewView(APIView):
     required_scopes = (ApiKey.Scope.ADMIN,)
+    every_team = "a preview scores every team's events"
 
     @extend_schema(
         operation_id="definitions_preview",

@@ -42,13 +42,19 @@ class DurabilityHistory:
         return Decimal(completed) / Decimal(settled) if settled else None
 
 
-def durability_history(*, as_of: datetime | None, raw: bool) -> DurabilityHistory:
-    """The settled units of the lookback, by team and definition (see the module)."""
+def durability_history(
+    *, as_of: datetime | None, raw: bool, teams: frozenset[int] | None = None
+) -> DurabilityHistory:
+    """The settled units of the lookback, by team and definition (see the module);
+    of ``teams`` only for a caller limited to them (so a definition's rate over
+    every team is then over those teams: nothing of another team shows through)."""
     now = as_of or clock.now()
     stop = datetime.combine(now.date(), time.min, tzinfo=UTC)
     # From the first of that month: whole months read the monthly rollups.
     start = (stop - timedelta(days=settings.AWU_REPORTS_DURABILITY_LOOKBACK_DAYS)).replace(day=1)
-    query = ReportQuery(start=start, stop=stop, group_by=("team", "definition"), as_of=as_of)
+    query = ReportQuery(
+        start=start, stop=stop, group_by=("team", "definition"), as_of=as_of, teams=teams
+    )
     parts: dict[tuple[str | None, str], tuple[int, int]] = {}
     definitions: dict[str, tuple[int, int]] = {}
     for row in side_rows("units", query, raw=raw, people=False):
@@ -76,7 +82,7 @@ def projected_awus(*, query: ReportQuery, raw: bool) -> dict[GroupKey, Decimal |
     )
     if not parts:
         return {}
-    history = durability_history(as_of=query.as_of, raw=raw)
+    history = durability_history(as_of=query.as_of, raw=raw, teams=query.teams)
     out: dict[GroupKey, Decimal | None] = {}
     for part in parts:
         key: GroupKey = part["key"][:width]

@@ -34,7 +34,9 @@ from awu.reports.models import UnitFact
 from awu.reports.query import ReportQuery
 from awu.reports.reasons import EventFacts, disqualifier_id, reason_words
 from awu.scoring.models import AwuEntry, WorkUnit
+from ledger import access
 from ledger.errors import NotFound
+from ledger.identities import resolution_sql
 from ledger.models import Team, WorkEvent
 from ledger.query import Keyset
 from ledger.replica import read_connection
@@ -177,7 +179,7 @@ def _unit_queryset(query: ReportQuery, state: str | None) -> Any:
         qs = qs.filter(triggered_at__gte=query.start)
     if query.stop is not None:
         qs = qs.filter(triggered_at__lt=query.stop)
-    if query.team is not None or query.person is not None:
+    if query.team is not None or query.person is not None or query.teams is not None:
         # Whose a unit is, is resolved when read (awu.reports.facts): the unit facts
         # hold it, kept fresh by the rollups.
         rollups.rollups_ensure_fresh()
@@ -188,6 +190,9 @@ def _unit_queryset(query: ReportQuery, state: str | None) -> Any:
             facts_qs = facts_qs.filter(team_id__in=teams.values("pk"))
         if query.person is not None:
             facts_qs = facts_qs.filter(person_id=query.person)
+        if query.teams is not None:
+            # The caller's team limits: a unit with no team needs every team.
+            facts_qs = facts_qs.filter(team_id__in=sorted(query.teams))
         qs = qs.filter(pk__in=facts_qs.values("unit_id"))
     if query.domain is not None:
         qs = qs.filter(version__definition__domain=query.domain)
@@ -220,13 +225,18 @@ def _attribution(unit_ids: list[int]) -> dict[int, tuple[int | None, str | None]
     """unit id -> (person id, team slug) as reports count them now: resolved from
     the trigger event (``facts.unit_attribution_sql``), a merged team reported as
     the team it was merged into. One query."""
+    return {k: (person, slug) for k, (person, slug, _) in _attributed(unit_ids).items()}
+
+
+def _attributed(unit_ids: list[int]) -> dict[int, tuple[int | None, str | None, int | None]]:
+    """unit id -> (person id, counted team slug, team id as resolved)."""
     if not unit_ids:
         return {}
     who = unit_attribution_sql()
     with read_connection().cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT x.id, x.person_id, c.slug FROM (
+            SELECT x.id, x.person_id, c.slug, x.team_id FROM (
                 SELECT w.id, {who.person_id} AS person_id, {who.team_id} AS team_id
                 FROM scoring_workunit w {TRIGGER_JOIN} {who.join}
                 WHERE w.id = ANY(%(ids)s)
@@ -236,7 +246,7 @@ def _attribution(unit_ids: list[int]) -> dict[int, tuple[int | None, str | None]
             """,  # noqa: S608 - fixed SQL; values travel as parameters
             {"ids": unit_ids},
         )
-        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+        return {row[0]: (row[1], row[2], row[3]) for row in cursor.fetchall()}
 
 
 def _reason(unit: WorkUnit, events: dict[int, WorkEvent]) -> str | None:
@@ -320,14 +330,22 @@ def work_units_list(
     return rows, keyset.next_cursor(units[-1].pk if more and units else None)
 
 
-def unit_tied_spend(unit: WorkUnit) -> dict[str, Any]:
+def unit_tied_spend(unit: WorkUnit, *, teams: frozenset[int] | None = None) -> dict[str, Any]:
     """The counted token spend whose refs reach the unit's refs: directly (a
     shared PR, ticket, commit... key) or through a session whose
     ``x.session.commit`` event names one of the unit's commits. Its cost is the
-    priced records' (null when all are unpriced), with the unpriced count."""
+    priced records' (null when all are unpriced), with the unpriced count.
+    ``teams``: only the spend of those teams (as reports resolve it; None: all)."""
     keys = list(unit.ref_keys)
     if not keys:
         return _tied(0, 0, ZERO, [0, 0, 0, 0])
+    limit, join = "", ""
+    params: dict[str, Any] = {"keys": keys}
+    if teams is not None:
+        who = resolution_sql(actor="u.actor", at="u.occurred_at", named_team="u.team")
+        join = who.join
+        limit = f"AND {who.team_id} = ANY(%(visible_teams)s)"
+        params["visible_teams"] = sorted(teams)
     with read_connection().cursor() as cursor:
         cursor.execute(
             f"""
@@ -338,11 +356,11 @@ def unit_tied_spend(unit: WorkUnit) -> dict[str, Any]:
                 COALESCE(sum(u.input_tokens), 0), COALESCE(sum(u.output_tokens), 0),
                 COALESCE(sum(u.cache_creation_input_tokens), 0),
                 COALESCE(sum(u.cache_read_input_tokens), 0)
-            FROM ledger_tokenusage u
+            FROM ledger_tokenusage u {join}
             WHERE u.ref_keys && (%(keys)s::varchar[] || ARRAY(SELECT s FROM sessions)::varchar[])
-              AND {spend_counted_condition("u")}
+              AND {spend_counted_condition("u")} {limit}
             """,  # noqa: S608 - constant SQL; values travel as parameters
-            {"keys": keys},
+            params,
         )
         count, unpriced, cost, *tokens = cursor.fetchone() or (0, 0, ZERO, 0, 0, 0, 0)
     return _tied(int(count), int(unpriced), Decimal(cost), [int(t) for t in tokens])
@@ -369,9 +387,12 @@ def _tied(count: int, unpriced: int, cost: Decimal, tokens: list[int]) -> dict[s
     }
 
 
-def work_unit_detail(*, unit_id: int) -> dict[str, Any]:
+def work_unit_detail(*, unit_id: int, teams: frozenset[int] | None = None) -> dict[str, Any]:
     """One work unit with its evidence chain, rule version, entries and tied spend;
-    raises ``NotFound`` when there is no such unit."""
+    raises ``NotFound`` when there is no such unit, or when it is not of ``teams``
+    (the caller's team limits, None: every team): the same answer, so a limited
+    caller cannot tell another team's unit from a missing one. Its tied spend is
+    then the spend of those teams only."""
     unit = (
         WorkUnit.objects.select_related("version__definition", "superseded_by")
         .filter(pk=unit_id)
@@ -379,10 +400,14 @@ def work_unit_detail(*, unit_id: int) -> dict[str, Any]:
     )
     if unit is None:
         raise NotFound("No such work unit.")
+    attributed = _attributed([unit.pk])
+    if not access.may_read_team(teams, attributed.get(unit.pk, (None, None, None))[2]):
+        raise NotFound("No such work unit.")
     events = {
         e.pk: e for e in WorkEvent.objects.filter(pk__in=unit.evidence).select_related("source")
     }
-    row = _unit_row(unit, events, _entries([unit.pk]), _attribution([unit.pk]))
+    attribution = {k: (person, slug) for k, (person, slug, _) in attributed.items()}
+    row = _unit_row(unit, events, _entries([unit.pk]), attribution)
     row["evidence"] = [
         {
             "id": event_id,
@@ -398,7 +423,7 @@ def work_unit_detail(*, unit_id: int) -> dict[str, Any]:
     row["trigger_event_id"] = unit.trigger_event_id
     row["definition_version"] = version_row(unit.version)
     row["superseded_at"] = unit.superseded_at
-    row["spend_tied"] = unit_tied_spend(unit)
+    row["spend_tied"] = unit_tied_spend(unit, teams=teams)
     return row
 
 
@@ -434,9 +459,20 @@ def _definition_row(definition: Definition, owner: dict[int, str]) -> dict[str, 
     }
 
 
-def definitions_list(*, domain: str | None = None) -> list[dict[str, Any]]:
-    """Every definition with its latest published version number (null when none)."""
-    qs = Definition.objects.all().order_by("domain", "key")
+def _owned_by(teams: frozenset[int] | None) -> Q:
+    """The definitions a caller limited to ``teams`` reads: those its teams own and
+    the shared ones (no owner team), which count its teams' work too."""
+    if teams is None:
+        return Q()
+    return Q(owner_team__isnull=True) | Q(owner_team_id__in=sorted(teams))
+
+
+def definitions_list(
+    *, domain: str | None = None, teams: frozenset[int] | None = None
+) -> list[dict[str, Any]]:
+    """Every definition with its latest published version number (null when none);
+    for a caller limited to ``teams``, those of :func:`_owned_by`."""
+    qs = Definition.objects.filter(_owned_by(teams)).order_by("domain", "key")
     if domain:
         qs = qs.filter(domain=domain)
     definitions = list(qs)
@@ -452,10 +488,11 @@ def definitions_list(*, domain: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def definition_detail(*, definition_id: int) -> dict[str, Any]:
+def definition_detail(*, definition_id: int, teams: frozenset[int] | None = None) -> dict[str, Any]:
     """One definition with its versions, newest first; raises ``NotFound`` when
-    there is no such definition."""
-    definition = Definition.objects.filter(pk=definition_id).first()
+    there is no such definition, or it is another team's (``teams``: the caller's
+    limits, as :func:`definitions_list`)."""
+    definition = Definition.objects.filter(_owned_by(teams), pk=definition_id).first()
     if definition is None:
         raise NotFound("No such definition.")
     owner = (
@@ -483,10 +520,13 @@ def definition_version(*, definition_id: int, number: int | None) -> DefinitionV
 
 def rule_changes(*, query: ReportQuery) -> list[dict[str, Any]]:
     """Definition versions published inside the period (``query.start``/``stop``
-    and its domain or definition filter), oldest first: where a trend may jump
+    and its domain or definition filter; for a caller limited to teams, the
+    definitions of :func:`_owned_by`), oldest first: where a trend may jump
     because the rules changed, not the work. A version published by a rescore
     (note "rescore") is ``kind: rescore``, any other ``kind: rule``."""
     qs = DefinitionVersion.objects.filter(published_at__isnull=False).select_related("definition")
+    if query.teams is not None:
+        qs = qs.filter(definition__in=Definition.objects.filter(_owned_by(query.teams)))
     if query.start is not None:
         qs = qs.filter(published_at__gte=query.start)
     if query.stop is not None:

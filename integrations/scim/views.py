@@ -55,6 +55,13 @@ def _authorize(request: HttpRequest, *, write: bool) -> None:
         needed.insert(0, ApiKey.Scope.DIRECTORY_READ)
     if not any(principal.has_scope(scope) for scope in needed):
         raise ScimError(403, f"This API key lacks the scope {' or '.join(needed)}.")
+    if principal.teams is not None:
+        # As the directory API (ledger.auth.HasScope): the directory spans every team.
+        raise ScimError(
+            403,
+            "This API key is limited to teams, and the directory cannot be limited to "
+            "teams (it spans every team): use a key for every team.",
+        )
 
 
 def _body(request: HttpRequest) -> Any:

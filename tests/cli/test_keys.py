@@ -85,3 +85,40 @@ def test_an_unknown_scope_is_a_usage_error(awu: Callable[..., Ran]) -> None:
 def test_create_without_a_scope_is_a_usage_error(awu: Callable[..., Ran]) -> None:
     ran = awu("keys", "create", "bot")
     assert_one_line_error(ran, 2, "--scope")
+
+
+def test_create_limits_a_key_to_teams_and_list_shows_them(
+    awu: Callable[..., Ran], client: Client
+) -> None:
+    from ledger.models import Team
+
+    Team.objects.create(slug="payments", name="Payments")
+    Team.objects.create(slug="search", name="Search")
+    ran = awu(
+        "keys", "create", "pay-reader", "--scope", "reports:read",
+        "--team", "payments", "--team", "search",
+    )  # fmt: skip
+    assert ran.code == 0
+    assert "limited to teams payments, search" in ran.err
+    row = ApiKey.objects.get(name="pay-reader")
+    assert sorted(row.teams.values_list("slug", flat=True)) == ["payments", "search"]
+    listing = awu("keys", "list")
+    assert "payments,search" in listing.out
+    assert "teams" in listing.out.splitlines()[0]
+    awu("keys", "create", "all-reader", "--scope", "reports:read")
+    assert "(every team)" in awu("keys", "list").out
+    # The key reads within its teams; another team is refused.
+    response = client.get(
+        "/api/v1/reports/efficiency",
+        {"team": "billing"},
+        HTTP_AUTHORIZATION=f"Bearer {ran.last_line}",
+    )
+    assert response.status_code == 403
+
+
+def test_create_with_an_unknown_team_is_a_clear_error_and_makes_no_key(
+    awu: Callable[..., Ran],
+) -> None:
+    ran = awu("keys", "create", "x", "--scope", "reports:read", "--team", "no-such-team")
+    assert_one_line_error(ran, 2, "awu keys create", "--team: no team with slug 'no-such-team'")
+    assert not ApiKey.objects.filter(name="x").exists()

@@ -19,7 +19,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from awu.dashboard.templatetags.dashboard_format import NONE, awus, day, percent, ratio, usd
-from ledger import auth
+from ledger import access, auth
 from tests.awu.reports import build
 from tests.dashboard.conftest import PASSWORD, screenshot
 from tests.dashboard.dom import as_text
@@ -135,7 +135,7 @@ def test_a_leader_logs_in_and_sees_the_api_numbers_with_charts_drawn(
     from selenium.webdriver.support.ui import WebDriverWait
 
     _organisation()
-    User.objects.create_user("lead", password=PASSWORD)
+    access.grant(user=User.objects.create_user("lead", password=PASSWORD), role=access.VIEWER)
     _, key = auth.api_key_create(name="dashboard-check", scopes=["reports:read"])
 
     browser.get(f"{web.base_url}/")

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from awu.dashboard import assets
+from ledger import access
 from tests.awu.reports import build
 from tests.conftest import Api
 from tests.dashboard.dom import as_text, page_numbers
@@ -38,6 +39,7 @@ def reader(api: Callable[..., Api]) -> Api:
 @pytest.fixture
 def viewer(client: Client) -> Client:
     user = User.objects.create_user("lead", password="a long pass phrase")
+    access.grant(user=user, role=access.VIEWER)
     client.force_login(user)
     return client
 
@@ -114,7 +116,9 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client: Client) -> None:
 
 
 def test_the_login_form_logs_a_person_in_and_lands_on_the_dashboard(client: Client) -> None:
-    User.objects.create_user("lead", password="a long pass phrase")
+    access.grant(
+        user=User.objects.create_user("lead", password="a long pass phrase"), role=access.VIEWER
+    )
     assert client.get("/login/").status_code == 200
     response = client.post("/login/", {"username": "lead", "password": "a long pass phrase"})
     assert (response.status_code, response["Location"]) == (302, "/")

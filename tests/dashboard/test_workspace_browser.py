@@ -25,6 +25,7 @@ from django.db import connection
 from django.test import override_settings
 
 from awu.dashboard import assets
+from ledger import access
 from tests.conftest import forget_process_caches
 from tests.dashboard.conftest import PASSWORD, element_shot, missing_or_skip, screenshot
 from tests.e2e.conftest import Stack, stack_environment
@@ -50,7 +51,9 @@ def web(
         running: Stack | None = None
         try:
             call_command("seed_demo", *DEMO, "--score", stdout=StringIO(), stderr=StringIO())
-            User.objects.create_user("lead", password=PASSWORD)
+            access.grant(
+                user=User.objects.create_user("lead", password=PASSWORD), role=access.VIEWER
+            )
             env = {**stack_environment(tmp, queue="unused", broker=None), "AWU_NOW": NOW}
             (tmp / "logs").mkdir()
             running = Stack(env=env, logs=tmp / "logs", queue="unused", broker_url=None)

@@ -11,6 +11,7 @@ from django.test import Client
 
 from awu.dashboard.page import delta
 from awu.dashboard.periods import period_for
+from ledger import access
 from tests.awu.reports import build
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +27,9 @@ def _pinned_clock(settings: Any) -> None:
 
 @pytest.fixture
 def viewer(client: Client) -> Client:
-    client.force_login(User.objects.create_user("lead", password="a long pass phrase"))
+    user = User.objects.create_user("lead", password="a long pass phrase")
+    access.grant(user=user, role=access.VIEWER)
+    client.force_login(user)
     return client
 
 

@@ -20,14 +20,28 @@ class Command(audit.OperatorCommand):
             choices=auth.SCOPES,
             help="Repeat for several scopes.",
         )
+        parser.add_argument(
+            "--team",
+            action="append",
+            default=[],
+            metavar="SLUG",
+            help="Limit what the key reads to this team (and the teams below it and merged "
+            "into it); repeat for several. None: every team.",
+        )
 
-    def handle(self, *args: Any, name: str, scope: list[str], **options: Any) -> None:
+    def handle(
+        self, *args: Any, name: str, scope: list[str], team: list[str], **options: Any
+    ) -> None:
         try:
-            row, key = auth.api_key_create(name=name, scopes=scope)
+            teams = auth.teams_by_slug(team)
+            row, key = auth.api_key_create(name=name, scopes=scope, teams=teams)
+        except auth.UnknownTeam as exc:
+            raise CommandError(f"--team: {exc}") from exc
         except auth.UnknownScope as exc:
             raise CommandError(str(exc)) from exc
+        limited = f", limited to teams {', '.join(t.slug for t in teams)}" if teams else ""
         self.stderr.write(
-            f"Created API key {row.pk} '{row.name}' with scopes {', '.join(row.scopes)}. "
-            "Store it now: it is not shown again."
+            f"Created API key {row.pk} '{row.name}' with scopes {', '.join(row.scopes)}"
+            f"{limited}. Store it now: it is not shown again."
         )
         self.stdout.write(key)
