@@ -788,7 +788,20 @@ ADMIN_MATRIX: dict[str, AdminRow] = {
             "definitions_version_publish": AL,
             "definitions_version_draft": AL,
             "definitions_version_preview": AL,
+            "definitions_version_propose": AL,
+            "definitions_version_rescore": AL,
         },
+    ),
+    # Proposals: read by those who enter the admin; decided (through the service,
+    # which refuses the proposer and the owning team) by admins and team leads;
+    # withdrawn by the proposer or whoever may propose for the definition.
+    "definitions.ChangeRequest": AdminRow(
+        changelist=ALF,
+        view=ALF,
+        views={"definitions_changerequest_decide": AL, "definitions_changerequest_withdraw": AL},
+    ),
+    "definitions.ApprovalPolicy": AdminRow(
+        changelist=ALF, add=A, change=A, view=frozenset({LEAD, FIN})
     ),
 }
 
@@ -824,7 +837,8 @@ class AdminWorld:
 def admin_world(world: World) -> AdminWorld:
     from django.contrib.auth.models import Group
 
-    from awu.definitions.models import Definition, DefinitionVersion
+    from awu.definitions import approvals
+    from awu.definitions.models import ApprovalPolicy, Definition, DefinitionVersion
     from awu.definitions.services import version_draft_from
     from awu.scoring.models import AwuEntry, WorkUnit
     from integrations.models import DeadLetter, IgnoredDeliveries, MetricSeries
@@ -885,6 +899,16 @@ def admin_world(world: World) -> AdminWorld:
         "scoring.AwuEntry": AwuEntry.objects.filter(unit=own_unit).first().pk,  # type: ignore[union-attr]
         "definitions.Definition": world.definition_id,
         "definitions.DefinitionVersion": draft.pk,
+        "definitions.ChangeRequest": approvals.change_propose(
+            version=version_draft_from(version=published),
+            by=User.objects.create_superuser("matrix-proposer"),
+            preview={},
+            preview_days=30,
+            now=now,
+        ).pk,
+        "definitions.ApprovalPolicy": ApprovalPolicy.objects.get(
+            domain=published.definition.domain
+        ).pk,
     }
     other_entry = AwuEntry.objects.filter(unit=other_unit).first()
     assert other_entry is not None
@@ -947,6 +971,10 @@ _VIEW_URLS = {
     "definitions_version_publish": ("POST", "/admin/definitions/definitionversion/{pk}/publish/", 302),
     "definitions_version_draft": ("POST", "/admin/definitions/definitionversion/{pk}/new-draft/", 302),
     "definitions_version_preview": ("GET", "/admin/definitions/definitionversion/{pk}/preview/", 200),
+    "definitions_version_propose": ("POST", "/admin/definitions/definitionversion/{pk}/propose/", 302),
+    "definitions_version_rescore": ("POST", "/admin/definitions/definitionversion/{pk}/request-rescore/", 302),
+    "definitions_changerequest_decide": ("POST", "/admin/definitions/changerequest/{pk}/decide/", 302),
+    "definitions_changerequest_withdraw": ("POST", "/admin/definitions/changerequest/{pk}/withdraw/", 302),
 }  # fmt: skip
 
 
@@ -1177,7 +1205,8 @@ def session_expect(route: str, rule: Rule, role: str) -> int:
     if route == "admin/":
         return 200 if role in ENTERS_ADMIN else 302
     if route in DASHBOARD:
-        return 200
+        # Every role reads the dashboard (limited to its teams); no role: a 403 page.
+        return 200 if role != NONE else 403
     if route in ("logout/", "login/"):
         return 302  # a signed-in person is sent on from the log-in page
     if isinstance(rule, Open):
