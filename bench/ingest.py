@@ -114,9 +114,12 @@ def main() -> None:
     parser.add_argument("--single-requests", type=int, default=4_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--database", default="awu_bench_ingest", help="the scratch database (dropped and made)"
+    )
     args = parser.parse_args()
 
-    database_url = bench_database_url("awu_bench_ingest")
+    database_url = bench_database_url(args.database)
     # The scoring wake-ups are sent as in production (to the local filesystem
     # broker; no worker consumes them here).
     env = environment(database_url, AWU_ROOT_URLCONF="bench.urls")
@@ -139,10 +142,22 @@ def main() -> None:
         batch = post_load(url, "/api/v1/events", batches, clients=2, headers=headers)
         assert set(batch.statuses) == {201}, batch.statuses
         copy_seconds = copy_baseline(database_url, events)
+        # The outside view: one loader posting one batch at a time (new ids), the
+        # wall time of the whole load, against the same rows COPYed in one stream.
+        outside_events = make_events(args.batch_events, seed=4, prefix="outside")
+        outside = post_load(
+            url,
+            "/api/v1/events",
+            [orjson.dumps(outside_events[i : i + 1000]) for i in range(0, len(events), 1000)],
+            clients=1,
+            headers=headers,
+        )
+        assert set(outside.statuses) == {201}, outside.statuses
+        outside_copy_seconds = copy_baseline(database_url, outside_events)
 
         # Interleave the two in rounds so drift in the machine's load (other
         # processes, PostgreSQL checkpoints) hits both sides alike.
-        rounds = 4
+        rounds = 4 if args.single_requests else 0
         single_parts, bare_parts = [], []
         for r in range(rounds):
             share = singles[r::rounds]
@@ -154,9 +169,10 @@ def main() -> None:
                     url, "/bench/baseline-insert", share, clients=args.clients, headers=headers
                 )
             )
-        single, bare = merge(single_parts), merge(bare_parts)
-        assert set(single.statuses) == {201}, single.statuses
-        assert set(bare.statuses) == {201}, bare.statuses
+        if rounds:
+            single, bare = merge(single_parts), merge(bare_parts)
+            assert set(single.statuses) == {201}, single.statuses
+            assert set(bare.statuses) == {201}, bare.statuses
 
     endpoint_rate = len(events) / batch.seconds
     copy_rate = len(events) / copy_seconds
@@ -165,6 +181,14 @@ def main() -> None:
     )
     print(f"raw COPY       {copy_rate:10,.0f} events/s  (same rows, same PostgreSQL)")
     print(f"ratio          {endpoint_rate / copy_rate:10.2f}       (goal >= 0.25)")
+    outside_rate = len(outside_events) / outside.seconds
+    outside_copy_rate = len(outside_events) / outside_copy_seconds
+    print(
+        f"one loader     {outside_rate:10,.0f} events/s  (1 client, one batch at a time;"
+        f" COPY {outside_copy_rate:,.0f} events/s; ratio {outside_rate / outside_copy_rate:.2f})"
+    )
+    if not rounds:
+        return
     print()
     print(
         f"single event   {single.rate:10,.0f} req/s   p50 {single.p50 * 1000:.2f} ms"
