@@ -3,7 +3,7 @@
 A batch of 1,000 events wrote 1,000 outbox rows (a heap tuple and a primary key
 entry each) in its ingest statement; it now writes one. The table is changed in
 place, so the privileges granted on it stay (docs/operations.md); the new id is an
-identity column, whose sequence the application role needs USAGE on.
+identity column, which INSERT alone may fill (no grant on its sequence needed).
 
 An existing install's waiting events are kept: locked against writers and scorers
 for the migration's transaction, gathered into rows of at most 1,000 events in id
