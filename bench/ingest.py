@@ -16,9 +16,11 @@ workers, and prints, in one run:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import psycopg
@@ -69,14 +71,56 @@ def make_events(n: int, *, seed: int, prefix: str) -> list[dict[str, object]]:
     return events
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu(database_url: str, port: int) -> float:
+    """CPU so far of this run's gunicorn processes and of the database's backends.
+
+    Both run on this machine (loopback), and their CPU is what the batch load costs
+    whatever else shares the cores: the wall clock is not, on a loaded machine.
+    The backends live across requests (CONN_MAX_AGE), so their counters cover it.
+    """
+    needle = f"127.0.0.1:{port}".encode()
+    web = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                if b"awu.wsgi:application" in cmdline and needle in cmdline:
+                    web += cpu_seconds(int(entry.name))
+            except OSError:
+                continue  # a process that ended meanwhile
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    backends = 0.0
+    for (pid,) in pids:
+        try:
+            backends += cpu_seconds(pid)
+        except OSError:
+            continue
+    return web + backends
+
+
+COPY_CPU: list[float] = []  # CPU (client + backend) of each copy_baseline run
+
+
 def copy_baseline(database_url: str, events: list[dict[str, object]]) -> float:
     """Seconds to COPY the same rows into a table shaped like ledger_workevent."""
     with psycopg.connect(database_url, autocommit=True) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
         conn.execute("DROP TABLE IF EXISTS bench_copy")
         conn.execute("CREATE TABLE bench_copy (LIKE ledger_workevent INCLUDING ALL)")
         source_id = conn.execute("SELECT min(id) FROM ledger_source").fetchone()[0] or 1  # type: ignore[index]
         now = datetime.now(UTC)
         started = time.perf_counter()
+        cpu_started = time.process_time() + cpu_seconds(backend)
         with (
             conn.cursor() as cursor,
             cursor.copy(
@@ -103,7 +147,9 @@ def copy_baseline(database_url: str, events: list[dict[str, object]]) -> float:
                         orjson.dumps(event["attributes"]).decode(),
                     )
                 )
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        COPY_CPU.append(time.process_time() + cpu_seconds(backend) - cpu_started)
+        return elapsed
 
 
 def main() -> None:
@@ -114,9 +160,12 @@ def main() -> None:
     parser.add_argument("--single-requests", type=int, default=4_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--database", default="awu_bench_ingest", help="the scratch database (dropped and made)"
+    )
     args = parser.parse_args()
 
-    database_url = bench_database_url("awu_bench_ingest")
+    database_url = bench_database_url(args.database)
     # The scoring wake-ups are sent as in production (to the local filesystem
     # broker; no worker consumes them here).
     env = environment(database_url, AWU_ROOT_URLCONF="bench.urls")
@@ -136,13 +185,27 @@ def main() -> None:
         post_load(url, "/api/v1/events", warm, clients=2, headers=headers)
         post_load(url, "/bench/baseline-insert", warm, clients=2, headers=headers)
 
+        cpu_before = service_cpu(database_url, args.port)
         batch = post_load(url, "/api/v1/events", batches, clients=2, headers=headers)
+        batch_cpu = service_cpu(database_url, args.port) - cpu_before
         assert set(batch.statuses) == {201}, batch.statuses
         copy_seconds = copy_baseline(database_url, events)
+        # The outside view: one loader posting one batch at a time (new ids), the
+        # wall time of the whole load, against the same rows COPYed in one stream.
+        outside_events = make_events(args.batch_events, seed=4, prefix="outside")
+        outside = post_load(
+            url,
+            "/api/v1/events",
+            [orjson.dumps(outside_events[i : i + 1000]) for i in range(0, len(events), 1000)],
+            clients=1,
+            headers=headers,
+        )
+        assert set(outside.statuses) == {201}, outside.statuses
+        outside_copy_seconds = copy_baseline(database_url, outside_events)
 
         # Interleave the two in rounds so drift in the machine's load (other
         # processes, PostgreSQL checkpoints) hits both sides alike.
-        rounds = 4
+        rounds = 4 if args.single_requests else 0
         single_parts, bare_parts = [], []
         for r in range(rounds):
             share = singles[r::rounds]
@@ -154,9 +217,10 @@ def main() -> None:
                     url, "/bench/baseline-insert", share, clients=args.clients, headers=headers
                 )
             )
-        single, bare = merge(single_parts), merge(bare_parts)
-        assert set(single.statuses) == {201}, single.statuses
-        assert set(bare.statuses) == {201}, bare.statuses
+        if rounds:
+            single, bare = merge(single_parts), merge(bare_parts)
+            assert set(single.statuses) == {201}, single.statuses
+            assert set(bare.statuses) == {201}, bare.statuses
 
     endpoint_rate = len(events) / batch.seconds
     copy_rate = len(events) / copy_seconds
@@ -165,6 +229,20 @@ def main() -> None:
     )
     print(f"raw COPY       {copy_rate:10,.0f} events/s  (same rows, same PostgreSQL)")
     print(f"ratio          {endpoint_rate / copy_rate:10.2f}       (goal >= 0.25)")
+    per_batch = 1000 / len(events)
+    print(
+        f"CPU per 1,000  {batch_cpu * 1000 * per_batch:10.1f} ms      (gunicorn + its PostgreSQL"
+        f" backends) against COPY {COPY_CPU[0] * 1000 * per_batch:.1f} ms (client + backend):"
+        f" ratio {COPY_CPU[0] / batch_cpu:.2f}"
+    )
+    outside_rate = len(outside_events) / outside.seconds
+    outside_copy_rate = len(outside_events) / outside_copy_seconds
+    print(
+        f"one loader     {outside_rate:10,.0f} events/s  (1 client, one batch at a time;"
+        f" COPY {outside_copy_rate:,.0f} events/s; ratio {outside_rate / outside_copy_rate:.2f})"
+    )
+    if not rounds:
+        return
     print()
     print(
         f"single event   {single.rate:10,.0f} req/s   p50 {single.p50 * 1000:.2f} ms"

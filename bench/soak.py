@@ -473,11 +473,9 @@ def summarize(
 
 
 def _backlog() -> int:
-    from django.db import connection
+    from ledger.models import EventOutbox
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM ledger_eventoutbox")
-        return int(cursor.fetchone()[0])
+    return EventOutbox.pending()
 
 
 def _drain(timeout: float) -> float | None:

@@ -2,8 +2,8 @@
 
 The hot path is deliberately short: each item is validated in Python (pydantic),
 then the whole valid set is written by one SQL statement in one transaction —
-idempotency keys claimed with INSERT ... ON CONFLICT DO NOTHING, the records and
-the scoring outbox rows inserted from the claimed keys. A second query runs only
+idempotency keys claimed with INSERT ... ON CONFLICT DO NOTHING, the records
+inserted from the claimed keys, and one scoring outbox row holding their ids. A second query runs only
 when some keys were already taken, to tell duplicates from conflicts.
 
 The batch travels as one JSON document (``jsonb_to_recordset``): orjson encodes
@@ -270,7 +270,9 @@ WITH batch AS (
     FROM batch b JOIN claimed c USING (source_id, external_id)
     RETURNING id
 ), queued AS (
-    INSERT INTO ledger_eventoutbox (event_id, created_at) SELECT id, %(received_at)s FROM stored
+    -- One outbox row for the whole batch (ledger.models.EventOutbox).
+    INSERT INTO ledger_eventoutbox (event_ids, created_at)
+    SELECT array_agg(id), %(received_at)s FROM stored HAVING count(*) > 0
 )
 SELECT source_id, external_id, event_id FROM claimed
 """

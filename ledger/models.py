@@ -19,7 +19,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q, Value
 from django.db.models.functions import Lower, Now
 
@@ -440,16 +440,28 @@ class UsageKey(models.Model):
 class EventOutbox(models.Model):
     """Events stored but not yet consumed by scoring (the transactional outbox).
 
-    Written in the same transaction as the events; consumers claim rows with
-    SELECT ... FOR UPDATE SKIP LOCKED and delete them once done. The broker only
-    carries wake-ups, so a lost message loses nothing.
+    One row per write: a batch's events travel in one array, written in the same
+    statement as the events, so a batch of 1,000 costs one outbox row rather than
+    1,000. Consumers claim rows with SELECT ... FOR UPDATE SKIP LOCKED in id order,
+    delete the rows they consumed and, when a pass ends inside a row, put its
+    remainder back in the same transaction. The broker only carries wake-ups, so
+    a lost message loses nothing.
     """
 
-    event_id = models.BigIntegerField(primary_key=True)
+    event_ids = ArrayField(models.BigIntegerField())
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"event {self.event_id} unscored"
+        return f"{len(self.event_ids)} events unscored"
+
+    @classmethod
+    def pending(cls) -> int:
+        """How many events wait to be scored (summed over the rows)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(sum(cardinality(event_ids)), 0) FROM ledger_eventoutbox"
+            )
+            return int(cursor.fetchone()[0])
 
 
 class ModelPrice(models.Model):

@@ -82,11 +82,13 @@ def service_events_rescore(*, source_id: int, external_name: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO ledger_eventoutbox (event_id, created_at)
-            SELECT id, now() FROM ledger_workevent
-            WHERE source_id = %s AND type = ANY(%s)
-              AND (attributes->>'service' = %s OR attributes->>'service_id' = %s)
-            ON CONFLICT DO NOTHING
+            INSERT INTO ledger_eventoutbox (event_ids, created_at)
+            SELECT array_agg(id ORDER BY id), now()
+            FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / 1000 AS chunk
+                  FROM ledger_workevent
+                  WHERE source_id = %s AND type = ANY(%s)
+                    AND (attributes->>'service' = %s OR attributes->>'service_id' = %s)) found
+            GROUP BY chunk
             """,
             [source_id, list(SERVICE_EVENT_TYPES), external_name, external_name],
         )

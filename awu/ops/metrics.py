@@ -54,8 +54,8 @@ class _LedgerCollector(Collector):
             yield estimated
 
             cursor.execute(
-                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)"
-                " FROM ledger_eventoutbox"
+                "SELECT coalesce(sum(cardinality(event_ids)), 0),"
+                " coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM ledger_eventoutbox"
             )
             backlog, age = cursor.fetchone()
             yield GaugeMetricFamily(

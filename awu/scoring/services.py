@@ -201,34 +201,80 @@ def _deploys_before(batch: Sequence[Event], catalog: Catalog, pool: Pool) -> set
 # trickle still makes small passes.
 BATCH_SIZE = 2000
 
-_CLAIM = """
-SELECT event_id FROM ledger_eventoutbox ORDER BY event_id LIMIT %s FOR UPDATE SKIP LOCKED
+# How many outbox rows (one per write, ledger.models.EventOutbox) hold the first
+# ``batch_size`` waiting events, read without locks, so the claim below locks that many
+# rows and not the backlog. SKIP LOCKED passes over rows another worker holds and
+# takes the next ones instead; when those are larger the pass splits its last row.
+_ROWS_FOR = """
+SELECT count(*) FROM (
+    SELECT sum(cardinality(event_ids)) OVER (ORDER BY id) - cardinality(event_ids) AS before
+    FROM (SELECT id, event_ids FROM ledger_eventoutbox ORDER BY id LIMIT %s) head
+) counted WHERE before < %s
 """
+
+_CLAIM = """
+SELECT id, event_ids FROM ledger_eventoutbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+
+
+@dataclass
+class _Claim:
+    events: list[int] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # consumed whole: deleted
+    rest: tuple[int, list[int]] | None = None  # (row, events left in it): written back
+
+
+def _claim(batch_size: int) -> _Claim:
+    """Lock outbox rows in id order until they hold ``batch_size`` events."""
+    out = _Claim()
+    ((rows,),) = query(_ROWS_FOR, [batch_size, batch_size])
+    if not rows:
+        return out
+    for row_id, ids in query(_CLAIM, [rows]):
+        room = batch_size - len(out.events)
+        if room <= 0:
+            break  # locked but untouched: released with the transaction
+        ids = sorted(ids)
+        if len(ids) > room:
+            out.events += ids[:room]
+            out.rest = (row_id, ids[room:])
+            break
+        out.events += ids
+        out.rows.append(row_id)
+    return out
 
 
 def score_pending(*, now: datetime, batch_size: int = BATCH_SIZE) -> int:
     """Score one batch of unscored events from the outbox; returns how many were claimed.
 
-    One transaction: claim up to ``batch_size`` outbox rows (SKIP LOCKED, so any
-    number of workers share the work), settle every unit they can change at
-    ``now``, delete the claimed rows. A crash rolls everything back and leaves
-    the rows for the next run. Returns 0 when the outbox is empty.
+    One transaction: claim outbox rows holding up to ``batch_size`` events (SKIP
+    LOCKED, so any number of workers share the work), settle every unit they can
+    change at ``now``, delete the rows consumed and write back the rest of a row
+    the pass ended inside. A crash rolls everything back and leaves the rows for
+    the next run. Returns 0 when the outbox is empty.
     """
     with transaction.atomic():
         prefer_indexes()
         _commit_without_flush()
-        claimed = [r[0] for r in query(_CLAIM, [batch_size])]
-        if not claimed:
+        claim = _claim(batch_size)
+        if not claim.events:
             return 0
         catalog = load_catalog()
         pool = Pool()
-        batch = events_by_id(claimed, pool.names)
+        # An event queued twice (stored, then queued again by a service mapping)
+        # is scored once per pass: scoring it again later changes nothing.
+        batch = events_by_id(sorted(set(claim.events)), pool.names)
         pool.add(batch)
         targets, existing = _affected(batch, catalog, pool)
         settle_units(targets, catalog=catalog, now=now, pool=pool, existing=existing)
         with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM ledger_eventoutbox WHERE event_id = ANY(%s)", [claimed])
-    return len(claimed)
+            cursor.execute("DELETE FROM ledger_eventoutbox WHERE id = ANY(%s)", [claim.rows])
+            if claim.rest:
+                cursor.execute(
+                    "UPDATE ledger_eventoutbox SET event_ids = %s WHERE id = %s",
+                    [claim.rest[1], claim.rest[0]],
+                )
+    return len(claim.events)
 
 
 def _is_retryable(exc: OperationalError) -> bool:

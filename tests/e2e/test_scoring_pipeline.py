@@ -129,7 +129,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(stack: S
         stack.post(events[start : start + 1000])
     # Kill as soon as the first batch has committed: the worker is mid-drain.
     wait_for(
-        lambda: EventOutbox.objects.count() < len(events),
+        lambda: EventOutbox.pending() < len(events),
         timeout=30,
         what="the first batch",
     )

@@ -255,11 +255,12 @@ def test_custom_x_event_type_is_accepted(events_writer: Any) -> None:
     assert response.status_code == 201
 
 
-def test_every_created_event_gets_an_outbox_row(events_writer: Any) -> None:
-    response = events_writer.post(URL, [event(), event()])
+def test_a_batch_queues_its_created_events_in_one_outbox_row(events_writer: Any) -> None:
+    response = events_writer.post(URL, [event(), event(), event()])
 
     ids = {r["id"] for r in response.json()["results"]}
-    assert set(EventOutbox.objects.values_list("event_id", flat=True)) == ids
+    [queued] = EventOutbox.objects.values_list("event_ids", flat=True)
+    assert sorted(queued) == sorted(ids)
 
 
 def test_duplicates_write_no_outbox_row(events_writer: Any) -> None:
@@ -269,6 +270,17 @@ def test_duplicates_write_no_outbox_row(events_writer: Any) -> None:
     events_writer.post(URL, [body, body])
 
     assert EventOutbox.objects.count() == 1
+    assert EventOutbox.pending() == 1
+
+
+def test_a_batch_queues_only_its_created_events(events_writer: Any) -> None:
+    old = event()
+    first = events_writer.post(URL, old).json()["results"][0]["id"]
+
+    response = events_writer.post(URL, [old, event()])
+
+    new = response.json()["results"][1]["id"]
+    assert sorted(EventOutbox.objects.values_list("event_ids", flat=True)) == [[first], [new]]
 
 
 def test_conflicts_and_invalid_items_write_no_outbox_row(events_writer: Any) -> None:

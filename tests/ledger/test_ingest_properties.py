@@ -167,7 +167,11 @@ ENDPOINTS = {
 
 
 def counts(url: str) -> list[int]:
-    return [model.objects.count() for model in ENDPOINTS[url][1]]
+    # The outbox holds one row per write: count the events it holds.
+    return [
+        model.pending() if model is EventOutbox else model.objects.count()
+        for model in ENDPOINTS[url][1]
+    ]
 
 
 def created_by(response: Any) -> int:

@@ -56,7 +56,7 @@ def test_mapping_queues_the_sources_incidents_naming_it_for_scoring(
     )
     EventOutbox.objects.all().delete()
     api("admin").post(URL, mapping())
-    assert list(EventOutbox.objects.values_list("event_id", flat=True)) == [event.pk]
+    assert list(EventOutbox.objects.values_list("event_ids", flat=True)) == [[event.pk]]
 
 
 def test_writing_needs_the_admin_scope_and_reading_reports_read(

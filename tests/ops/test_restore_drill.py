@@ -160,7 +160,10 @@ def test_a_restored_dump_answers_as_before_and_scores_the_waiting_work_once(
         original.stop()
     queues = queue_tables(source.url)
     waiting = table_contents(source.url, queues)
-    assert len(waiting["ledger_eventoutbox"]) == len(events)
+    [(waiting_events,)] = rows(
+        source.url, "SELECT sum(cardinality(event_ids)) FROM ledger_eventoutbox"
+    )
+    assert waiting_events == len(events)
     assert sum(map(len, waiting.values())) > len(events), "nothing queued for the rollups"
     counts = row_counts(source.url)
 

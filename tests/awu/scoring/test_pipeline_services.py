@@ -162,9 +162,7 @@ def test_redelivered_events_change_nothing(defaults: None) -> None:
     drain()
     before = list(AwuEntry.objects.order_by("id").values_list("id", "delta"))
     ingest(events)
-    EventOutbox.objects.bulk_create(
-        [EventOutbox(event_id=i) for i in _event_ids("s4-1", "code.pr.merged")]
-    )
+    EventOutbox.objects.create(event_ids=list(_event_ids("s4-1", "code.pr.merged")))
     drain()
     assert list(AwuEntry.objects.order_by("id").values_list("id", "delta")) == before
     assert_matches_engine(NOW)
@@ -339,6 +337,46 @@ def test_two_workers_draining_the_same_outbox_never_double_count() -> None:
     claimed = _in_threads(2, lambda: drain(batch_size=100))
     assert sum(claimed) == 1500
     assert_matches_engine(NOW)
+
+
+def test_a_pass_ending_inside_a_batch_writes_the_rest_back_for_the_next(
+    defaults: None,
+) -> None:
+    events = stories.mix(count=30, now=NOW, seed=12)
+    ingest(events[:20])
+    ingest(events[20:])
+    [first, second] = EventOutbox.objects.order_by("id").values_list("event_ids", flat=True)
+    assert (len(first), len(second)) == (20, 10)
+
+    assert services.score_pending(now=NOW, batch_size=15) == 15
+    # The first row's last five events wait in that row; nothing else changed.
+    assert list(EventOutbox.objects.order_by("id").values_list("event_ids", flat=True)) == [
+        sorted(first)[15:],
+        second,
+    ]
+    assert services.score_pending(now=NOW, batch_size=15) == 15
+    assert not EventOutbox.objects.exists()
+    assert services.score_pending(now=NOW, batch_size=15) == 0
+    assert_matches_engine(NOW)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pass_claims_rows_past_those_another_worker_holds() -> None:
+    definitions_install_defaults(now=PAST - timedelta(days=365))
+    ingest(stories.mix(count=10, now=NOW, seed=13))
+    ingest(stories.mix(count=10, now=NOW, seed=14))
+    held, free = EventOutbox.objects.order_by("id").values_list("id", "event_ids")
+    other = connection.copy()  # type: ignore[attr-defined]
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT 1 FROM ledger_eventoutbox WHERE id = %s FOR UPDATE", [held[0]])
+            # The first ten events' row is held: the pass takes the next row.
+            assert services.score_pending(now=NOW, batch_size=10) == len(free[1])
+            cursor.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert list(EventOutbox.objects.values_list("id", flat=True)) == [held[0]]
 
 
 @pytest.mark.django_db(transaction=True)
