@@ -1,4 +1,4 @@
-"""The outbox migration (ledger 0018): an install's waiting events survive the change
+"""The outbox migration (ledger 0019): an install's waiting events survive the change
 from one row per event to one row per write, and come back on the way down.
 
 The test database has the new shape already (by the migrations), so each test
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-layout = importlib.import_module("ledger.migrations.0018_outbox_one_row_per_write")
+layout = importlib.import_module("ledger.migrations.0019_outbox_one_row_per_write")
 
 OLD = "ledger_oldoutbox"
 START = datetime(2026, 11, 1, tzinfo=UTC)

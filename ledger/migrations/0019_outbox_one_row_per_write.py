@@ -87,7 +87,7 @@ def backward(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ledger", "0017_cost_adjustments_on_the_clock")]
+    dependencies = [("ledger", "0018_roles_and_key_teams")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
