@@ -47,11 +47,13 @@ def digest_runs_create(*, now: datetime | None = None) -> int:
     if week is None:
         return 0
     emails = DigestRecipient.objects.filter(active=True).values_list("email", flat=True)
-    made = DigestRun.objects.bulk_create(
+    before = DigestRun.objects.filter(week=week).count()
+    # The unique (week, email) makes a second sweep, or a concurrent one, a no-op.
+    DigestRun.objects.bulk_create(
         [DigestRun(week=week, email=e, created_at=clock.now()) for e in emails],
         ignore_conflicts=True,
     )
-    return len([r for r in made if r.pk])
+    return DigestRun.objects.filter(week=week).count() - before
 
 
 def _delta(now: Any, before: Any) -> str | None:

@@ -330,7 +330,7 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
     now = clock.now()
     with transaction.atomic():
         row = (
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("channel", "transition__alert__team")
             .filter(pk=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now)
             .first()
