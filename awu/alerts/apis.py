@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
@@ -19,7 +20,7 @@ from awu.alerts import selectors, services
 from awu.alerts.models import AlertState, Rule
 from ledger.apis import PAGE_PARAMETERS
 from ledger.auth import ApiKeyAuthentication, Principal, SessionReadAuthentication
-from ledger.http import OrjsonRenderer
+from ledger.http import OrjsonRenderer, read_body
 from ledger.models import ApiKey
 from ledger.openapi import errors
 from ledger.query import Keyset, choice, page_limit
@@ -30,8 +31,8 @@ _STATES = ("active", *AlertState.values)
 
 class AlertRow(serializers.Serializer):
     id = serializers.IntegerField()
-    rule = serializers.ChoiceField(choices=Rule.values)
-    state = serializers.ChoiceField(choices=AlertState.values)
+    rule = serializers.CharField(help_text="spend_pace, efficiency_drop or spend_outlier.")
+    state = serializers.CharField(help_text="open, acknowledged or resolved.")
     team = serializers.CharField(allow_null=True)
     person = serializers.IntegerField(allow_null=True)
     person_name = serializers.CharField(allow_null=True)
@@ -62,6 +63,22 @@ class StaffSessionAuthentication(SessionAuthentication):
         return Principal(
             key_id=0, name=f"user:{user.get_username()}", scopes=frozenset({ApiKey.Scope.ADMIN})
         ), None
+
+
+class StaffSessionScheme(OpenApiAuthenticationExtension):
+    """Documents StaffSessionAuthentication: a staff user's session cookie, with CSRF."""
+
+    target_class = "awu.alerts.apis.StaffSessionAuthentication"
+    name = "StaffSession"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "The session of a staff user signed in to the dashboard, with the "
+            "X-CSRFToken header: acts with the admin scope.",
+        }
 
 
 class AlertsView(APIView):
@@ -124,6 +141,7 @@ class AlertAcknowledgeView(APIView):
         tags=["alerts"],
     )
     def post(self, request: Request, alert_id: int) -> Response:
+        read_body(request._request)  # no body is needed; an oversize one is still a 413
         principal: Any = request.user
         alert = services.alert_acknowledge(alert_id=alert_id, actor=principal.name)
         return Response(selectors.alert_row(alert))

@@ -73,14 +73,19 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                record = {"headers": dict(self.headers), "body": body, "status": None}
+                receiver.requests.append(record)
                 if receiver.stall > 0:
                     receiver.stall -= 1
+                    record["status"] = "stalled"
                     time.sleep(receiver.stall_seconds)
+                    return  # the sender gave up: no answer
                 if receiver.fail > 0:
                     receiver.fail -= 1
+                    record["status"] = 500
                     self.send_response(500)
                 else:
+                    record["status"] = 200
                     self.send_response(200)
                 self.end_headers()
 

@@ -81,7 +81,8 @@ def test_every_rule_fires_once_however_often_it_is_evaluated(wired: dict[str, An
     assert ("spend_outlier", f"person:{alice.pk}") in found
     assert {r for r, _ in found} == {"spend_pace", "spend_outlier", "efficiency_drop"}
     drop = Alert.objects.get(rule="efficiency_drop")
-    assert drop.team is not None and drop.team.slug == "mobile"
+    assert drop.team is not None
+    assert drop.team.slug == "mobile"
     assert drop.details["drop_pct"] == "80.0"
     assert Alert.objects.count() == len(found)
 
@@ -113,11 +114,14 @@ def test_webhook_is_signed_retried_after_500_and_timeout_and_delivered_once(
         assert delivery.verify(request["body"], header, secret=SECRET, now=stamp)
         assert not delivery.verify(request["body"] + b" ", header, secret=SECRET, now=stamp)
         body = orjson.loads(request["body"])
-        assert body["text"] and body["blocks"] and body["alert"]["rule"]
+        assert body["text"]
+        assert body["blocks"]
+        assert body["alert"]["rule"]
     # Email: one message per opened alert, naming it.
     assert len(smtp.messages) == alerts
     subjects = " ".join(m["Subject"] for m in smtp.messages)
-    assert "on pace for" in subjects and "AWUs per dollar fell 80.0%" in subjects
+    assert "on pace for" in subjects
+    assert "AWUs per dollar fell 80.0%" in subjects
 
 
 def test_acknowledging_notifies_once(wired: dict[str, Any], receiver: Receiver, smtp: Smtp) -> None:
@@ -133,7 +137,8 @@ def test_acknowledging_notifies_once(wired: dict[str, Any], receiver: Receiver, 
     assert acked[0]["alert"]["actor"] == "dana"
     assert sum("acknowledged by dana" in m["Subject"] for m in smtp.messages) == 1
     alert.refresh_from_db()
-    assert alert.state == "acknowledged" and alert.acknowledged_by == "dana"
+    assert alert.state == "acknowledged"
+    assert alert.acknowledged_by == "dana"
 
 
 def test_an_alert_whose_condition_stops_holding_resolves(wired: dict[str, Any]) -> None:
@@ -172,7 +177,9 @@ def test_digest_waits_for_a_down_smtp_server_and_is_sent_once(
     assert digest.digest_runs_create() == 0
     assert digest.digests_send() == 0
     run = DigestRun.objects.get()
-    assert run.state == "pending" and run.attempts == 1 and run.last_error
+    assert run.state == "pending"
+    assert run.attempts == 1
+    assert run.last_error
     smtp.start()
     assert digest.digests_send() == 1
     assert digest.digests_send() == 0
@@ -183,6 +190,7 @@ def test_digest_waits_for_a_down_smtp_server_and_is_sent_once(
         for p in digests[0].walk()
         if not p.is_multipart()
     }
-    assert "Biggest movers" in parts["text/plain"] and "Open alerts" in parts["text/plain"]
+    assert "Biggest movers" in parts["text/plain"]
+    assert "Open alerts" in parts["text/plain"]
     assert "<table" in parts["text/html"]
     assert "on pace for" in parts["text/plain"]
