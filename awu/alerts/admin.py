@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.http import HttpRequest
 
 from awu.alerts import delivery, services
@@ -64,6 +65,12 @@ class ChannelForm(forms.ModelForm):
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
     list_display = ("name", "kind", "url", "active", "has_secret")
+
+    def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if form.cleaned_data.get("secret"):
+                audit.record("alert_channel.secret_set", obj=obj, after={"secret_set": True})
 
     @admin.display(boolean=True, description="signed")
     def has_secret(self, obj: Channel) -> bool:
