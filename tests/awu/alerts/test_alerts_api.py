@@ -117,3 +117,21 @@ def test_open_alerts_show_on_the_dashboard_and_the_team_page_with_its_budget(
     assert 'id="alerts-panel"' in team
     assert 'id="budget"' in team
     assert 'data-field="monthly_budget">$100.00<' in team
+
+
+def test_alert_transitions_are_append_only(alerts: list[Alert]) -> None:
+    from django.db import DatabaseError, transaction
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AlertTransition.objects.update(actor="someone else")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AlertTransition.objects.all().delete()
+
+
+def test_metrics_count_open_alerts_and_failed_deliveries(
+    alerts: list[Alert], api: Callable[..., Api]
+) -> None:
+    text = api("reports:read").get("/metrics").content.decode()
+    [line] = [x for x in text.splitlines() if x.startswith("awu_alerts_open ")]
+    assert float(line.split()[1]) == len(alerts)
+    assert "awu_alert_deliveries_failed 0.0" in text

@@ -81,3 +81,39 @@ def test_the_admin_saves_a_good_budget_audited(db: None) -> None:
     assert response.status_code == 302
     assert Budget.objects.get().monthly_usd == Decimal("1200.50")
     assert AuditEvent.objects.filter(action="budget.set", actor="root").exists()
+
+
+def test_a_channel_secret_is_stored_encrypted_and_audited(db: None) -> None:
+    from awu.alerts.models import Channel
+    from ledger import secrets
+
+    User.objects.create_superuser("root", "root@example.com", "pw-root-1")
+    client = Client()
+    client.login(username="root", password="pw-root-1")
+    response = client.post(
+        "/admin/alerts/channel/add/",
+        {
+            "name": "slack",
+            "kind": "webhook",
+            "url": "https://hooks.example.com/x",
+            "secret": "s3cr3t-value",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 302
+    channel = Channel.objects.get()
+    assert "s3cr3t-value" not in channel.secret_encrypted
+    assert secrets.decrypt(channel.secret_encrypted) == "s3cr3t-value"
+    event = AuditEvent.objects.get(action="alert_channel.secret_set")
+    assert "s3cr3t" not in str(event.after)
+
+
+def test_a_webhook_channel_needs_a_url(db: None) -> None:
+    User.objects.create_superuser("root", "root@example.com", "pw-root-1")
+    client = Client()
+    client.login(username="root", password="pw-root-1")
+    response = client.post(
+        "/admin/alerts/channel/add/", {"name": "x", "kind": "webhook", "url": ""}
+    )
+    assert response.status_code == 200
+    assert "url" in response.context["adminform"].form.errors
