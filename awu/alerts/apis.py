@@ -23,7 +23,7 @@ from ledger.auth import ApiKeyAuthentication, Principal, SessionReadAuthenticati
 from ledger.http import OrjsonRenderer, read_body
 from ledger.models import ApiKey
 from ledger.openapi import errors
-from ledger.query import Keyset, choice, page_limit
+from ledger.query import Keyset, choice, page_limit, text
 from ledger.renderers import CsvRenderer
 
 _STATES = ("active", *AlertState.values)
@@ -106,8 +106,8 @@ class AlertsView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
-        state = choice(params.get("state") or None, "state", _STATES)
-        rule = choice(params.get("rule") or None, "rule", tuple(Rule.values))
+        state = choice(text(params, "state"), "state", _STATES)
+        rule = choice(text(params, "rule"), "rule", tuple(Rule.values))
         limit = page_limit(params.get("limit") or None)
         keyset = Keyset.from_query(
             order=params.get("order") or None, cursor=params.get("cursor") or None
@@ -115,7 +115,7 @@ class AlertsView(APIView):
         rows, next_cursor = selectors.alerts_list(
             team_ids=None,
             state=state,
-            team=params.get("team") or None,
+            team=text(params, "team"),
             rule=rule,
             keyset=keyset,
             limit=limit,
