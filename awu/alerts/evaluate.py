@@ -88,12 +88,10 @@ def efficiency_drop(
     if not settled:
         return None
     end = settled[-1] + 1
-    current, previous = (
-        weeks[end - period_weeks : end],
-        weeks[end - 2 * period_weeks : end - period_weeks],
-    )
-    if end - 2 * period_weeks < 0 or len(previous) < period_weeks:
+    if end < 2 * period_weeks:
         return None
+    current = weeks[end - period_weeks : end]
+    previous = weeks[end - 2 * period_weeks : end - period_weeks]
     now_rate = _rate(current)
     before_rate = _rate(previous)
     if now_rate is None or before_rate is None or before_rate <= 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -296,7 +296,7 @@ def _transition(alert: Alert, state: str, *, now: datetime, actor: str = "") -> 
     row = AlertTransition.objects.create(alert=alert, state=state, at=now, actor=actor[:254])
     deliveries = Delivery.objects.bulk_create(
         [
-            Delivery(transition=row, channel=channel, next_attempt_at=now, created_at=now)
+            Delivery(transition=row, channel=channel, next_attempt_at=wall_now(), created_at=now)
             for channel in Channel.objects.filter(active=True)
         ]
     )
@@ -319,6 +319,12 @@ def _queue(ids: list[int]) -> None:
 # --- Sending ------------------------------------------------------------------------------
 
 
+def wall_now() -> datetime:
+    """Retries run on the wall clock: they wait for a peer to come back, in real time,
+    whatever ``AWU_NOW`` pins the ledger's clock to (a pinned clock never lets one fall due)."""
+    return datetime.now(UTC)
+
+
 def backoff(attempts: int) -> timedelta:
     """The wait after the ``attempts``-th failed attempt: doubling from the base."""
     return timedelta(seconds=settings.AWU_ALERTS_RETRY_SECONDS * 2 ** max(attempts - 1, 0))
@@ -327,7 +333,7 @@ def backoff(attempts: int) -> timedelta:
 def delivery_attempt(*, delivery_id: int) -> str | None:
     """Send one delivery if it is pending and due; returns its state after, or None
     when it was not due, not pending, or another worker holds it."""
-    now = clock.now()
+    now = wall_now()
     with transaction.atomic():
         row = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -349,9 +355,9 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
                 row.state = Delivery.State.FAILED
                 logger.error("alert delivery %s failed for good: %s", row.pk, exc)
             else:
-                row.next_attempt_at = clock.now() + backoff(row.attempts)
+                row.next_attempt_at = wall_now() + backoff(row.attempts)
         else:
-            row.state, row.sent_at, row.last_error = Delivery.State.SENT, clock.now(), ""
+            row.state, row.sent_at, row.last_error = Delivery.State.SENT, wall_now(), ""
         row.save(update_fields=["attempts", "state", "sent_at", "last_error", "next_attempt_at"])
         return row.state
 
@@ -359,7 +365,7 @@ def delivery_attempt(*, delivery_id: int) -> str | None:
 def deliveries_due() -> list[int]:
     """Pending deliveries whose next attempt is due, oldest first."""
     return list(
-        Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=clock.now())
+        Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=wall_now())
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:500]
     )

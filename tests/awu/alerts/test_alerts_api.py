@@ -135,3 +135,25 @@ def test_metrics_count_open_alerts_and_failed_deliveries(
     [line] = [x for x in text.splitlines() if x.startswith("awu_alerts_open ")]
     assert float(line.split()[1]) == len(alerts)
     assert "awu_alert_deliveries_failed 0.0" in text
+
+
+def test_a_staff_session_acknowledges_through_the_api_with_its_csrf_token(
+    alerts: list[Alert],
+) -> None:
+    User.objects.create_user("ops", password="pw-ops-1", is_staff=True)
+    User.objects.create_user("viewer", password="pw-viewer-1")
+    url = f"/api/v1/alerts/{alerts[0].pk}/acknowledge"
+    viewer = Client(enforce_csrf_checks=True)
+    viewer.login(username="viewer", password="pw-viewer-1")
+    token = viewer.get("/alerts/").context["csrf_token"]
+    assert (
+        viewer.post(url, content_type="application/json", HTTP_X_CSRFTOKEN=str(token)).status_code
+        == 401
+    )
+    staff = Client(enforce_csrf_checks=True)
+    staff.login(username="ops", password="pw-ops-1")
+    assert staff.post(url, content_type="application/json").status_code == 403  # no CSRF token
+    token = staff.get("/alerts/").context["csrf_token"]
+    answer = staff.post(url, content_type="application/json", HTTP_X_CSRFTOKEN=str(token))
+    assert answer.status_code == 200
+    assert answer.json()["acknowledged_by"] == "user:ops"
