@@ -32,8 +32,10 @@ class BudgetAdmin(admin.ModelAdmin):
     autocomplete_fields = ("team",)
 
     def save_model(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> None:
+        if change and not form.changed_data:
+            return  # saved unchanged: nothing to record
         before = (
-            {name: audit.jsonable(form.initial.get(name)) for name in services._BUDGET_FIELDS}
+            {name: audit.jsonable(form.initial.get(name)) for name in services.BUDGET_FIELDS}
             if change
             else None
         )
@@ -41,6 +43,9 @@ class BudgetAdmin(admin.ModelAdmin):
 
 
 class ChannelForm(forms.ModelForm):
+    url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", help_text="Webhook: where to POST."
+    )
     secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput,

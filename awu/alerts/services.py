@@ -42,7 +42,7 @@ class AlertResolved(Conflict):
 
 # --- Budgets ------------------------------------------------------------------------------
 
-_BUDGET_FIELDS = ("monthly_usd", "target_awus_per_dollar")
+BUDGET_FIELDS = ("monthly_usd", "target_awus_per_dollar")
 
 
 def budget_save(*, budget: Budget, before: dict[str, Any] | None = None) -> Budget:
@@ -53,11 +53,12 @@ def budget_save(*, budget: Budget, before: dict[str, Any] | None = None) -> Budg
     with transaction.atomic():
         created = budget.pk is None
         budget.save()
+        budget.refresh_from_db(fields=list(BUDGET_FIELDS))  # as stored: 250 reads 250.00
         audit.record(
             "budget.set" if created else "budget.changed",
             obj=budget,
             before=before,
-            after=audit.field_values(budget, _BUDGET_FIELDS),
+            after=audit.field_values(budget, BUDGET_FIELDS),
         )
     return budget
 

@@ -117,3 +117,18 @@ def test_a_webhook_channel_needs_a_url(db: None) -> None:
     )
     assert response.status_code == 200
     assert "url" in response.context["adminform"].form.errors
+
+
+def test_changing_a_budget_in_the_admin_records_before_and_after(db: None) -> None:
+    User.objects.create_superuser("root", "root@example.com", "pw-root-1")
+    client = Client()
+    client.login(username="root", password="pw-root-1")
+    team = build.team("payments")
+    budget = services.budget_save(budget=Budget(team=team, monthly_usd=Decimal(100)))
+    url = f"/admin/alerts/budget/{budget.pk}/change/"
+    form = {"team": team.pk, "monthly_usd": "250", "target_awus_per_dollar": ""}
+    assert client.post(url, form).status_code == 302
+    assert client.post(url, form).status_code == 302  # unchanged: not recorded again
+    changed = AuditEvent.objects.get(action="budget.changed")
+    assert changed.before == {"monthly_usd": "100.00", "target_awus_per_dollar": None}
+    assert changed.after == {"monthly_usd": "250.00", "target_awus_per_dollar": None}
