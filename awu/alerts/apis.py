@@ -118,7 +118,8 @@ class AlertsView(APIView):
             order=params.get("order") or None, cursor=params.get("cursor") or None
         )
         rows, next_cursor = selectors.alerts_list(
-            team_ids=None,
+            # A caller limited to some teams (ledger.access, where present) sees theirs.
+            team_ids=getattr(request.user, "teams", None),
             state=state,
             team=text(params, "team"),
             rule=rule,
