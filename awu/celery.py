@@ -50,3 +50,14 @@ def _schedule_sweep(sender: Celery, **kwargs: Any) -> None:
         sender.signature("integrations.tasks.import_usage_reports"),
         name="awu-import-usage-reports",
     )
+    # Alert rules (docs/alerts.md), and the sweep of deliveries and digests that are due.
+    sender.add_periodic_task(
+        settings.AWU_ALERTS_EVALUATE_SECONDS,
+        sender.signature("awu.alerts.tasks.evaluate"),
+        name="awu-alerts-evaluate",
+    )
+    sender.add_periodic_task(
+        settings.AWU_ALERTS_SWEEP_SECONDS,
+        sender.signature("awu.alerts.tasks.sweep"),
+        name="awu-alerts-sweep",
+    )

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "awu.definitions",
     "awu.scoring",
     "awu.reports",
+    "awu.alerts",
     "integrations",
     "awu.ops",
     "awu.dashboard",
@@ -313,3 +314,39 @@ LOGGING = {
 # The task the ledger's outbox wakes after storing events (ledger.outbox).
 AWU_OUTBOX_WAKE_TASK = env.str("AWU_OUTBOX_WAKE_TASK", default="awu.scoring.tasks.score_pending")
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=3.0)
+
+# --- Budgets and alerts (docs/alerts.md) ---------------------------------------------
+
+# How often beat evaluates the alert rules, and sweeps deliveries and digests that are due.
+AWU_ALERTS_EVALUATE_SECONDS = env.float("AWU_ALERTS_EVALUATE_SECONDS", default=900.0)
+AWU_ALERTS_SWEEP_SECONDS = env.float("AWU_ALERTS_SWEEP_SECONDS", default=60.0)
+# AWUs per dollar alert: the drop (percent) over settled periods of this many weeks.
+AWU_ALERTS_EFFICIENCY_DROP_PCT = env.float("AWU_ALERTS_EFFICIENCY_DROP_PCT", default=25.0)
+AWU_ALERTS_EFFICIENCY_WEEKS = env.int("AWU_ALERTS_EFFICIENCY_WEEKS", default=4)
+# Daily spend outliers: trailing days, k x MAD, dollar floor, days of history needed.
+AWU_ALERTS_OUTLIER_DAYS = env.int("AWU_ALERTS_OUTLIER_DAYS", default=28)
+AWU_ALERTS_OUTLIER_K = env.float("AWU_ALERTS_OUTLIER_K", default=5.0)
+AWU_ALERTS_OUTLIER_FLOOR_USD = env.float("AWU_ALERTS_OUTLIER_FLOOR_USD", default=50.0)
+AWU_ALERTS_OUTLIER_MIN_DAYS = env.int("AWU_ALERTS_OUTLIER_MIN_DAYS", default=14)
+# Webhook deliveries: timeout, attempts before "failed", first retry delay (doubles).
+AWU_ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("AWU_ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+AWU_ALERTS_MAX_ATTEMPTS = env.int("AWU_ALERTS_MAX_ATTEMPTS", default=6)
+AWU_ALERTS_RETRY_SECONDS = env.float("AWU_ALERTS_RETRY_SECONDS", default=30.0)
+# The weekly digest: the UTC weekday (0 = Monday) and hour from which last week's is sent.
+AWU_ALERTS_DIGEST_WEEKDAY = env.int("AWU_ALERTS_DIGEST_WEEKDAY", default=0)
+AWU_ALERTS_DIGEST_HOUR = env.int("AWU_ALERTS_DIGEST_HOUR", default=7)
+# Links in alerts and digests point here (the dashboard's public address).
+AWU_PUBLIC_URL = env.str("AWU_PUBLIC_URL", default="http://localhost:8000")
+
+# Email (alerts, digest): EMAIL_URL, e.g. smtp+tls://user:pass@smtp.example.com:587;
+# the console backend (printed to the log) when unset.
+_EMAIL = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST = _EMAIL.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _EMAIL.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _EMAIL.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _EMAIL.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_EMAIL.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_EMAIL.get("EMAIL_USE_SSL"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="awu-ledger@localhost")

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from awu.alerts import urls as alerts_urls
 from awu.dashboard import urls as dashboard_urls
 from awu.ops.metrics import MetricsView
 from awu.reports import urls as reports_urls
@@ -55,6 +56,7 @@ urlpatterns = [
     path("v1/logs", otlp_views.OtlpLogsView.as_view(), name="otlp-logs"),
     path("v1/metrics", otlp_views.OtlpMetricsView.as_view(), name="otlp-metrics"),
     *reports_urls.urlpatterns,
+    *alerts_urls.urlpatterns,
     *directory_urls.urlpatterns,
     # SCIM 2.0 provisioning (docs/directory.md); not in the OpenAPI schema.
     *scim_urls.urlpatterns,

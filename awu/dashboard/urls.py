@@ -13,6 +13,12 @@ urlpatterns = [
     path("teams/<str:slug>/", replica_view(views.team), name="dashboard-team"),
     path("people/<int:person_id>/", replica_view(views.person), name="dashboard-person"),
     path("units/<int:unit_id>/", replica_view(views.work_unit), name="dashboard-unit"),
+    path("alerts/", views.alerts, name="dashboard-alerts"),
+    path(
+        "alerts/<int:alert_id>/acknowledge",
+        views.alert_acknowledge,
+        name="dashboard-alert-acknowledge",
+    ),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -15,10 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
 
+from awu.alerts import selectors as alert_selectors
+from awu.alerts import services as alert_services
 from awu.dashboard import assets
 from awu.dashboard.page import View, dashboard_read, person_read, team_read
 from awu.dashboard.periods import PERIOD_DAYS, PRESETS, Period, period_for
@@ -57,6 +60,7 @@ def _context(request: HttpRequest) -> tuple[Period, View, dict[str, Any]]:
     )
     visible = Team.objects.all() if teams is None else Team.objects.filter(pk__in=sorted(teams))
     context = {
+        "active_alerts": _active_alerts(None),
         "period": period,
         "view": view,
         "errors": errors,
@@ -119,6 +123,8 @@ def team(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such team.")
     period, _, context = _context(request)
     context["team"] = slug
+    context["active_alerts"] = _active_alerts(slug)
+    context["budget"] = alert_selectors.team_budget_status(slug=slug, now=clock.now())
     return _render(
         request,
         "dashboard/team.html",
@@ -170,3 +176,32 @@ def work_unit(request: HttpRequest, unit_id: int) -> HttpResponse:
         {"unit": row, "unit_id": unit_id},
         status=200 if row is not None else 404,
     )
+
+
+def _active_alerts(team: str | None) -> list[dict[str, Any]]:
+    rows, _ = alert_selectors.alerts_list(team_ids=None, state="active", team=team, limit=20)
+    return rows
+
+
+@require_safe
+@login_required
+def alerts(request: HttpRequest) -> HttpResponse:
+    rows, _ = alert_selectors.alerts_list(team_ids=None, state="active", limit=200)
+    message = {"acknowledged": "Alert acknowledged.", "resolved": "That alert had resolved."}.get(
+        request.GET.get("done", "")
+    )
+    return render(request, "dashboard/alerts.html", {"alerts": rows, "message": message})
+
+
+@require_POST
+@login_required
+def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    """Any signed-in user may acknowledge from the page (CSRF checked by the middleware)."""
+    try:
+        alert_services.alert_acknowledge(alert_id=alert_id, actor=request.user.get_username())
+        done = "acknowledged"
+    except alert_services.AlertResolved:
+        done = "resolved"
+    except NotFound as missing:
+        raise Http404("No such alert.") from missing
+    return HttpResponseRedirect(f"{reverse('dashboard-alerts')}?done={done}#alert-{alert_id}")

@@ -110,6 +110,22 @@ class _LedgerCollector(Collector):
                 value=cursor.fetchone()[0],
             )
 
+            cursor.execute(
+                "SELECT (SELECT count(*) FROM alerts_alert WHERE state = 'open'),"
+                " (SELECT count(*) FROM alerts_delivery WHERE state = 'failed')"
+            )
+            open_alerts, failed = cursor.fetchone()
+            yield GaugeMetricFamily(
+                "awu_alerts_open",
+                "Alerts open (not acknowledged, not resolved).",
+                value=open_alerts,
+            )
+            yield GaugeMetricFamily(
+                "awu_alert_deliveries_failed",
+                "Alert deliveries that ran out of attempts (admin, Deliveries, failed).",
+                value=failed,
+            )
+
 
 class MetricsView(APIView):
     required_scopes: ClassVar[tuple[str, ...]] = (ApiKey.Scope.REPORTS_READ,)

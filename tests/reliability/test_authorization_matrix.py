@@ -24,7 +24,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
+from awu.alerts.models import Alert
 from ledger import auth, directory
 from ledger.models import Person, Team
 from tests.awu.reports import build
@@ -146,6 +147,9 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "api/v1/definitions/<int:definition_id>": {"GET": READ},
     "api/v1/definitions/<int:definition_id>/preview": {"POST": Scoped(("admin",), 200)},
     "api/v1/audit-events": {"GET": Scoped(("audit:read",), 200)},
+    # Alerts: read like a report; acknowledging notifies people, admin only (idempotent).
+    "api/v1/alerts": {"GET": READ},
+    "api/v1/alerts/<int:alert_id>/acknowledge": {"POST": Scoped(("admin",), 200)},
     "api/v1/people": {"GET": DIRECTORY_READ, "POST": _write(201)},
     "api/v1/people/<int:person_id>": {"GET": DIRECTORY_READ, "PATCH": _write(200)},
     "api/v1/teams": {"GET": DIRECTORY_READ, "POST": _write(201)},
@@ -168,6 +172,8 @@ MATRIX: dict[str, dict[str, Rule]] = {
     "units/<int:unit_id>/": {"GET": LoginRedirect("/login/?next={path}")},
     "teams/<str:slug>/": {"GET": LoginRedirect("/login/?next={path}")},
     "people/<int:person_id>/": {"GET": LoginRedirect("/login/?next={path}")},
+    "alerts/": {"GET": LoginRedirect("/login/?next={path}")},
+    "alerts/<int:alert_id>/acknowledge": {"POST": LoginRedirect("/login/?next={path}")},
     "login/": {"GET": Open(), "POST": Open(), "PUT": Open()},
     "logout/": {"POST": LoginRedirect("/login/")},
     # OIDC sign-in: a 404 while no identity provider is configured (tests/oidc).
@@ -222,6 +228,7 @@ class World:
     identity_id: int
     scim_user_id: int
     scim_group_id: int
+    alert_id: int
 
 
 @pytest.fixture
@@ -247,6 +254,14 @@ def world(settings: Any) -> World:
         identity_id=identity.pk,
         scim_user_id=scim_user.pk,
         scim_group_id=scim_group.pk,
+        alert_id=Alert.objects.create(
+            rule="spend_pace",
+            subject=f"team:{team.pk}",
+            team=team,
+            period_key="2026-11",
+            summary="matrix",
+            opened_at=datetime(2026, 11, 1, tzinfo=UTC),
+        ).pk,
     )
 
 
@@ -266,6 +281,7 @@ def concrete(route: str, world: World) -> str:
         .replace("ResourceTypes/<str:name>", "ResourceTypes/User")
         .replace("Schemas/<str:name>", "Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")
         .replace("<path:unknown>", "Nothing/here")
+        .replace("<int:alert_id>", str(world.alert_id))
     )
     return "/" + path + QUERIES.get(route, "")
 
@@ -337,7 +353,9 @@ def body_for(route: str, world: World, method: str = "POST") -> tuple[bytes, str
         return b'{"days": 30}', "application/json"
     if route.startswith("api/v1/hooks/"):
         return fixture("generic", "deploy_event.json"), "application/json"
-    if route in ("login/", "logout/"):
+    if route.endswith("/acknowledge"):
+        return b"", "application/json"
+    if route in ("login/", "logout/", "alerts/<int:alert_id>/acknowledge"):
         # An empty form: the login page answers it with its errors.
         return b"", "application/x-www-form-urlencoded"
     raise AssertionError(f"no body known for POST /{route}")

@@ -293,6 +293,7 @@ READ_ENDPOINTS = {
     "/api/v1/definitions": REPORT_PARAMETERS,
     "/api/v1/events": LEDGER_PARAMETERS,
     "/api/v1/token-usage": LEDGER_PARAMETERS,
+    "/api/v1/alerts": ["state", "team", "rule", "order", "cursor", "limit", "format"],
 }
 
 
