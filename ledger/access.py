@@ -34,6 +34,7 @@ import rules
 from django.db import connection, transaction
 
 from ledger import audit
+from ledger.errors import Forbidden
 from ledger.models import RoleGrant, Team
 
 ADMIN = RoleGrant.Role.ADMIN.value
@@ -128,6 +129,16 @@ def may_read_team(teams: frozenset[int] | None, team_id: int | None) -> bool:
     """Whether a caller limited to ``teams`` may read ``team_id``'s numbers
     (numbers with no team are read only by callers with every team)."""
     return teams is None or (team_id is not None and team_id in teams)
+
+
+def require_team(teams: frozenset[int] | None, slug: str | None) -> None:
+    """Raise ``Forbidden`` naming ``slug`` when a caller limited to ``teams`` asks for
+    a team it may not read, whether or not such a team exists (no existence leak)."""
+    if teams is None or slug is None:
+        return
+    team = Team.objects.filter(slug=slug).only("pk").first()
+    if team is None or not may_read_team(teams, team.pk):
+        raise Forbidden(f"This caller may not read team {slug!r}: it is limited to other teams.")
 
 
 def grant(

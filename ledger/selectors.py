@@ -17,7 +17,6 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import QueryDict
 
 from ledger import access
-from ledger.errors import Forbidden
 from ledger.identities import persons_for_actors
 from ledger.models import (
     CostAdjustment,
@@ -139,12 +138,7 @@ def _of_teams(teams: Q, *, unnamed: bool = False) -> Q:
 def may_list(filters: ListFilters) -> ListFilters:
     """``filters`` checked against the caller's teams: an explicit ``team`` the
     caller may not read raises ``Forbidden`` naming it (existing or not)."""
-    if filters.teams is not None and filters.team:
-        team = Team.objects.filter(slug=filters.team).only("pk").first()
-        if team is None or not access.may_read_team(filters.teams, team.pk):
-            raise Forbidden(
-                f"This caller may not read team {filters.team!r}: it is limited to other teams."
-            )
+    access.require_team(filters.teams, filters.team or None)
     return filters
 
 

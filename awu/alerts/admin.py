@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from awu.alerts import delivery, services
@@ -23,13 +24,25 @@ from awu.alerts.models import (
     DigestRecipient,
     DigestRun,
 )
-from ledger import audit
+from ledger import access, audit
+from ledger.admin_site import RoleModelAdmin
+
+
+def _led_teams(request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """Admins and finance list every team's rows; a team lead their teams'."""
+    user = request.user
+    if access.is_admin_user(user) or access.FINANCE in access.roles_of(user):
+        return queryset
+    return queryset.filter(team_id__in=access.lead_team_ids(user))
 
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(RoleModelAdmin):
     list_display = ("team", "monthly_usd", "target_awus_per_dollar", "updated_at")
     autocomplete_fields = ("team",)
+
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return _led_teams(request, queryset)
 
     def save_model(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> None:
         if change and not form.changed_data:
@@ -67,7 +80,7 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(RoleModelAdmin):
     form = ChannelForm
     list_display = ("name", "kind", "url", "active", "has_secret")
 
@@ -83,11 +96,11 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(DigestRecipient)
-class DigestRecipientAdmin(admin.ModelAdmin):
+class DigestRecipientAdmin(RoleModelAdmin):
     list_display = ("email", "active")
 
 
-class _ReadOnly(admin.ModelAdmin):
+class _ReadOnly(RoleModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -102,6 +115,9 @@ class _ReadOnly(admin.ModelAdmin):
 class AlertAdmin(_ReadOnly):
     list_display = ("id", "rule", "subject", "period_key", "state", "opened_at", "acknowledged_by")
     list_filter = ("state", "rule")
+
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return _led_teams(request, queryset)
 
 
 @admin.register(AlertTransition)

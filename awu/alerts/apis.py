@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from awu.alerts import selectors, services
 from awu.alerts.models import AlertState, Rule
+from ledger import access
 from ledger.apis import PAGE_PARAMETERS
 from ledger.auth import ApiKeyAuthentication, Principal, SessionReadAuthentication
 from ledger.http import OrjsonRenderer, read_body
@@ -50,8 +51,10 @@ class AlertPage(serializers.Serializer):
     next_cursor = serializers.CharField(allow_null=True)
 
 
-class StaffSessionAuthentication(SessionAuthentication):
-    """A signed-in staff user acting through the session, CSRF checked (unsafe methods)."""
+class RoleSessionAuthentication(SessionAuthentication):
+    """A signed-in user holding a role, acting through the session, CSRF checked: for
+    acknowledging the alerts of the teams they read (ledger.access), and nothing else
+    (only the acknowledge view takes it)."""
 
     def enforce_csrf(self, request: Request) -> None:
         # Django's check reads the form token from request.POST: the Django request's,
@@ -63,26 +66,30 @@ class StaffSessionAuthentication(SessionAuthentication):
         if found is None:
             return None
         user = found[0]
-        if not (user.is_active and user.is_staff):
+        if not (user.is_active and access.has_any_role(user)):
             return None
         return Principal(
-            key_id=0, name=f"user:{user.get_username()}", scopes=frozenset({ApiKey.Scope.ADMIN})
+            key_id=0,
+            name=f"user:{user.get_username()}",
+            scopes=frozenset({ApiKey.Scope.ADMIN}),
+            teams=access.visible_team_ids(user),
         ), None
 
 
-class StaffSessionScheme(OpenApiAuthenticationExtension):
-    """Documents StaffSessionAuthentication: a staff user's session cookie, with CSRF."""
+class RoleSessionScheme(OpenApiAuthenticationExtension):
+    """Documents RoleSessionAuthentication: a signed-in user's session, with CSRF."""
 
-    target_class = "awu.alerts.apis.StaffSessionAuthentication"
-    name = "StaffSession"
+    target_class = "awu.alerts.apis.RoleSessionAuthentication"
+    name = "RoleSession"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {
             "type": "apiKey",
             "in": "cookie",
             "name": "sessionid",
-            "description": "The session of a staff user signed in to the dashboard, with the "
-            "X-CSRFToken header: acts with the admin scope.",
+            "description": "The session of a user signed in to the dashboard who holds a "
+            "role, with the X-CSRFToken header: acknowledges the alerts of the teams the "
+            "user reads.",
         }
 
 
@@ -117,11 +124,14 @@ class AlertsView(APIView):
         keyset = Keyset.from_query(
             order=params.get("order") or None, cursor=params.get("cursor") or None
         )
+        teams = request.user.teams  # type: ignore[union-attr]
+        team = text(params, "team")
+        access.require_team(teams, team)
         rows, next_cursor = selectors.alerts_list(
-            # A caller limited to some teams (ledger.access, where present) sees theirs.
-            team_ids=getattr(request.user, "teams", None),
+            # A caller limited to some teams (ledger.access) sees theirs.
+            team_ids=teams,
             state=state,
-            team=text(params, "team"),
+            team=team,
             rule=rule,
             keyset=keyset,
             limit=limit,
@@ -130,7 +140,7 @@ class AlertsView(APIView):
 
 
 class AlertAcknowledgeView(APIView):
-    authentication_classes = [ApiKeyAuthentication, StaffSessionAuthentication]
+    authentication_classes = [ApiKeyAuthentication, RoleSessionAuthentication]
     required_scopes = (ApiKey.Scope.ADMIN,)
     renderer_classes = [OrjsonRenderer]
 
@@ -138,9 +148,11 @@ class AlertAcknowledgeView(APIView):
         operation_id="alert_acknowledge",
         summary="Acknowledge an alert",
         description=(
-            "Needs `admin` (a key, or a staff user's session with its CSRF token). Moves an "
-            "open alert to acknowledged, recording who and when, and notifies the channels "
-            "once; acknowledging again answers the alert unchanged. 409 once resolved."
+            "Needs `admin` (a key; a key limited to teams, their alerts), or the session "
+            "of a signed-in user holding a role, with its CSRF token (the alerts of the "
+            "teams they read). Moves an open alert to acknowledged, recording who and "
+            "when, and notifies the channels once; acknowledging again answers the alert "
+            "unchanged. 409 once resolved; 404 for an alert the caller may not read."
         ),
         request=None,
         responses={200: AlertRow, **errors(401, 403, 404, 409)},
@@ -149,5 +161,7 @@ class AlertAcknowledgeView(APIView):
     def post(self, request: Request, alert_id: int) -> Response:
         read_body(request._request)  # no body is needed; an oversize one is still a 413
         principal: Any = request.user
-        alert = services.alert_acknowledge(alert_id=alert_id, actor=principal.name)
+        alert = services.alert_acknowledge(
+            alert_id=alert_id, actor=principal.name, teams=principal.teams
+        )
         return Response(selectors.alert_row(alert))

@@ -22,7 +22,7 @@ from django.db.models import Q
 
 from awu.alerts import delivery, evaluate, selectors
 from awu.alerts.models import Alert, AlertState, AlertTransition, Budget, Channel, Delivery, Rule
-from ledger import audit, clock
+from ledger import access, audit, clock
 from ledger.errors import Conflict, NotFound
 from ledger.models import Membership, Person, Team
 
@@ -269,13 +269,15 @@ def _resolve(pk: int, now: datetime) -> bool:
         return True
 
 
-def alert_acknowledge(*, alert_id: int, actor: str) -> Alert:
+def alert_acknowledge(*, alert_id: int, actor: str, teams: frozenset[int] | None = None) -> Alert:
     """Acknowledge an open alert as ``actor``; acknowledging it again changes nothing
-    (no second notification). Raises ``NotFound``, or ``AlertResolved`` once resolved."""
+    (no second notification). Raises ``NotFound`` (also for an alert about a team
+    outside ``teams``, the teams the caller reads; None: every team), or
+    ``AlertResolved`` once resolved."""
     now = clock.now()
     with transaction.atomic():
         alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
-        if alert is None:
+        if alert is None or not access.may_read_team(teams, alert.team_id):
             raise NotFound("No such alert.")
         if alert.state == AlertState.RESOLVED:
             raise AlertResolved(alert.pk)

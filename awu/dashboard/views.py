@@ -60,7 +60,7 @@ def _context(request: HttpRequest) -> tuple[Period, View, dict[str, Any]]:
     )
     visible = Team.objects.all() if teams is None else Team.objects.filter(pk__in=sorted(teams))
     context = {
-        "active_alerts": _active_alerts(None),
+        "active_alerts": _active_alerts(teams, None),
         "period": period,
         "view": view,
         "errors": errors,
@@ -123,7 +123,7 @@ def team(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such team.")
     period, _, context = _context(request)
     context["team"] = slug
-    context["active_alerts"] = _active_alerts(slug)
+    context["active_alerts"] = _active_alerts(context["view"].teams, slug)
     context["budget"] = alert_selectors.team_budget_status(slug=slug, now=clock.now())
     return _render(
         request,
@@ -178,15 +178,16 @@ def work_unit(request: HttpRequest, unit_id: int) -> HttpResponse:
     )
 
 
-def _active_alerts(team: str | None) -> list[dict[str, Any]]:
-    rows, _ = alert_selectors.alerts_list(team_ids=None, state="active", team=team, limit=20)
+def _active_alerts(teams: frozenset[int] | None, team: str | None) -> list[dict[str, Any]]:
+    rows, _ = alert_selectors.alerts_list(team_ids=teams, state="active", team=team, limit=20)
     return rows
 
 
 @require_safe
 @login_required
+@_needs_role
 def alerts(request: HttpRequest) -> HttpResponse:
-    rows, _ = alert_selectors.alerts_list(team_ids=None, state="active", limit=200)
+    rows, _ = alert_selectors.alerts_list(team_ids=_teams(request), state="active", limit=200)
     message = {"acknowledged": "Alert acknowledged.", "resolved": "That alert had resolved."}.get(
         request.GET.get("done", "")
     )
@@ -195,10 +196,14 @@ def alerts(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@_needs_role
 def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
-    """Any signed-in user may acknowledge from the page (CSRF checked by the middleware)."""
+    """A signed-in user with a role acknowledges the alerts of the teams they read
+    (CSRF checked by the middleware); another team's alert is a 404."""
     try:
-        alert_services.alert_acknowledge(alert_id=alert_id, actor=request.user.get_username())
+        alert_services.alert_acknowledge(
+            alert_id=alert_id, actor=request.user.get_username(), teams=_teams(request)
+        )
         done = "acknowledged"
     except alert_services.AlertResolved:
         done = "resolved"

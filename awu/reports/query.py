@@ -9,8 +9,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
 from ledger import access, clock
-from ledger.errors import Forbidden
-from ledger.models import Team
 from ledger.query import Query, choice, invalid, one, parse_bound, parse_period, person_id, values
 
 DIMENSIONS = (
@@ -90,12 +88,7 @@ def limited_to(query: ReportQuery, teams: frozenset[int] | None) -> ReportQuery:
     whether or not such a team exists (no existence leak)."""
     if teams is None:
         return replace(query, teams=None)
-    if query.team is not None:
-        team = Team.objects.filter(slug=query.team).only("pk").first()
-        if team is None or not access.may_read_team(teams, team.pk):
-            raise Forbidden(
-                f"This caller may not read team {query.team!r}: it is limited to other teams."
-            )
+    access.require_team(teams, query.team)
     return replace(query, teams=frozenset(teams))
 
 

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from awu.alerts import services
 from awu.alerts.models import Alert, AlertTransition
 from awu.dashboard import assets
+from ledger import access
 from tests.awu.alerts.scenario import NOW, trip_every_rule
 from tests.dashboard.conftest import PASSWORD, missing_or_skip, screenshot
 from tests.e2e.conftest import Stack, stack_environment
@@ -65,7 +66,7 @@ def test_a_viewer_acknowledges_an_alert_on_the_alerts_page(
     settings.AWU_NOW = NOW
     trip_every_rule()
     services.alerts_evaluate()
-    User.objects.create_user("viewer", password=PASSWORD)
+    access.grant(user=User.objects.create_user("viewer", password=PASSWORD), role=access.VIEWER)
     pace = Alert.objects.get(rule="spend_pace")
 
     browser.get(f"{web.base_url}/alerts/")

@@ -36,7 +36,7 @@ from django.db import connection
 from django.test import Client
 
 from awu.alerts.models import Alert
-from ledger import auth, directory
+from ledger import auth, clock, directory
 from ledger.models import Person, Team
 from tests.awu.reports import build
 from tests.conftest import approval_off
@@ -821,6 +821,25 @@ ADMIN_MATRIX: dict[str, AdminRow] = {
     "definitions.ApprovalPolicy": AdminRow(
         changelist=ALF, add=A, change=A, view=frozenset({LEAD, FIN})
     ),
+    # Budgets: finance's (and admins'); a lead reads their teams'. Alerts: read by
+    # admins and finance, a lead their teams'. Where alerts go and what was sent:
+    # admins only.
+    "alerts.Budget": AdminRow(
+        changelist=ALF,
+        add=AF,
+        change=AF,
+        view=frozenset({LEAD}),
+        delete=AF,
+        other_change=AF,
+        other_delete=AF,
+        actions={"delete_selected": AF},
+    ),
+    "alerts.Alert": AdminRow(changelist=ALF, view=ALF, other_view=AF),
+    "alerts.Channel": _everything(),
+    "alerts.DigestRecipient": _everything(),
+    "alerts.AlertTransition": AdminRow(changelist=A, has_object=False),
+    "alerts.Delivery": AdminRow(changelist=A, has_object=False),
+    "alerts.DigestRun": AdminRow(changelist=A, has_object=False),
 }
 
 # Rows expected to fail, with their reason (none: every row holds).
@@ -855,6 +874,7 @@ class AdminWorld:
 def admin_world(world: World) -> AdminWorld:
     from django.contrib.auth.models import Group
 
+    from awu.alerts.models import Budget, Channel, DigestRecipient
     from awu.definitions import approvals
     from awu.definitions.models import ApprovalPolicy, Definition, DefinitionVersion
     from awu.definitions.services import version_draft_from
@@ -924,9 +944,15 @@ def admin_world(world: World) -> AdminWorld:
             preview_days=30,
             now=now,
         ).pk,
-        "definitions.ApprovalPolicy": ApprovalPolicy.objects.get(
-            domain=published.definition.domain
+        "alerts.Budget": Budget.objects.create(team=team_a, monthly_usd="1000").pk,
+        "alerts.Alert": _alert(team_a).pk,
+        "alerts.Channel": Channel.objects.create(
+            name="matrix", kind="webhook", url="https://hooks.example.com/awu"
         ).pk,
+        "alerts.DigestRecipient": DigestRecipient.objects.create(email="cto@example.com").pk,
+        "definitions.ApprovalPolicy": ApprovalPolicy.objects.get_or_create(
+            domain=published.definition.domain, defaults={"required": True}
+        )[0].pk,
     }
     other_entry = AwuEntry.objects.filter(unit=other_unit).first()
     assert other_entry is not None
@@ -936,8 +962,23 @@ def admin_world(world: World) -> AdminWorld:
         "ledger.Team": team_b.pk,
         "scoring.WorkUnit": other_unit.pk,
         "scoring.AwuEntry": other_entry.pk,
+        "alerts.Budget": Budget.objects.create(team=team_b, monthly_usd="1000").pk,
+        "alerts.Alert": _alert(team_b).pk,
     }
     return AdminWorld(team_a=team_a, own=own, other=other)
+
+
+def _alert(team: Team) -> Any:
+    from awu.alerts.models import Alert
+
+    return Alert.objects.create(
+        rule="spend_pace",
+        subject=f"team:{team.pk}",
+        team=team,
+        period_key="matrix-admin",
+        summary="On pace to exceed the budget.",
+        opened_at=clock.now(),
+    )
 
 
 def _label(model: Any) -> str:
@@ -1211,10 +1252,12 @@ SESSION_REPORTS = frozenset(
     {
         "api/v1/reports/efficiency", "api/v1/reports/spend-deciles", "api/v1/reports/trend",
         "api/v1/reports/incidents", "api/v1/work-units", "api/v1/work-units/<int:unit_id>",
-        "api/v1/definitions", "api/v1/definitions/<int:definition_id>",
+        "api/v1/definitions", "api/v1/definitions/<int:definition_id>", "api/v1/alerts",
     }
 )  # fmt: skip
-DASHBOARD = frozenset({"", "units/<int:unit_id>/", "teams/<str:slug>/", "people/<int:person_id>/"})
+DASHBOARD = frozenset(
+    {"", "units/<int:unit_id>/", "teams/<str:slug>/", "people/<int:person_id>/", "alerts/"}
+)
 
 
 def session_expect(route: str, rule: Rule, role: str) -> int:

@@ -11,7 +11,8 @@ from django.test import Client
 
 from awu.alerts import selectors, services
 from awu.alerts.models import Alert, AlertTransition
-from ledger.models import AuditEvent
+from ledger import access
+from ledger.models import AuditEvent, Team
 from tests.awu.alerts.scenario import NOW, trip_every_rule
 from tests.conftest import Api
 
@@ -90,7 +91,9 @@ def test_acknowledging_a_missing_or_resolved_alert(
 
 
 def test_a_signed_in_viewer_acknowledges_on_the_alerts_page(alerts: list[Alert]) -> None:
-    User.objects.create_user("viewer", password="pw-viewer-1")
+    access.grant(
+        user=User.objects.create_user("viewer", password="pw-viewer-1"), role=access.VIEWER
+    )
     client = Client(enforce_csrf_checks=True)
     client.login(username="viewer", password="pw-viewer-1")
     page = client.get("/alerts/")
@@ -109,7 +112,9 @@ def test_a_signed_in_viewer_acknowledges_on_the_alerts_page(alerts: list[Alert])
 def test_open_alerts_show_on_the_dashboard_and_the_team_page_with_its_budget(
     alerts: list[Alert],
 ) -> None:
-    User.objects.create_user("viewer", password="pw-viewer-1")
+    access.grant(
+        user=User.objects.create_user("viewer", password="pw-viewer-1"), role=access.VIEWER
+    )
     client = Client()
     client.login(username="viewer", password="pw-viewer-1")
     assert 'id="alerts-panel"' in client.get("/").content.decode()
@@ -137,23 +142,34 @@ def test_metrics_count_open_alerts_and_failed_deliveries(
     assert "awu_alert_deliveries_failed 0.0" in text
 
 
-def test_a_staff_session_acknowledges_through_the_api_with_its_csrf_token(
+def _session(name: str, *grants: tuple[str, Team | None]) -> tuple[Client, str]:
+    user = User.objects.create_user(name, password=f"pw-{name}-1")
+    for role, team in grants:
+        access.grant(user=user, role=role, team=team)
+    client = Client(enforce_csrf_checks=True)
+    client.login(username=name, password=f"pw-{name}-1")
+    return client, str(client.get("/alerts/").context["csrf_token"])
+
+
+def test_a_session_with_a_role_acknowledges_its_teams_alerts_with_its_csrf_token(
     alerts: list[Alert],
 ) -> None:
-    User.objects.create_user("ops", password="pw-ops-1", is_staff=True)
-    User.objects.create_user("viewer", password="pw-viewer-1")
-    url = f"/api/v1/alerts/{alerts[0].pk}/acknowledge"
-    viewer = Client(enforce_csrf_checks=True)
-    viewer.login(username="viewer", password="pw-viewer-1")
-    token = viewer.get("/alerts/").context["csrf_token"]
+    alert = alerts[0]
+    assert alert.team is not None
+    url = f"/api/v1/alerts/{alert.pk}/acknowledge"
+    elsewhere = Team.objects.create(slug="elsewhere", name="Elsewhere")
+
+    nobody, token = _session("nobody")
     assert (
-        viewer.post(url, content_type="application/json", HTTP_X_CSRFTOKEN=str(token)).status_code
-        == 401
+        nobody.post(url, content_type="application/json", HTTP_X_CSRFTOKEN=token).status_code == 401
     )
-    staff = Client(enforce_csrf_checks=True)
-    staff.login(username="ops", password="pw-ops-1")
-    assert staff.post(url, content_type="application/json").status_code == 403  # no CSRF token
-    token = staff.get("/alerts/").context["csrf_token"]
-    answer = staff.post(url, content_type="application/json", HTTP_X_CSRFTOKEN=str(token))
+    other, token = _session("other", (access.VIEWER, elsewhere))
+    assert (
+        other.post(url, content_type="application/json", HTTP_X_CSRFTOKEN=token).status_code == 404
+    )
+    lead, token = _session("ops", (access.TEAM_LEAD, alert.team))
+    assert lead.post(url, content_type="application/json").status_code == 403  # no CSRF token
+    answer = lead.post(url, content_type="application/json", HTTP_X_CSRFTOKEN=token)
     assert answer.status_code == 200
     assert answer.json()["acknowledged_by"] == "user:ops"
+    assert Alert.objects.get(pk=alert.pk).state == "acknowledged"
