@@ -124,10 +124,7 @@ def usage_add(recomputed: set[date]) -> int:
 
 def everything_rebuild() -> None:
     """Every rollup from the raw tables, leaving out the usage still queued."""
-    run(
-        "TRUNCATE reports_usagerollup, reports_entryrollup, reports_unitrollup, reports_unitfact, "
-        + ", ".join(sql.MONTHLY_TABLES)
-    )
+    run("TRUNCATE " + ", ".join(sql.ROLLUP_TABLES))
     run(sql.USAGE_INSERT.format(facts=facts.usage_facts_sql(where=sql.NOT_QUEUED)))
     run(sql.ENTRY_INSERT.format(facts=facts.entry_facts_sql()))
     run(sql.UNIT_FACT_INSERT.format(facts=facts.unit_facts_sql()))

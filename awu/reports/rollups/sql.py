@@ -194,6 +194,10 @@ MONTHLY = {
     ),
 }
 MONTHLY_TABLES = tuple(table for tables in MONTHLY.values() for table, *_ in tables)
+ROLLUP_TABLES = (
+    "reports_usagerollup", "reports_entryrollup", "reports_unitrollup", "reports_unitfact",
+    *MONTHLY_TABLES,
+)  # fmt: skip
 
 
 # --- Adding new usage -----------------------------------------------------------------
