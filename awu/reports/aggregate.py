@@ -460,6 +460,13 @@ def side_rows(
         # Monthly rows carry their people as a set: the group's people are the
         # concatenated sets (and the edge days' people), counted once each later.
         measures = measures.replace(_PEOPLE, _PEOPLE_MIXED if mixed else _PEOPLE_MONTHLY)
+    elif "person" in dimensions:
+        # Grouped by person: a group's people are its person. Without a DISTINCT
+        # aggregate the plan can hash the groups instead of sorting every row.
+        measures = measures.replace(
+            _PEOPLE,
+            "CASE WHEN f.person_id IS NOT NULL THEN ARRAY[f.person_id] END AS people",
+        )
     sql = f"""
         SELECT {select_keys + "," if keys else ""} {measures}
         FROM {relation.sql} f
