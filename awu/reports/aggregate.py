@@ -32,10 +32,17 @@ class Relation:
     is_day: bool
 
 
-# Groupings and filters the monthly rollups (no person, months) can answer.
+# Groupings the monthly rollups (months, no person) can answer; with the person
+# (a grouping or a filter) the person monthly rollups answer them.
 MONTHLY_DIMENSIONS = frozenset(
     {"team", "department", "cost_centre", "domain", "definition", "model", "month"}
 )
+PERSON_MONTHLY_DIMENSIONS = MONTHLY_DIMENSIONS | {"person"}
+
+
+def by_person(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
+    """Whether ``query`` grouped by ``dimensions`` needs the person rollups."""
+    return "person" in dimensions or query.person is not None
 
 
 @dataclass(frozen=True)
@@ -54,14 +61,12 @@ def _month_ceil(day: date) -> date:
 
 
 def month_span(query: ReportQuery, dimensions: tuple[str, ...]) -> MonthSpan | None:
-    """The whole months the monthly rollups can answer for ``query`` grouped by
-    ``dimensions``, or None: day-aligned bounds, no ``as_of``, no person filter, no
-    person or week grouping, and at least one whole month inside the period."""
+    """The whole months the monthly rollups (by person, where the query needs the
+    person) can answer for ``query`` grouped by ``dimensions``, or None: day-aligned
+    bounds, no ``as_of``, no week grouping, and at least one whole month inside the
+    period."""
     if not (
-        query.day_aligned
-        and query.as_of is None
-        and query.person is None
-        and set(dimensions) <= MONTHLY_DIMENSIONS
+        query.day_aligned and query.as_of is None and set(dimensions) <= PERSON_MONTHLY_DIMENSIONS
     ):
         return None
     start = query.start.date() if query.start is not None else None
@@ -91,13 +96,23 @@ _SHARED_COLUMNS: dict[str, str] = {
 
 
 def _with_edges(
-    side: str, monthly: Relation, daily: Relation, span: MonthSpan, params: dict[str, Any]
+    side: str,
+    monthly: Relation,
+    daily: Relation,
+    span: MonthSpan,
+    params: dict[str, Any],
+    *,
+    person: bool = False,
 ) -> Relation:
     """The monthly rows of the whole months, and the daily rows of the days around
     them, as one relation with the time column ``t``: a monthly row has its
     ``people`` set (``person_id`` NULL), a daily row its ``person_id`` (``people``
-    NULL); :data:`_PEOPLE_MIXED` unites the two."""
+    NULL); :data:`_PEOPLE_MIXED` unites the two. A person monthly row (``person``)
+    has its ``person_id``, like a daily one."""
     columns = _SHARED_COLUMNS[side]
+    month_people = (
+        "person_id, NULL::bigint[] AS people" if person else "NULL::bigint AS person_id, people"
+    )
     month_where, day_where = [], []
     if span.first is not None:
         month_where.append(f"{monthly.time_column} >= %(span_first)s")
@@ -107,7 +122,7 @@ def _with_edges(
         month_where.append(f"{monthly.time_column} < %(span_after)s")
         day_where.append(f"{daily.time_column} >= %(span_after)s")
         params["span_after"] = span.after
-    sql = f"""(SELECT {monthly.time_column} AS t, {columns}, NULL::bigint AS person_id, people
+    sql = f"""(SELECT {monthly.time_column} AS t, {columns}, {month_people}
         FROM {monthly.sql}
         WHERE {" AND ".join(month_where) or "TRUE"}
         UNION ALL
@@ -117,10 +132,75 @@ def _with_edges(
     return Relation(sql, "t", True)
 
 
-def _units_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> Relation:
+# The people by month (``awu.reports.models.UsagePeopleMonth`` and its siblings):
+# per side, (table, its month column per basis, the daily rollup, its day column
+# per basis). They answer a group's people when the report is grouped by these
+# only and filters nothing finer than team and domain.
+_PEOPLE_TABLES: dict[str, tuple[str, dict[str, str], str, dict[str, str]]] = {
+    "usage": (
+        "reports_usagepeoplemonth",
+        {"triggered": "month", "completed": "month"},
+        "reports_usagerollup",
+        {"triggered": "day", "completed": "day"},
+    ),
+    "units": (
+        "reports_unitpeoplemonth",
+        {"triggered": "trig_month", "completed": "comp_month"},
+        "reports_unitrollup",
+        {"triggered": "trig_day", "completed": "comp_day"},
+    ),
+    "entries": (
+        "reports_entrypeoplemonth",
+        {"triggered": "trig_month", "completed": "eff_month"},
+        "reports_entryrollup",
+        {"triggered": "trig_day", "completed": "eff_day"},
+    ),
+}
+PEOPLE_DIMENSIONS = frozenset({"team", "department", "cost_centre", "domain", "month"})
+
+
+def people_by_month_apply(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
+    """Whether the people by month answer the people of ``query``'s groups."""
+    return set(dimensions) <= PEOPLE_DIMENSIONS and not (
+        query.person or query.source or query.provider or query.model
+        or query.definition or query.ai
+    )  # fmt: skip
+
+
+def _people_relation(
+    side: str, query: ReportQuery, span: MonthSpan, params: dict[str, Any], time_column: str
+) -> str:
+    """The people by month of the period's whole months, and the daily rollup's
+    people of the days around them, with the time column named ``time_column``: a
+    monthly row has its ``people`` set, a daily row its ``person_id``."""
+    table, month_columns, daily, day_columns = _PEOPLE_TABLES[side]
+    month, day = month_columns[query.basis], day_columns[query.basis]
+    domain = "domain" if side != "usage" else "NULL::varchar AS domain"
+    monthly = f"SELECT {month} AS {time_column}, team_id, {domain}, NULL::bigint AS person_id, people FROM {table}"  # noqa: S608 - fixed names
+    if not span.edges:
+        return f"({monthly})"
+    month_where, day_where = [], []
+    if span.first is not None:
+        month_where.append(f"{month} >= %(span_first)s")
+        day_where.append(f"{day} < %(span_first)s")
+        params["span_first"] = span.first
+    if span.after is not None:
+        month_where.append(f"{month} < %(span_after)s")
+        day_where.append(f"{day} >= %(span_after)s")
+        params["span_after"] = span.after
+    return f"""({monthly} WHERE {" AND ".join(month_where) or "TRUE"}
+        UNION ALL
+        SELECT {day}, team_id, {domain}, person_id, NULL::bigint[] FROM {daily}
+        WHERE {" OR ".join(day_where) or "FALSE"})"""  # noqa: S608 - fixed names
+
+
+def _units_relation(
+    query: ReportQuery, *, raw: bool, monthly: bool = False, person: bool = False
+) -> Relation:
     if monthly:
         column = "trig_month" if query.basis == "triggered" else "comp_month"
-        return Relation("reports_unitmonthrollup", column, True)
+        table = "reports_unitpersonmonthrollup" if person else "reports_unitmonthrollup"
+        return Relation(table, column, True)
     if not raw:
         column = "trig_day" if query.basis == "triggered" else "comp_day"
         return Relation("reports_unitrollup", column, True)
@@ -131,10 +211,13 @@ def _units_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> 
     return Relation(sql, "triggered_at" if query.basis == "triggered" else "placed_at", False)
 
 
-def _entries_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> Relation:
+def _entries_relation(
+    query: ReportQuery, *, raw: bool, monthly: bool = False, person: bool = False
+) -> Relation:
     if monthly:
         column = "trig_month" if query.basis == "triggered" else "eff_month"
-        return Relation("reports_entrymonthrollup", column, True)
+        table = "reports_entrypersonmonthrollup" if person else "reports_entrymonthrollup"
+        return Relation(table, column, True)
     if not raw:
         column = "trig_day" if query.basis == "triggered" else "eff_day"
         return Relation("reports_entryrollup", column, True)
@@ -144,9 +227,12 @@ def _entries_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -
     return Relation(sql, "triggered_at" if query.basis == "triggered" else "effective_at", False)
 
 
-def _usage_relation(query: ReportQuery, *, raw: bool, monthly: bool = False) -> Relation:
+def _usage_relation(
+    query: ReportQuery, *, raw: bool, monthly: bool = False, person: bool = False
+) -> Relation:
     if monthly:
-        return Relation("reports_usagemonthrollup", "month", True)
+        table = "reports_usagepersonmonthrollup" if person else "reports_usagemonthrollup"
+        return Relation(table, "month", True)
     if not raw:
         return Relation("reports_usagerollup", "day", True)
     sql = f"""(SELECT occurred_at, person_id, team_id, provider, model, source_id, tied,
@@ -284,13 +370,15 @@ def side_rows(
         "entries": _entries_relation,
         "usage": _usage_relation,
     }[side]
-    relation = relation_of(query, raw=raw, monthly=use_monthly)
+    # The person monthly rollups carry each row's person as the daily ones do.
+    person = by_person(query, dimensions)
+    relation = relation_of(query, raw=raw, monthly=use_monthly, person=person)
     params: dict[str, Any] = facts.as_of_params(query.as_of)
     mixed = False
     if use_monthly and span is not None and span.edges:
         mixed = True
         daily = relation_of(query, raw=False, monthly=False)
-        relation = _with_edges(side, relation, daily, span, params)
+        relation = _with_edges(side, relation, daily, span, params, person=person)
     time_col = f"f.{relation.time_column}"
     where: list[str] = []
     if query.start is not None:
@@ -359,12 +447,32 @@ def side_rows(
     select_keys = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
     measures = _MEASURES[side]
     teams = _TEAMS_IN_TREE if _TREE_DIMENSIONS & set(dimensions) else _TEAMS_AS_COUNTED
+    people_sql = ""
     if not people:
         measures = measures.replace(_PEOPLE, "NULL::bigint[] AS people")
-    elif use_monthly:
+    elif use_monthly and span is not None and people_by_month_apply(query, dimensions):
+        # The groups' people from the people by month (one small set per month and
+        # team), not from the sums' rows: a second, narrow GROUP BY.
+        measures = measures.replace(_PEOPLE, "NULL::bigint[] AS people")
+        relation_people = _people_relation(side, query, span, params, relation.time_column)
+        people_sql = f"""
+            SELECT {select_keys + "," if keys else ""} {_PEOPLE_MIXED}
+            FROM {relation_people} f
+            LEFT JOIN ({teams}) t ON t.id = f.team_id
+            WHERE {" AND ".join(where) or "TRUE"}
+            {"GROUP BY " + ", ".join(f"k{i}" for i in range(len(keys))) if keys else ""}
+        """  # noqa: S608 - as below
+    elif use_monthly and not person:
         # Monthly rows carry their people as a set: the group's people are the
         # concatenated sets (and the edge days' people), counted once each later.
         measures = measures.replace(_PEOPLE, _PEOPLE_MIXED if mixed else _PEOPLE_MONTHLY)
+    elif "person" in dimensions:
+        # Grouped by person: a group's people are its person. Without a DISTINCT
+        # aggregate the plan can hash the groups instead of sorting every row.
+        measures = measures.replace(
+            _PEOPLE,
+            "CASE WHEN f.person_id IS NOT NULL THEN ARRAY[f.person_id] END AS people",
+        )
     sql = f"""
         SELECT {select_keys + "," if keys else ""} {measures}
         FROM {relation.sql} f
@@ -377,10 +485,17 @@ def side_rows(
         cursor.execute(sql, params)
         names = [c.name for c in cursor.description or ()]
         rows = cursor.fetchall()
+        groups_people: dict[GroupKey, Any] = {}
+        if people_sql:
+            cursor.execute(people_sql, params)
+            for found in cursor.fetchall():
+                groups_people[tuple(found[: len(keys)])] = found[len(keys)]
     out = []
     for row in rows:
         record = dict(zip(names, row, strict=True))
         record["key"] = tuple(record.pop(f"k{i}") for i in range(len(keys)))
+        if people_sql:
+            record["people"] = groups_people.get(record["key"])
         out.append(record)
     # An aggregate with no GROUP BY yields one row of NULLs over no input: drop it.
     if not keys:

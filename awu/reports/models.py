@@ -228,3 +228,105 @@ class EntryMonthRollup(WorkDimensions):
 
     def __str__(self) -> str:
         return f"entries {self.eff_month:%Y-%m}"
+
+
+# --- Person monthly rollups: the daily rollups summed by UTC month, keeping the
+# person, so a year-long report by person (or a person's report, or the spend
+# deciles) sums a month's row per person instead of a day's. Kept exactly like
+# the monthly rollups above, re-derived from the daily rollups with them.
+
+
+class UsagePersonMonthRollup(UsageMeasures):
+    """``UsageRollup`` summed by UTC month, person kept."""
+
+    month = models.DateField()
+    person_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="reports_usagepm_month")]
+
+    def __str__(self) -> str:
+        return f"usage {self.month:%Y-%m} person {self.person_id} {self.model}"
+
+
+class UnitPersonMonthRollup(PersonWorkDimensions, Maturity, QualitySums):
+    """``UnitRollup`` summed by triggered month and completion month, person kept."""
+
+    trig_month = models.DateField()
+    comp_month = models.DateField()
+    state = models.CharField(max_length=10)
+    unit_count = models.BigIntegerField()
+    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
+
+    class Meta:
+        indexes = [models.Index(fields=["trig_month"], name="reports_unitpm_trig")]
+
+    def __str__(self) -> str:
+        return f"units {self.trig_month:%Y-%m} person {self.person_id} {self.state}"
+
+
+class EntryPersonMonthRollup(PersonWorkDimensions):
+    """``EntryRollup`` summed by effective month and triggered month, person kept."""
+
+    eff_month = models.DateField()
+    trig_month = models.DateField()
+    entry_count = models.BigIntegerField()
+    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
+
+    class Meta:
+        indexes = [models.Index(fields=["eff_month"], name="reports_entrypm_eff")]
+
+    def __str__(self) -> str:
+        return f"entries {self.eff_month:%Y-%m} person {self.person_id}"
+
+
+# --- People by month: the distinct people of each month and team (and domain, for
+# units and entries), one set per row, so a report by team, department, cost centre,
+# domain or month unites a few hundred small sets instead of one set per monthly
+# rollup row. Kept with the monthly rollups, from the daily ones.
+
+
+class UsagePeopleMonth(models.Model):
+    """The people with counted token spend per UTC month and team."""
+
+    month = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="reports_usagepeople_month")]
+
+    def __str__(self) -> str:
+        return f"usage people {self.month:%Y-%m} team {self.team_id}"
+
+
+class UnitPeopleMonth(models.Model):
+    """The people with work units per triggered month, completion month, team and domain."""
+
+    trig_month = models.DateField()
+    comp_month = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    domain = models.CharField(max_length=40)
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["trig_month"], name="reports_unitpeople_trig")]
+
+    def __str__(self) -> str:
+        return f"unit people {self.trig_month:%Y-%m} team {self.team_id}"
+
+
+class EntryPeopleMonth(models.Model):
+    """The people with AWU entries per effective month, triggered month, team and domain."""
+
+    eff_month = models.DateField()
+    trig_month = models.DateField()
+    team_id = models.BigIntegerField(null=True)
+    domain = models.CharField(max_length=40)
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["eff_month"], name="reports_entrypeople_eff")]
+
+    def __str__(self) -> str:
+        return f"entry people {self.eff_month:%Y-%m} team {self.team_id}"

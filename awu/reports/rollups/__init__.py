@@ -14,10 +14,12 @@ from awu.reports.rollups.refresh import (
     rollups_ensure_fresh,
     rollups_refresh,
 )
+from awu.reports.rollups.sql import ROLLUP_TABLES
 
 __all__ = [
     "LOCK_KEY",
     "QUEUES",
+    "ROLLUP_TABLES",
     "RefreshStats",
     "rollups_behind",
     "rollups_ensure_fresh",

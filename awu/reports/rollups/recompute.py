@@ -1,8 +1,9 @@
 """Recomputing rollup days from the raw tables, and adding new usage's sums.
 
-The monthly rollups (no person; a people set per row) are re-derived from the
-daily ones for each month with a recomputed day, in the same transaction, and
-take the same added sums otherwise: they are exactly as fresh as the daily ones.
+The monthly rollups (no person, a people set per row; and by person) are
+re-derived from the daily ones for each month with a recomputed day, in the same
+transaction, and take the same added sums otherwise: they are exactly as fresh as
+the daily ones.
 """
 
 from __future__ import annotations
@@ -86,15 +87,15 @@ def months_rebuild(side: str, days: Iterable[date]) -> None:
     months = months_of(days)
     if not months:
         return
-    table, month_column, day_column, insert = sql.MONTHLY[side]
-    run(f"DELETE FROM {table} WHERE {month_column} = ANY(%(months)s)", {"months": months})  # noqa: S608 - constant names
-    # The range lets the day index narrow the scan; the month list is exact.
-    where = (
-        f"{day_column} >= %(first)s AND {day_column} < %(after)s"
-        f" AND date_trunc('month', {day_column})::date = ANY(%(months)s)"
-    )
     after = (months[-1].replace(day=28) + timedelta(days=4)).replace(day=1)
-    run(insert.format(where=where), {"months": months, "first": months[0], "after": after})
+    for table, month_column, day_column, insert in sql.MONTHLY[side]:
+        run(f"DELETE FROM {table} WHERE {month_column} = ANY(%(months)s)", {"months": months})  # noqa: S608 - constant names
+        # The range lets the day index narrow the scan; the month list is exact.
+        where = (
+            f"{day_column} >= %(first)s AND {day_column} < %(after)s"
+            f" AND date_trunc('month', {day_column})::date = ANY(%(months)s)"
+        )
+        run(insert.format(where=where), {"months": months, "first": months[0], "after": after})
 
 
 def usage_add(recomputed: set[date]) -> int:
@@ -114,22 +115,20 @@ def usage_add(recomputed: set[date]) -> int:
     run(sql.USAGE_DAY_MERGE.format(source="SELECT * FROM reports_usageadded"))
     # Months with a recomputed day are re-derived from the daily rows (which now
     # include these sums); the others take the sums.
-    run(
-        sql.USAGE_MONTH_MERGE.format(source=sql.USAGE_ADDED_BY_MONTH),
-        {"rebuilt": months_of(recomputed)},
-    )
+    rebuilt = {"rebuilt": months_of(recomputed)}
+    run(sql.USAGE_MONTH_MERGE.format(source=sql.USAGE_ADDED_BY_MONTH), rebuilt)
+    run(sql.USAGE_PERSON_MONTH_MERGE.format(source=sql.USAGE_ADDED_BY_PERSON_MONTH), rebuilt)
+    run(sql.USAGE_PEOPLE_MERGE, rebuilt)
     return added
 
 
 def everything_rebuild() -> None:
     """Every rollup from the raw tables, leaving out the usage still queued."""
-    run(
-        "TRUNCATE reports_usagerollup, reports_entryrollup, reports_unitrollup, reports_unitfact,"
-        " reports_usagemonthrollup, reports_entrymonthrollup, reports_unitmonthrollup"
-    )
+    run("TRUNCATE " + ", ".join(sql.ROLLUP_TABLES))
     run(sql.USAGE_INSERT.format(facts=facts.usage_facts_sql(where=sql.NOT_QUEUED)))
     run(sql.ENTRY_INSERT.format(facts=facts.entry_facts_sql()))
     run(sql.UNIT_FACT_INSERT.format(facts=facts.unit_facts_sql()))
     run(sql.UNIT_ROLLUP_INSERT.format(where="TRUE"))
-    for _, _, _, insert in sql.MONTHLY.values():
-        run(insert.format(where="TRUE"))
+    for tables in sql.MONTHLY.values():
+        for _, _, _, insert in tables:
+            run(insert.format(where="TRUE"))

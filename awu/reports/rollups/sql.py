@@ -111,12 +111,93 @@ WHERE {where}
 GROUP BY 1, 2, team_id, definition_id, domain, ai_assisted
 """
 
-# (monthly table, its month column, daily table, its day column, insert)
+# The person monthly rollups: the same sums, the person kept (no people set).
+USAGE_PERSON_MONTH_INSERT = """
+INSERT INTO reports_usagepersonmonthrollup (month, person_id, team_id, provider, model, source_id,
+    tied, records, unpriced, cost_usd, input_tokens, output_tokens,
+    cache_creation_input_tokens, cache_read_input_tokens)
+SELECT date_trunc('month', day)::date AS month, person_id, team_id, provider, model, source_id,
+    tied, sum(records), sum(unpriced), sum(cost_usd), sum(input_tokens), sum(output_tokens),
+    sum(cache_creation_input_tokens), sum(cache_read_input_tokens)
+FROM reports_usagerollup
+WHERE {where}
+GROUP BY 1, person_id, team_id, provider, model, source_id, tied
+"""
+
+UNIT_PERSON_MONTH_INSERT = """
+INSERT INTO reports_unitpersonmonthrollup (trig_month, comp_month, person_id, team_id,
+    definition_id, domain, state, ai_assisted, maturing, settle_day, unit_count, units_sum,
+    incidents_sum, bugs_sum, review_hours_sum)
+SELECT date_trunc('month', trig_day)::date, date_trunc('month', comp_day)::date, person_id,
+    team_id, definition_id, domain, state, ai_assisted, maturing, max(settle_day),
+    sum(unit_count), sum(units_sum), sum(incidents_sum), sum(bugs_sum), sum(review_hours_sum)
+FROM reports_unitrollup
+WHERE {where}
+GROUP BY 1, 2, person_id, team_id, definition_id, domain, state, ai_assisted, maturing
+"""
+
+ENTRY_PERSON_MONTH_INSERT = """
+INSERT INTO reports_entrypersonmonthrollup (eff_month, trig_month, person_id, team_id,
+    definition_id, domain, ai_assisted, entry_count, delta_sum)
+SELECT date_trunc('month', eff_day)::date, date_trunc('month', trig_day)::date, person_id,
+    team_id, definition_id, domain, ai_assisted, sum(entry_count), sum(delta_sum)
+FROM reports_entryrollup
+WHERE {where}
+GROUP BY 1, 2, person_id, team_id, definition_id, domain, ai_assisted
+"""
+
+# The distinct people per month and team (and domain): one set per row.
+USAGE_PEOPLE_INSERT = """
+INSERT INTO reports_usagepeoplemonth (month, team_id, people)
+SELECT date_trunc('month', day)::date, team_id,
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+FROM reports_usagerollup
+WHERE {where}
+GROUP BY 1, team_id
+"""
+
+UNIT_PEOPLE_INSERT = """
+INSERT INTO reports_unitpeoplemonth (trig_month, comp_month, team_id, domain, people)
+SELECT date_trunc('month', trig_day)::date, date_trunc('month', comp_day)::date, team_id, domain,
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+FROM reports_unitrollup
+WHERE {where}
+GROUP BY 1, 2, team_id, domain
+"""
+
+ENTRY_PEOPLE_INSERT = """
+INSERT INTO reports_entrypeoplemonth (eff_month, trig_month, team_id, domain, people)
+SELECT date_trunc('month', eff_day)::date, date_trunc('month', trig_day)::date, team_id, domain,
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+FROM reports_entryrollup
+WHERE {where}
+GROUP BY 1, 2, team_id, domain
+"""
+
+# Per side, its month-grained rollups: (table, its month column, the daily table's
+# day column, insert). Each is re-derived from the side's daily rollup.
 MONTHLY = {
-    "usage": ("reports_usagemonthrollup", "month", "day", USAGE_MONTH_INSERT),
-    "units": ("reports_unitmonthrollup", "trig_month", "trig_day", UNIT_MONTH_INSERT),
-    "entries": ("reports_entrymonthrollup", "eff_month", "eff_day", ENTRY_MONTH_INSERT),
+    "usage": (
+        ("reports_usagemonthrollup", "month", "day", USAGE_MONTH_INSERT),
+        ("reports_usagepersonmonthrollup", "month", "day", USAGE_PERSON_MONTH_INSERT),
+        ("reports_usagepeoplemonth", "month", "day", USAGE_PEOPLE_INSERT),
+    ),
+    "units": (
+        ("reports_unitmonthrollup", "trig_month", "trig_day", UNIT_MONTH_INSERT),
+        ("reports_unitpersonmonthrollup", "trig_month", "trig_day", UNIT_PERSON_MONTH_INSERT),
+        ("reports_unitpeoplemonth", "trig_month", "trig_day", UNIT_PEOPLE_INSERT),
+    ),
+    "entries": (
+        ("reports_entrymonthrollup", "eff_month", "eff_day", ENTRY_MONTH_INSERT),
+        ("reports_entrypersonmonthrollup", "eff_month", "eff_day", ENTRY_PERSON_MONTH_INSERT),
+        ("reports_entrypeoplemonth", "eff_month", "eff_day", ENTRY_PEOPLE_INSERT),
+    ),
 }
+MONTHLY_TABLES = tuple(table for tables in MONTHLY.values() for table, *_ in tables)
+ROLLUP_TABLES = (
+    "reports_usagerollup", "reports_entryrollup", "reports_unitrollup", "reports_unitfact",
+    *MONTHLY_TABLES,
+)  # fmt: skip
 
 
 # --- Adding new usage -----------------------------------------------------------------
@@ -157,6 +238,9 @@ USAGE_DAY_MERGE = _usage_merge_sql("reports_usagerollup", ["day", "person_id", *
 USAGE_MONTH_MERGE = _usage_merge_sql(
     "reports_usagemonthrollup", ["month", *_USAGE_KEYS], people=True
 )
+USAGE_PERSON_MONTH_MERGE = _usage_merge_sql(
+    "reports_usagepersonmonthrollup", ["month", "person_id", *_USAGE_KEYS]
+)
 
 USAGE_ADDED = """
 INSERT INTO reports_usageadded
@@ -179,4 +263,27 @@ SELECT date_trunc('month', day)::date AS month, team_id, provider, model, source
 FROM reports_usageadded
 WHERE NOT (date_trunc('month', day)::date = ANY(%(rebuilt)s::date[]))
 GROUP BY 1, team_id, provider, model, source_id, tied
+"""
+
+USAGE_ADDED_BY_PERSON_MONTH = """
+SELECT date_trunc('month', day)::date AS month, person_id, team_id, provider, model, source_id,
+    tied, sum(records) AS records, sum(unpriced) AS unpriced, sum(cost_usd) AS cost_usd,
+    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+    sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
+    sum(cache_read_input_tokens) AS cache_read_input_tokens
+FROM reports_usageadded
+WHERE NOT (date_trunc('month', day)::date = ANY(%(rebuilt)s::date[]))
+GROUP BY 1, person_id, team_id, provider, model, source_id, tied
+"""
+
+USAGE_PEOPLE_MERGE = """
+MERGE INTO reports_usagepeoplemonth r USING (
+    SELECT date_trunc('month', day)::date AS month, team_id,
+        COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{}') AS people
+    FROM reports_usageadded
+    WHERE NOT (date_trunc('month', day)::date = ANY(%(rebuilt)s::date[]))
+    GROUP BY 1, team_id
+) d ON r.month = d.month AND r.team_id IS NOT DISTINCT FROM d.team_id
+WHEN MATCHED THEN UPDATE SET people = ARRAY(SELECT DISTINCT p FROM unnest(r.people || d.people) p ORDER BY p)
+WHEN NOT MATCHED THEN INSERT (month, team_id, people) VALUES (d.month, d.team_id, d.people)
 """

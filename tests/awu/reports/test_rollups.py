@@ -354,9 +354,14 @@ def test_a_whole_month_team_report_is_answered_by_the_monthly_rollups() -> None:
     assert monthly_applies(replace(MARCH, group_by=("team", "month")), ("team", "month"))
 
 
-def test_a_person_or_week_grouping_or_a_partial_month_falls_back_to_daily_rollups() -> None:
-    assert not monthly_applies(replace(MARCH, group_by=("person",)), ("person",))
+def test_a_person_report_or_filter_is_answered_by_the_person_monthly_rollups() -> None:
+    assert monthly_applies(replace(MARCH, group_by=("person",)), ("person",))
+    assert monthly_applies(replace(MARCH, person=1, group_by=("month",)), ("month",))
+
+
+def test_a_week_grouping_or_a_partial_month_falls_back_to_daily_rollups() -> None:
     assert not monthly_applies(replace(MARCH, group_by=("week",)), ("week",))
+    assert not monthly_applies(replace(MARCH, group_by=("person", "week")), ("person", "week"))
     assert not monthly_applies(replace(MARCH, start=datetime(2026, 3, 2, tzinfo=UTC)), ())
 
 
@@ -436,6 +441,17 @@ QUERIES = [
     replace(MARCH, start=FEB_10, stop=None, group_by=("month",)),
     replace(MARCH, start=FEB_10, stop=APR_20, team="payments", ai="assisted"),
     replace(MARCH, start=datetime(2026, 3, 5, tzinfo=UTC), group_by=("team",)),  # no whole month
+    # By person: the person monthly rollups, with the edge days from the daily ones.
+    replace(MARCH, group_by=("person",)),
+    replace(MARCH, stop=datetime(2026, 6, 1, tzinfo=UTC), group_by=("person", "month")),
+    replace(MARCH, group_by=("team", "person"), basis="completed"),
+    replace(MARCH, person=2, group_by=("definition",)),
+    *(
+        replace(MARCH, start=FEB_10, stop=APR_20, group_by=g, basis=b)
+        for g in [("person",), ("person", "model"), ("person", "month")]
+        for b in ("triggered", "completed")
+    ),
+    replace(MARCH, start=FEB_10, stop=APR_20, person=1, ai="not"),
 ]
 
 
@@ -605,9 +621,10 @@ def test_reports_from_rollups_equal_reports_from_raw_tables(
                 if monthly_applies(query, query.group_by):
                     assert from_rollups(query, monthly=True) == naive, ("monthly", query)
             for by_team in (False, True):
-                assert spend_deciles(query=MARCH, by_team=by_team) == spend_deciles(
-                    query=replace(MARCH, as_of=LATER), by_team=by_team
-                ), ("deciles", by_team)
+                for period in (MARCH, replace(MARCH, start=FEB_10, stop=APR_20)):
+                    assert spend_deciles(query=period, by_team=by_team) == spend_deciles(
+                        query=replace(period, as_of=LATER), by_team=by_team
+                    ), ("deciles", by_team, period)
             raise _Rollback
     except _Rollback:
         pass
