@@ -69,8 +69,16 @@ def broker(request: pytest.FixtureRequest) -> str | None:
 
 
 def _database_url() -> str:
-    # Inside a test, settings_dict NAME is the test database's name.
+    """The test database's URL, for the processes a test starts (which commit to it
+    and are flushed after). Anything but the test database is refused: a stack or a
+    drill pointed at the database named by DATABASE_URL would write into it."""
     db = connection.settings_dict
+    test_name = settings.DATABASES["default"]["TEST"]["NAME"]
+    if db["NAME"] != test_name:
+        raise RuntimeError(
+            f"refusing to start processes on {db['NAME']!r}: not the test database "
+            f"{test_name!r} (is the test database set up?)"
+        )
     user = quote(db.get("USER") or "postgres", safe="")
     password = db.get("PASSWORD") or ""
     auth_part = f"{user}:{quote(password, safe='')}" if password else user
