@@ -16,6 +16,10 @@ from django.test import Client
 from ledger import auth, sources, teams
 from ledger.pricing.book import forget_cached_book
 
+# The real SMTP server and HTTP receiver (fixtures `smtp`, `receiver`) for the tests of
+# what the service sends, in process and end to end.
+pytest_plugins = ["tests.awu.alerts.receivers"]
+
 
 class Api:
     """A thin JSON client over Django's test client, with a bearer key."""

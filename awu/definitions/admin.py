@@ -36,6 +36,7 @@ from awu.definitions.forms import DefinitionVersionForm
 from awu.definitions.models import ApprovalPolicy, ChangeRequest, Definition, DefinitionVersion
 from awu.definitions.permissions import allowed
 from ledger import access, clock
+from ledger.admin_site import RolePermissionsMixin
 
 
 class RulesModuleMixin:
@@ -71,8 +72,9 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(Definition)
-class DefinitionAdmin(RulesModuleMixin, admin.ModelAdmin):
-    module_perm = "view_definition"
+class DefinitionAdmin(RolePermissionsMixin, admin.ModelAdmin):
+    # Its domain and owning team decide who approves: an admin's to change
+    # (awu.definitions.permissions).
     list_display = ["key", "name", "domain", "owner_team", "published_version", "draft_count"]
     list_filter = ["domain", "owner_team"]
     search_fields = ["key", "name", "description"]
@@ -81,19 +83,6 @@ class DefinitionAdmin(RulesModuleMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # The key names the definition in units, entries and reports: fixed once made.
         return ["key"] if obj is not None else []
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return allowed(request.user, "view_definition", obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return allowed(request.user, "add_definition")
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The domain and the owning team decide who approves: an admin's to change.
-        return allowed(request.user, "change_definition", obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return allowed(request.user, "delete_definition", obj)
 
     @admin.display(description="latest published")
     def published_version(self, obj: Definition) -> str:
@@ -485,27 +474,14 @@ class ChangeRequestAdmin(RulesModuleMixin, admin.ModelAdmin):
 
 
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(RulesModuleMixin, admin.ModelAdmin):
+class ApprovalPolicyAdmin(RolePermissionsMixin, admin.ModelAdmin):
     """Per domain: whether changes need four eyes. A domain without a row requires it."""
 
-    module_perm = "view_approvalpolicy"
     list_display = ["domain", "required", "preview_days", "updated_at"]
     fields = ["domain", "required", "preview_days"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["domain"] if obj is not None else []
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return allowed(request.user, "view_approvalpolicy", obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return allowed(request.user, "add_approvalpolicy")
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return allowed(request.user, "change_approvalpolicy", obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def save_model(
         self, request: HttpRequest, obj: ApprovalPolicy, form: Any, change: bool

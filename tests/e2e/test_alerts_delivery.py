@@ -30,22 +30,6 @@ RULES = 4  # spend_pace (payments), spend_outlier (alice, payments), efficiency_
 
 
 @pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    server = Smtp()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def alert_stack(
     transactional_db: None, tmp_path: Path, smtp: Smtp, receiver: Receiver
 ) -> Iterator[Stack]:
