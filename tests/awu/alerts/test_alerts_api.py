@@ -11,7 +11,7 @@ from django.test import Client
 
 from awu.alerts import selectors, services
 from awu.alerts.models import Alert, AlertTransition
-from ledger import access
+from ledger import access, auth
 from ledger.models import AuditEvent, Team
 from tests.awu.alerts.scenario import NOW, trip_every_rule
 from tests.conftest import Api
@@ -173,3 +173,21 @@ def test_a_session_with_a_role_acknowledges_its_teams_alerts_with_its_csrf_token
     assert answer.status_code == 200
     assert answer.json()["acknowledged_by"] == "user:ops"
     assert Alert.objects.get(pk=alert.pk).state == "acknowledged"
+
+
+def test_a_key_limited_to_a_team_lists_and_acknowledges_only_its_alerts(
+    alerts: list[Alert], client: Client
+) -> None:
+    mobile = Team.objects.get(slug="mobile")
+    _, key = auth.api_key_create(name="mobile-only", scopes=["admin"], teams=[mobile])
+    limited = Api(client, key)
+    rows = limited.get("/api/v1/alerts").json()["results"]
+    assert rows
+    assert {r["team"] for r in rows} == {"mobile"}
+    assert len(rows) == sum(1 for a in alerts if a.team_id == mobile.pk)
+    assert limited.get("/api/v1/alerts", {"team": "payments"}).status_code == 403
+    elsewhere = next(a for a in alerts if a.team_id != mobile.pk)
+    assert limited.post(f"/api/v1/alerts/{elsewhere.pk}/acknowledge", b"").status_code == 404
+    assert Alert.objects.get(pk=elsewhere.pk).state == "open"
+    own = next(a for a in alerts if a.team_id == mobile.pk)
+    assert limited.post(f"/api/v1/alerts/{own.pk}/acknowledge", b"").status_code == 200
