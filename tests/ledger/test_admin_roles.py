@@ -13,9 +13,9 @@ from ledger import access, directory
 from ledger.models import AuditEvent, Identity, Membership, Person, RoleGrant, Team
 from ledger.teams import team_create
 from tests.ledger.admin_forms import add_inline_row, form_data
+from tests.roles import PASSWORD, client_for, user_with
 
 pytestmark = pytest.mark.django_db
-PASSWORD = "a-long-password-9"
 
 
 @pytest.fixture
@@ -28,19 +28,6 @@ def world() -> dict[str, Any]:
     directory.membership_start(person=bob, team=b)
     directory.identity_map(value="github:bob", person=bob)
     return {"a": a, "b": b, "ann": ann, "bob": bob}
-
-
-def user_with(name: str, *grants: tuple[str, Team | None]) -> User:
-    user = User.objects.create_user(name, password=PASSWORD)
-    for role, team in grants:
-        access.grant(user=user, role=role, team=team)
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

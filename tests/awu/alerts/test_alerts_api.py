@@ -15,6 +15,7 @@ from ledger import access, auth
 from ledger.models import AuditEvent, Team
 from tests.awu.alerts.scenario import NOW, trip_every_rule
 from tests.conftest import Api
+from tests.roles import user_with
 
 
 @pytest.fixture
@@ -143,9 +144,7 @@ def test_metrics_count_open_alerts_and_failed_deliveries(
 
 
 def _session(name: str, *grants: tuple[str, Team | None]) -> tuple[Client, str]:
-    user = User.objects.create_user(name, password=f"pw-{name}-1")
-    for role, team in grants:
-        access.grant(user=user, role=role, team=team)
+    user_with(name, *grants, password=f"pw-{name}-1")
     client = Client(enforce_csrf_checks=True)
     client.login(username=name, password=f"pw-{name}-1")
     return client, str(client.get("/alerts/").context["csrf_token"])

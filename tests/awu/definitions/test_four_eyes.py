@@ -26,6 +26,7 @@ from ledger.ingest import events_ingest
 from ledger.models import AuditEvent, Identity, Membership, Person, Team
 from ledger.teams import team_create
 from tests.e2e import stories
+from tests.roles import client_for, user_with
 
 pytestmark = pytest.mark.django_db
 
@@ -46,27 +47,14 @@ def teams() -> dict[str, Team]:
     return {"payments": payments, "payments-api": api, "sales": sales}
 
 
-def staff(name: str, *grants: tuple[str, Team | None], email: str = "") -> User:
-    user = User.objects.create_user(name, email=email, password="pw", is_staff=True)
-    for role, team in grants:
-        access.grant(user=user, role=role, team=team)
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def people(teams: dict[str, Team]) -> dict[str, User]:
     return {
-        "lead": staff("pat", (access.TEAM_LEAD, teams["payments"])),
-        "sub_lead": staff("sam", (access.TEAM_LEAD, teams["payments-api"])),
-        "other_lead": staff("sue", (access.TEAM_LEAD, teams["sales"])),
-        "admin": staff("ada", (access.ADMIN, None)),
-        "viewer": staff("vic", (access.VIEWER, None)),
+        "lead": user_with("pat", (access.TEAM_LEAD, teams["payments"])),
+        "sub_lead": user_with("sam", (access.TEAM_LEAD, teams["payments-api"])),
+        "other_lead": user_with("sue", (access.TEAM_LEAD, teams["sales"])),
+        "admin": user_with("ada", (access.ADMIN, None)),
+        "viewer": user_with("vic", (access.VIEWER, None)),
     }
 
 
@@ -202,7 +190,7 @@ def test_four_eyes_through_the_admin(
     assert "own change" in decide(lead, change, "approve").content.decode()
     sub = client_for(people["sub_lead"])
     assert "outside the owning team" in decide(sub, change, "approve").content.decode()
-    member_user = staff("mia", (access.TEAM_LEAD, teams["sales"]), email="mia@example.com")
+    member_user = user_with("mia", (access.TEAM_LEAD, teams["sales"]), email="mia@example.com")
     mia = Person.objects.create(name="Mia", email="mia@example.com")
     Membership.objects.create(
         person=mia, team=teams["payments"], valid_from=NOW - timedelta(days=5)
@@ -390,10 +378,10 @@ def test_service_refuses_an_approver_inside_the_owning_team(
     change = propose(draft, people["lead"])
     with pytest.raises(approvals.NotAllowed, match="outside the owning team"):
         approvals.change_approve(change=change, by=people["sub_lead"], now=NOW)
-    co_lead = staff("cy", (access.TEAM_LEAD, teams["payments"]))
+    co_lead = user_with("cy", (access.TEAM_LEAD, teams["payments"]))
     with pytest.raises(approvals.NotAllowed, match="outside the owning team"):
         approvals.change_approve(change=change, by=co_lead, now=NOW)
-    admin_lead = staff("al", (access.ADMIN, None), (access.TEAM_LEAD, teams["payments-api"]))
+    admin_lead = user_with("al", (access.ADMIN, None), (access.TEAM_LEAD, teams["payments-api"]))
     with pytest.raises(approvals.NotAllowed, match="outside the owning team"):
         approvals.change_reject(change=change, by=admin_lead, now=NOW, reason="no")
 
@@ -402,7 +390,7 @@ def test_service_refuses_an_approver_who_is_a_member_of_the_owning_team(
     people: dict[str, User], draft: DefinitionVersion, teams: dict[str, Team]
 ) -> None:
     change = propose(draft, people["lead"])
-    member = staff("mo", (access.ADMIN, None), email="mo@example.com")
+    member = user_with("mo", (access.ADMIN, None), email="mo@example.com")
     mo = Person.objects.create(name="Mo", email="mo@example.com")
     Membership.objects.create(
         person=mo, team=teams["payments-api"], valid_from=NOW - timedelta(days=30)
@@ -410,7 +398,7 @@ def test_service_refuses_an_approver_who_is_a_member_of_the_owning_team(
     with pytest.raises(approvals.NotAllowed, match="member of payments"):
         approvals.change_approve(change=change, by=member, now=NOW)
     # A membership that ended no longer counts.
-    former = staff("fo", (access.ADMIN, None), email="fo@example.com")
+    former = user_with("fo", (access.ADMIN, None), email="fo@example.com")
     fo = Person.objects.create(name="Fo", email="fo@example.com")
     Membership.objects.create(
         person=fo,
