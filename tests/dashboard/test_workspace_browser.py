@@ -69,11 +69,16 @@ def web(
 
 def _login(browser: Any, web: Stack, path: str = "/") -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{web.base_url}{path}")
     browser.find_element(By.ID, "id_username").send_keys("lead")
     browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    submit = browser.find_element(By.CSS_SELECTOR, "form button[type=submit]")
+    submit.click()
+    # The log-in page itself is "complete" and has no charts: wait until it is gone.
+    WebDriverWait(browser, 30).until(staleness_of(submit))
     _charts_drawn(browser)
 
 
