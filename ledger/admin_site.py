@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ledger import permissions
+from ledger import access, permissions
 
 
 def may_use_admin(user: Any) -> bool:
@@ -57,6 +57,15 @@ def _perm(opts: Any, action: str) -> str:
 def allowed(request: HttpRequest, perm: str, obj: Any = None) -> bool:
     """Whether the request's user holds the ``rules`` permission ``perm``."""
     return bool(rules.has_perm(perm, request.user, obj))
+
+
+def rows_of_led_teams(request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """Rows with a ``team``: admins and finance list every team's, a team lead their
+    teams' (for a ModelAdmin's ``scope_queryset``)."""
+    user = request.user
+    if access.is_admin_user(user) or access.FINANCE in access.roles_of(user):
+        return queryset
+    return queryset.filter(team_id__in=access.lead_team_ids(user))
 
 
 class RolePermissionsMixin:

@@ -24,16 +24,8 @@ from awu.alerts.models import (
     DigestRecipient,
     DigestRun,
 )
-from ledger import access, audit
-from ledger.admin_site import RoleModelAdmin
-
-
-def _led_teams(request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-    """Admins and finance list every team's rows; a team lead their teams'."""
-    user = request.user
-    if access.is_admin_user(user) or access.FINANCE in access.roles_of(user):
-        return queryset
-    return queryset.filter(team_id__in=access.lead_team_ids(user))
+from ledger import audit
+from ledger.admin_site import RoleModelAdmin, rows_of_led_teams
 
 
 @admin.register(Budget)
@@ -42,7 +34,7 @@ class BudgetAdmin(RoleModelAdmin):
     autocomplete_fields = ("team",)
 
     def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return _led_teams(request, queryset)
+        return rows_of_led_teams(request, queryset)
 
     def save_model(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> None:
         if change and not form.changed_data:
@@ -117,7 +109,7 @@ class AlertAdmin(_ReadOnly):
     list_filter = ("state", "rule")
 
     def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return _led_teams(request, queryset)
+        return rows_of_led_teams(request, queryset)
 
 
 @admin.register(AlertTransition)

@@ -22,6 +22,7 @@ from awu.scoring.models import AwuEntry, WorkUnit
 from awu.scoring.preview import definition_preview, definition_preview_diff
 from ledger import access, clock
 from ledger.admin import ReadOnlyAdmin
+from ledger.admin_site import rows_of_led_teams
 from ledger.models import WorkEvent
 
 
@@ -42,13 +43,6 @@ class EntryInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-def team_scoped(request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-    """Admins and finance list every team's rows; a team lead their teams'."""
-    if access.is_admin_user(request.user) or access.FINANCE in access.roles_of(request.user):
-        return queryset
-    return queryset.filter(team_id__in=access.lead_team_ids(request.user))
 
 
 def in_scope(request: HttpRequest, obj: Any) -> bool:
@@ -76,7 +70,7 @@ class WorkUnitAdmin(ReadOnlyAdmin):
         return super().get_queryset(request).select_related("version__definition", "team")
 
     def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return team_scoped(request, queryset)
+        return rows_of_led_teams(request, queryset)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) and in_scope(request, obj)
@@ -121,7 +115,7 @@ class AwuEntryAdmin(ReadOnlyAdmin):
     list_select_related = ["definition"]
 
     def scope_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return team_scoped(request, queryset)
+        return rows_of_led_teams(request, queryset)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) and in_scope(request, obj)
