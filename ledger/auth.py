@@ -200,7 +200,6 @@ def principal_for_key(key: str) -> Principal | None:
             scopes=frozenset(row.scopes),
             teams=access.team_scope(limits) if limits else None,
         )
-    if row is not None:
         # Wall clock, like revoked_at: when the key was really used, a hint for
         # operators that no time-based rule reads.
         ApiKey.objects.filter(pk=row.pk).filter(
