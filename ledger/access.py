@@ -44,6 +44,7 @@ VIEWER = RoleGrant.Role.VIEWER.value
 ROLES = tuple(RoleGrant.Role.values)
 
 _CACHE = "_awu_grants"
+_SCOPES = "_awu_scopes"
 
 # The teams a set of teams covers: each one, the teams below it, the teams merged
 # into it, and so on down. UNION (not UNION ALL) ends the walk on a cycle.
@@ -79,10 +80,21 @@ def _grants(user: Any) -> list[tuple[str, int | None]]:
     return cached
 
 
+def _scope_for(user: Any, team_ids: Iterable[int]) -> frozenset[int]:
+    """``team_scope`` of some of ``user``'s granted teams, computed once per user
+    object (an admin change list asks it for every row)."""
+    key = frozenset(team_ids)
+    scopes: dict[frozenset[int], frozenset[int]] = user.__dict__.setdefault(_SCOPES, {})
+    if key not in scopes:
+        scopes[key] = team_scope(key)
+    return scopes[key]
+
+
 def forget(user: Any) -> None:
     """Drop the grants memoised on ``user`` (after granting or revoking)."""
-    if hasattr(user, _CACHE):
-        delattr(user, _CACHE)
+    for name in (_CACHE, _SCOPES):
+        if hasattr(user, name):
+            delattr(user, name)
 
 
 def _active(user: Any) -> bool:
@@ -106,7 +118,7 @@ def lead_team_ids(user: Any) -> frozenset[int]:
     """The teams ``user`` leads, with the teams they cover."""
     if not _active(user):
         return frozenset()
-    return team_scope(team for role, team in _grants(user) if role == TEAM_LEAD and team)
+    return _scope_for(user, (team for role, team in _grants(user) if role == TEAM_LEAD and team))
 
 
 def visible_team_ids(user: Any) -> frozenset[int] | None:
@@ -120,8 +132,8 @@ def visible_team_ids(user: Any) -> frozenset[int] | None:
     grants = _grants(user)
     if any(role == VIEWER and team is None for role, team in grants):
         return None
-    return team_scope(
-        team for role, team in grants if role in (VIEWER, TEAM_LEAD) and team is not None
+    return _scope_for(
+        user, (team for role, team in grants if role in (VIEWER, TEAM_LEAD) and team is not None)
     )
 
 
