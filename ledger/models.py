@@ -405,6 +405,33 @@ class TokenUsage(models.Model):
         return f"{self.provider}/{self.model} {self.external_id}"
 
 
+class SessionLink(models.Model):
+    """A session that made a commit: one row per (``x.session.commit`` event, session,
+    commit), written by a trigger on ``ledger_workevent`` in the same statement as
+    the event (ledger migration 0020), whoever writes it.
+
+    Derived from the append-only events and append-only itself, it is where spend
+    finds the commits its sessions made (``ledger.spend``): one index probe per
+    session, where a lookup in the events reads the ``ref_keys`` index of every
+    monthly partition. ``received_at`` is the event's, so an ``as_of`` read sees
+    only the links known then.
+    """
+
+    event_id = models.BigIntegerField()
+    received_at = models.DateTimeField()
+    session_key = models.TextField(help_text="'session:<id>', as in ref_keys.")
+    commit_key = models.TextField(help_text="'commit:<sha>', as in ref_keys.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session_key"], name="sessionlink_session"),
+            models.Index(fields=["commit_key"], name="sessionlink_commit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_key} -> {self.commit_key}"
+
+
 class EventKey(models.Model):
     """The idempotency key of a WorkEvent, and the digest of its canonical body.
 

@@ -70,27 +70,24 @@ def spend_counted_usage(
 
 
 def sessions_reaching_sql(keys: str) -> str:
-    """SQL subquery: the ``session:<id>`` ref keys of the sessions that made a commit
-    among ``keys`` (an SQL varchar[] expression of the caller's, never input)."""
+    """SQL subquery: the ``session:<id>`` ref keys (column ``s``) of the sessions that
+    made a commit among ``keys`` (an SQL varchar[] expression of the caller's, never
+    input). Read from the session links (``ledger.models.SessionLink``), one index
+    probe per key."""
     return (
-        "SELECT DISTINCT s FROM ledger_workevent session_link, unnest(session_link.ref_keys) s"  # noqa: S608 - caller's fixed SQL
-        f" WHERE session_link.type = '{SESSION_COMMIT_TYPE}'"
-        f" AND session_link.ref_keys && {keys} AND s LIKE 'session:%%'"
+        "SELECT DISTINCT session_link.session_key AS s FROM ledger_sessionlink session_link"  # noqa: S608 - caller's fixed SQL
+        f" WHERE session_link.commit_key = ANY({keys})"
     )
 
 
 def usage_reach_keys_sql(alias: str, *, as_of: bool = False) -> str:
     """SQL varchar[]: the ref keys the usage row ``alias`` reaches: its own refs, plus
-    the commits its sessions made. With ``as_of``, only links received by
-    ``%(as_of)s`` count."""
-    link_seen = "AND se.received_at <= %(as_of)s" if as_of else ""
+    the commits its sessions made (the session links, one index probe per session).
+    With ``as_of``, only links received by ``%(as_of)s`` count."""
+    link_seen = "AND sl.received_at <= %(as_of)s" if as_of else ""
     return f"""({alias}.ref_keys || ARRAY(
-        SELECT 'commit:' || c.value
-        FROM ledger_workevent se, jsonb_array_elements_text(
-            CASE WHEN jsonb_typeof(se.refs->'commit') = 'array' THEN se.refs->'commit' ELSE '[]'::jsonb END
-        ) c
-        WHERE se.type = '{SESSION_COMMIT_TYPE}' {link_seen}
-          AND se.ref_keys && ARRAY(
-              SELECT k FROM unnest({alias}.ref_keys) k WHERE k LIKE 'session:%%'
-          )::varchar[]
+        SELECT sl.commit_key FROM ledger_sessionlink sl
+        WHERE sl.session_key = ANY(ARRAY(
+            SELECT k FROM unnest({alias}.ref_keys) k WHERE k LIKE 'session:%%'
+        )::text[]) {link_seen}
     )::varchar[])"""  # noqa: S608 - fixed SQL

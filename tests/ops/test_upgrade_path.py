@@ -82,6 +82,18 @@ def test_the_previous_release_database_migrates_and_answers_the_same(tmp_path: P
         print(f"\nmigrations from {expected['release'][:10]}:\n{plan}")
         drill_ledger.manage(env, "migrate")
         assert not rows(url, "SELECT 1 FROM ledger_eventoutbox LIMIT 1")
+        # The stored session commits have their links (ledger 0020): one per session
+        # and commit of each, which the tie answers below read.
+        links = rows(url, "SELECT count(*) FROM ledger_sessionlink")
+        named = rows(
+            url,
+            "SELECT count(*) FROM ledger_workevent e, unnest(e.ref_keys) s(k),"
+            " jsonb_array_elements_text(CASE WHEN jsonb_typeof(e.refs->'commit') = 'array'"
+            " THEN e.refs->'commit' ELSE '[]' END) c"
+            " WHERE e.type = 'x.session.commit' AND s.k LIKE 'session:%'",
+        )
+        assert links == named
+        assert links[0][0] > 0
         # No trigger of the previous release was lost on the way (a migration may
         # replace one under the same name; partitioning may move it to a parent).
         after_triggers = {(table, name) for table, name, *_ in triggers(url)}
