@@ -109,14 +109,14 @@ def _copy_usage(conn: psycopg.Connection, source_id: int, first: int, count: int
 
 
 def _recompute_day() -> None:
-    """The baseline: the day's usage rollups and its month's, recomputed whole."""
+    """The baseline: the day's usage rollups and its month's and week's, recomputed whole."""
     from django.db import transaction
 
     from awu.reports.rollups import recompute
 
     with transaction.atomic():
         recompute.usage_days_rebuild({DAY})
-        recompute.months_rebuild("usage", {DAY})
+        recompute.periods_rebuild("usage", {DAY})
 
 
 def _rollups_equal_raw() -> bool:

@@ -33,11 +33,13 @@ class Relation:
 
 
 # Groupings the monthly rollups (months, no person) can answer; with the person
-# (a grouping or a filter) the person monthly rollups answer them.
+# (a grouping or a filter) the person monthly rollups answer them. A week grouping
+# is answered by the weekly rollups (no person, neither grouped nor filtered).
 MONTHLY_DIMENSIONS = frozenset(
     {"team", "department", "cost_centre", "domain", "definition", "model", "month"}
 )
 PERSON_MONTHLY_DIMENSIONS = MONTHLY_DIMENSIONS | {"person"}
+WEEKLY_DIMENSIONS = (MONTHLY_DIMENSIONS - {"month"}) | {"week"}
 
 
 def by_person(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
@@ -46,46 +48,62 @@ def by_person(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
 
 
 @dataclass(frozen=True)
-class MonthSpan:
-    """The whole UTC months inside a report's period: ``[first, after)``, either end
-    open (None) where the period is. Days of the period outside it (its edges) come
-    from the daily rollups."""
+class PeriodSpan:
+    """The whole periods (UTC months, or ISO weeks from Monday: ``grain``) inside a
+    report's period: ``[first, after)``, either end open (None) where the period
+    is. Days of the period outside it (its edges) come from the daily rollups."""
 
+    grain: Literal["month", "week"]
     first: date | None
     after: date | None
-    edges: bool  # whether the period has days outside the whole months
+    edges: bool  # whether the period has days outside the whole periods
 
 
 def _month_ceil(day: date) -> date:
     return day if day.day == 1 else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def month_span(query: ReportQuery, dimensions: tuple[str, ...]) -> MonthSpan | None:
-    """The whole months the monthly rollups (by person, where the query needs the
-    person) can answer for ``query`` grouped by ``dimensions``, or None: day-aligned
-    bounds, no ``as_of``, no week grouping, and at least one whole month inside the
-    period."""
-    if not (
-        query.day_aligned and query.as_of is None and set(dimensions) <= PERSON_MONTHLY_DIMENSIONS
-    ):
+def _week_ceil(day: date) -> date:
+    return day + timedelta(days=-day.weekday() % 7)
+
+
+def period_span(query: ReportQuery, dimensions: tuple[str, ...]) -> PeriodSpan | None:
+    """The whole periods the period rollups can answer for ``query`` grouped by
+    ``dimensions``, or None. Weeks for a week grouping (no person grouping or
+    filter), months otherwise (by person, where the query needs the person); both
+    need day-aligned bounds, no ``as_of`` and at least one whole period inside the
+    report's."""
+    if not (query.day_aligned and query.as_of is None):
+        return None
+    grain: Literal["month", "week"]
+    if "week" in dimensions:
+        if not (set(dimensions) <= WEEKLY_DIMENSIONS and query.person is None):
+            return None
+        grain, ceil = "week", _week_ceil
+    elif set(dimensions) <= PERSON_MONTHLY_DIMENSIONS:
+        grain, ceil = "month", _month_ceil
+    else:
         return None
     start = query.start.date() if query.start is not None else None
     stop = query.stop.date() if query.stop is not None else None
-    first = _month_ceil(start) if start is not None else None
-    after = stop.replace(day=1) if stop is not None else None
+    first = ceil(start) if start is not None else None
+    # The period containing ``stop`` starts at or before it: the floor.
+    after = None
+    if stop is not None:
+        after = stop - timedelta(days=stop.weekday()) if grain == "week" else stop.replace(day=1)
     if first is not None and after is not None and first >= after:
         return None
-    return MonthSpan(first, after, edges=first != start or after != stop)
+    return PeriodSpan(grain, first, after, edges=first != start or after != stop)
 
 
-def monthly_applies(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
-    """True when the monthly rollups answer ``query`` grouped by ``dimensions``, for
-    its whole months at least (the edges of a period that is not whole months come
-    from the daily rollups)."""
-    return month_span(query, dimensions) is not None
+def periods_apply(query: ReportQuery, dimensions: tuple[str, ...]) -> bool:
+    """True when the period rollups (monthly or weekly) answer ``query`` grouped by
+    ``dimensions``, for its whole periods at least (the edges of a period that is
+    not whole months or weeks come from the daily rollups)."""
+    return period_span(query, dimensions) is not None
 
 
-# The columns each side's monthly and daily rollups share (besides time and people).
+# The columns each side's period and daily rollups share (besides time and people).
 _SHARED_COLUMNS: dict[str, str] = {
     "units": "team_id, definition_id, domain, state, ai_assisted, maturing, settle_day,"
     " unit_count, units_sum, incidents_sum, bugs_sum, review_hours_sum",
@@ -97,15 +115,15 @@ _SHARED_COLUMNS: dict[str, str] = {
 
 def _with_edges(
     side: str,
-    monthly: Relation,
+    periods: Relation,
     daily: Relation,
-    span: MonthSpan,
+    span: PeriodSpan,
     params: dict[str, Any],
     *,
     person: bool = False,
 ) -> Relation:
-    """The monthly rows of the whole months, and the daily rows of the days around
-    them, as one relation with the time column ``t``: a monthly row has its
+    """The period rows of the whole months or weeks, and the daily rows of the days
+    around them, as one relation with the time column ``t``: a period row has its
     ``people`` set (``person_id`` NULL), a daily row its ``person_id`` (``people``
     NULL); :data:`_PEOPLE_MIXED` unites the two. A person monthly row (``person``)
     has its ``person_id``, like a daily one."""
@@ -115,15 +133,15 @@ def _with_edges(
     )
     month_where, day_where = [], []
     if span.first is not None:
-        month_where.append(f"{monthly.time_column} >= %(span_first)s")
+        month_where.append(f"{periods.time_column} >= %(span_first)s")
         day_where.append(f"{daily.time_column} < %(span_first)s")
         params["span_first"] = span.first
     if span.after is not None:
-        month_where.append(f"{monthly.time_column} < %(span_after)s")
+        month_where.append(f"{periods.time_column} < %(span_after)s")
         day_where.append(f"{daily.time_column} >= %(span_after)s")
         params["span_after"] = span.after
-    sql = f"""(SELECT {monthly.time_column} AS t, {columns}, {month_people}
-        FROM {monthly.sql}
+    sql = f"""(SELECT {periods.time_column} AS t, {columns}, {month_people}
+        FROM {periods.sql}
         WHERE {" AND ".join(month_where) or "TRUE"}
         UNION ALL
         SELECT {daily.time_column} AS t, {columns}, person_id, NULL::bigint[]
@@ -168,7 +186,7 @@ def people_by_month_apply(query: ReportQuery, dimensions: tuple[str, ...]) -> bo
 
 
 def _people_relation(
-    side: str, query: ReportQuery, span: MonthSpan, params: dict[str, Any], time_column: str
+    side: str, query: ReportQuery, span: PeriodSpan, params: dict[str, Any], time_column: str
 ) -> str:
     """The people by month of the period's whole months, and the daily rollup's
     people of the days around them, with the time column named ``time_column``: a
@@ -195,11 +213,11 @@ def _people_relation(
 
 
 def _units_relation(
-    query: ReportQuery, *, raw: bool, monthly: bool = False, person: bool = False
+    query: ReportQuery, *, raw: bool, grain: str | None = None, person: bool = False
 ) -> Relation:
-    if monthly:
-        column = "trig_month" if query.basis == "triggered" else "comp_month"
-        table = "reports_unitpersonmonthrollup" if person else "reports_unitmonthrollup"
+    if grain is not None:
+        column = f"trig_{grain}" if query.basis == "triggered" else f"comp_{grain}"
+        table = "reports_unitpersonmonthrollup" if person else f"reports_unit{grain}rollup"
         return Relation(table, column, True)
     if not raw:
         column = "trig_day" if query.basis == "triggered" else "comp_day"
@@ -212,11 +230,11 @@ def _units_relation(
 
 
 def _entries_relation(
-    query: ReportQuery, *, raw: bool, monthly: bool = False, person: bool = False
+    query: ReportQuery, *, raw: bool, grain: str | None = None, person: bool = False
 ) -> Relation:
-    if monthly:
-        column = "trig_month" if query.basis == "triggered" else "eff_month"
-        table = "reports_entrypersonmonthrollup" if person else "reports_entrymonthrollup"
+    if grain is not None:
+        column = f"trig_{grain}" if query.basis == "triggered" else f"eff_{grain}"
+        table = "reports_entrypersonmonthrollup" if person else f"reports_entry{grain}rollup"
         return Relation(table, column, True)
     if not raw:
         column = "trig_day" if query.basis == "triggered" else "eff_day"
@@ -228,11 +246,11 @@ def _entries_relation(
 
 
 def _usage_relation(
-    query: ReportQuery, *, raw: bool, monthly: bool = False, person: bool = False
+    query: ReportQuery, *, raw: bool, grain: str | None = None, person: bool = False
 ) -> Relation:
-    if monthly:
-        table = "reports_usagepersonmonthrollup" if person else "reports_usagemonthrollup"
-        return Relation(table, "month", True)
+    if grain is not None:
+        table = "reports_usagepersonmonthrollup" if person else f"reports_usage{grain}rollup"
+        return Relation(table, grain, True)
     if not raw:
         return Relation("reports_usagerollup", "day", True)
     sql = f"""(SELECT occurred_at, person_id, team_id, provider, model, source_id, tied,
@@ -251,11 +269,11 @@ def _source_ids(name: str) -> list[int]:
 
 
 _PEOPLE = "array_agg(DISTINCT f.person_id) FILTER (WHERE f.person_id IS NOT NULL) AS people"
-# Monthly rows carry their people as a set; a group's people are its rows' sets
+# Monthly and weekly rows carry their people as a set; a group's people are its rows' sets
 # concatenated (``awu.reports.measures`` counts the distinct ids: sorting them out
 # here per group cost more than the rest of a year-long team report).
 _PEOPLE_MONTHLY = "reports_array_union(f.people) AS people"
-# A period with daily edges: the monthly rows' sets and the daily rows' people (each
+# A period with daily edges: the period rows' sets and the daily rows' people (each
 # daily row as a one-person set would make the concatenation quadratic in the rows).
 _PEOPLE_MIXED = (
     "reports_array_union(f.people) FILTER (WHERE f.people IS NOT NULL)"
@@ -344,7 +362,7 @@ def side_rows(
     raw: bool,
     group_by: tuple[str, ...] | None = None,
     extra_group: tuple[str, ...] = (),
-    monthly: bool | None = None,
+    periods: bool | None = None,
     maturing_only: bool = False,
     people: bool = True,
 ) -> list[dict[str, Any]]:
@@ -353,18 +371,20 @@ def side_rows(
 
     ``extra_group`` may hold ``person`` and ``team`` beyond the report's own
     grouping (the spend deciles rank people). ``raw`` reads the raw facts
-    instead of the rollups. ``monthly`` picks the monthly rollups (True: for the
-    period's whole months, with the daily rollups for the days around them), the
-    daily ones (False) or the monthly ones whenever they can answer (None).
+    instead of the rollups. ``periods`` picks the period rollups (True: the
+    weekly ones for a week grouping, the monthly ones otherwise, for the whole
+    weeks or months of the period, with the daily rollups for the days around
+    them), the daily ones (False) or the period ones whenever they can answer
+    (None).
     ``maturing_only`` keeps the units side to its maturing units; without
     ``people`` the groups' people are not gathered (``people`` is None): the
     costliest part of a long period's read, for callers that only need sums.
     """
     dimensions = (*(group_by if group_by is not None else query.group_by), *extra_group)
-    span = None if raw else month_span(query, dimensions)
-    if monthly and span is None:
-        raise ValueError("the monthly rollups cannot answer this query")
-    use_monthly = span is not None if monthly is None else monthly
+    span = None if raw else period_span(query, dimensions)
+    if periods and span is None:
+        raise ValueError("the period rollups cannot answer this query")
+    use_periods = span is not None if periods is None else periods
     relation_of = {
         "units": _units_relation,
         "entries": _entries_relation,
@@ -372,12 +392,13 @@ def side_rows(
     }[side]
     # The person monthly rollups carry each row's person as the daily ones do.
     person = by_person(query, dimensions)
-    relation = relation_of(query, raw=raw, monthly=use_monthly, person=person)
+    grain = span.grain if use_periods and span is not None else None
+    relation = relation_of(query, raw=raw, grain=grain, person=person)
     params: dict[str, Any] = facts.as_of_params(query.as_of)
     mixed = False
-    if use_monthly and span is not None and span.edges:
+    if grain is not None and span is not None and span.edges:
         mixed = True
-        daily = relation_of(query, raw=False, monthly=False)
+        daily = relation_of(query, raw=False)
         relation = _with_edges(side, relation, daily, span, params, person=person)
     time_col = f"f.{relation.time_column}"
     where: list[str] = []
@@ -450,7 +471,7 @@ def side_rows(
     people_sql = ""
     if not people:
         measures = measures.replace(_PEOPLE, "NULL::bigint[] AS people")
-    elif use_monthly and span is not None and people_by_month_apply(query, dimensions):
+    elif grain == "month" and span is not None and people_by_month_apply(query, dimensions):
         # The groups' people from the people by month (one small set per month and
         # team), not from the sums' rows: a second, narrow GROUP BY.
         measures = measures.replace(_PEOPLE, "NULL::bigint[] AS people")
@@ -462,9 +483,10 @@ def side_rows(
             WHERE {" AND ".join(where) or "TRUE"}
             {"GROUP BY " + ", ".join(f"k{i}" for i in range(len(keys))) if keys else ""}
         """  # noqa: S608 - as below
-    elif use_monthly and not person:
-        # Monthly rows carry their people as a set: the group's people are the
-        # concatenated sets (and the edge days' people), counted once each later.
+    elif grain is not None and not person:
+        # Monthly and weekly rows carry their people as a set: the group's people
+        # are the concatenated sets (and the edge days' people), counted once each
+        # later.
         measures = measures.replace(_PEOPLE, _PEOPLE_MIXED if mixed else _PEOPLE_MONTHLY)
     elif "person" in dimensions:
         # Grouped by person: a group's people are its person. Without a DISTINCT

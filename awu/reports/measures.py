@@ -215,15 +215,15 @@ def _quality(units: dict[str, Any], completed: int) -> dict[str, Any]:
 
 
 def sides_for(
-    query: ReportQuery, *, raw: bool, monthly: bool | None = None
+    query: ReportQuery, *, raw: bool, periods: bool | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Run the sides that apply to ``query`` (``monthly`` as in ``side_rows``)."""
+    """Run the sides that apply to ``query`` (``periods`` as in ``side_rows``)."""
     from awu.reports.aggregate import side_rows
 
     sides: dict[str, list[dict[str, Any]]] = {}
     if query.units_apply:
-        sides["units"] = side_rows("units", query, raw=raw, monthly=monthly)
-        sides["entries"] = side_rows("entries", query, raw=raw, monthly=monthly)
+        sides["units"] = side_rows("units", query, raw=raw, periods=periods)
+        sides["entries"] = side_rows("entries", query, raw=raw, periods=periods)
     if query.spend_applies:
-        sides["usage"] = side_rows("usage", query, raw=raw, monthly=monthly)
+        sides["usage"] = side_rows("usage", query, raw=raw, periods=periods)
     return sides

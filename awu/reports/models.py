@@ -230,6 +230,58 @@ class EntryMonthRollup(WorkDimensions):
         return f"entries {self.eff_month:%Y-%m}"
 
 
+# --- Weekly rollups: the daily rollups summed by ISO week (Monday to Sunday, as
+# ``date_trunc('week', ...)``), without the person (a people set per row), so a
+# trend by week sums a week's rows instead of seven days'. Kept exactly like the
+# monthly rollups, re-derived from the daily ones with them.
+
+
+class UsageWeekRollup(UsageMeasures):
+    """``UsageRollup`` summed by ISO week (its Monday), without the person (kept as a set)."""
+
+    week = models.DateField()
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["week"], name="reports_usageweek_week")]
+
+    def __str__(self) -> str:
+        return f"usage week of {self.week} {self.model}"
+
+
+class UnitWeekRollup(WorkDimensions, Maturity, QualitySums):
+    """``UnitRollup`` summed by triggered week and completion week, without the person."""
+
+    trig_week = models.DateField()
+    comp_week = models.DateField()
+    state = models.CharField(max_length=10)
+    unit_count = models.BigIntegerField()
+    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["trig_week"], name="reports_unitweek_trig")]
+
+    def __str__(self) -> str:
+        return f"units week of {self.trig_week} {self.state}"
+
+
+class EntryWeekRollup(WorkDimensions):
+    """``EntryRollup`` summed by effective week and triggered week, without the person."""
+
+    eff_week = models.DateField()
+    trig_week = models.DateField()
+    entry_count = models.BigIntegerField()
+    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["eff_week"], name="reports_entryweek_eff")]
+
+    def __str__(self) -> str:
+        return f"entries week of {self.eff_week}"
+
+
 # --- Person monthly rollups: the daily rollups summed by UTC month, keeping the
 # person, so a year-long report by person (or a person's report, or the spend
 # deciles) sums a month's row per person instead of a day's. Kept exactly like

@@ -1,9 +1,9 @@
 """Recomputing rollup days from the raw tables, and adding new usage's sums.
 
-The monthly rollups (no person, a people set per row; and by person) are
-re-derived from the daily ones for each month with a recomputed day, in the same
-transaction, and take the same added sums otherwise: they are exactly as fresh as
-the daily ones.
+The monthly rollups (no person, a people set per row; and by person) and the
+weekly ones (no person) are re-derived from the daily ones for each month and
+week with a recomputed day, in the same transaction, and take the same added
+sums otherwise: they are exactly as fresh as the daily ones.
 """
 
 from __future__ import annotations
@@ -81,21 +81,48 @@ def months_of(days: Iterable[date]) -> list[date]:
     return sorted({d.replace(day=1) for d in days})
 
 
-def months_rebuild(side: str, days: Iterable[date]) -> None:
-    """Re-derive the monthly rollup of ``side`` for the months of ``days`` from
-    the daily rollup (which must already be up to date for those days)."""
-    months = months_of(days)
-    if not months:
-        return
-    after = (months[-1].replace(day=28) + timedelta(days=4)).replace(day=1)
-    for table, month_column, day_column, insert in sql.MONTHLY[side]:
-        run(f"DELETE FROM {table} WHERE {month_column} = ANY(%(months)s)", {"months": months})  # noqa: S608 - constant names
-        # The range lets the day index narrow the scan; the month list is exact.
-        where = (
-            f"{day_column} >= %(first)s AND {day_column} < %(after)s"
-            f" AND date_trunc('month', {day_column})::date = ANY(%(months)s)"
-        )
-        run(insert.format(where=where), {"months": months, "first": months[0], "after": after})
+def weeks_of(days: Iterable[date]) -> list[date]:
+    """The Mondays of the ISO weeks of ``days`` (as ``date_trunc('week', ...)``)."""
+    return sorted({d - timedelta(days=d.weekday()) for d in days})
+
+
+def _period_after(grain: str, first: date) -> date:
+    """The start of the period after the ``grain`` period starting at ``first``."""
+    if grain == "week":
+        return first + timedelta(days=7)
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+PERIODS_OF = {"month": months_of, "week": weeks_of}
+
+
+def periods_rebuild(side: str, days: Iterable[date]) -> None:
+    """Re-derive the monthly and weekly rollups of ``side`` for the months and weeks
+    of ``days`` from the daily rollup (which must already be up to date for those
+    days)."""
+    days = list(days)
+    for grain, rollups in sql.PERIODS.items():
+        periods = PERIODS_OF[grain](days)
+        if not periods:
+            continue
+        for table, period_column, day_column, insert in rollups[side]:
+            run(
+                f"DELETE FROM {table} WHERE {period_column} = ANY(%(periods)s)",  # noqa: S608 - constant names
+                {"periods": periods},
+            )
+            # The range lets the day index narrow the scan; the period list is exact.
+            where = (
+                f"{day_column} >= %(first)s AND {day_column} < %(after)s"
+                f" AND date_trunc('{grain}', {day_column})::date = ANY(%(periods)s)"
+            )
+            run(
+                insert.format(where=where),
+                {
+                    "periods": periods,
+                    "first": periods[0],
+                    "after": _period_after(grain, periods[-1]),
+                },
+            )
 
 
 def usage_add(recomputed: set[date]) -> int:
@@ -113,12 +140,16 @@ def usage_add(recomputed: set[date]) -> int:
     if not added:
         return 0
     run(sql.USAGE_DAY_MERGE.format(source="SELECT * FROM reports_usageadded"))
-    # Months with a recomputed day are re-derived from the daily rows (which now
-    # include these sums); the others take the sums.
+    # Months and weeks with a recomputed day are re-derived from the daily rows
+    # (which now include these sums); the others take the sums.
     rebuilt = {"rebuilt": months_of(recomputed)}
     run(sql.USAGE_MONTH_MERGE.format(source=sql.USAGE_ADDED_BY_MONTH), rebuilt)
     run(sql.USAGE_PERSON_MONTH_MERGE.format(source=sql.USAGE_ADDED_BY_PERSON_MONTH), rebuilt)
     run(sql.USAGE_PEOPLE_MERGE, rebuilt)
+    run(
+        sql.USAGE_WEEK_MERGE.format(source=sql.USAGE_ADDED_BY_WEEK),
+        {"rebuilt": weeks_of(recomputed)},
+    )
     return added
 
 
@@ -129,6 +160,7 @@ def everything_rebuild() -> None:
     run(sql.ENTRY_INSERT.format(facts=facts.entry_facts_sql()))
     run(sql.UNIT_FACT_INSERT.format(facts=facts.unit_facts_sql()))
     run(sql.UNIT_ROLLUP_INSERT.format(where="TRUE"))
-    for tables in sql.MONTHLY.values():
-        for _, _, _, insert in tables:
-            run(insert.format(where="TRUE"))
+    for rollups in sql.PERIODS.values():
+        for tables in rollups.values():
+            for _, _, _, insert in tables:
+                run(insert.format(where="TRUE"))

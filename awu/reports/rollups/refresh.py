@@ -63,9 +63,9 @@ def rollups_refresh(*, full: bool = False, wait: bool = True) -> RefreshStats:
             recompute.entry_days_rebuild(stats.entry_days)
             recompute.usage_days_rebuild(stats.usage_days)
             stats.usage_added = recompute.usage_add(stats.usage_days) if taken.usage else 0
-            recompute.months_rebuild("units", stats.unit_days)
-            recompute.months_rebuild("entries", stats.entry_days)
-            recompute.months_rebuild("usage", stats.usage_days)
+            recompute.periods_rebuild("units", stats.unit_days)
+            recompute.periods_rebuild("entries", stats.entry_days)
+            recompute.periods_rebuild("usage", stats.usage_days)
         run(
             "INSERT INTO reports_rolluprefresh (id, refreshed_at) VALUES (1, now())"
             " ON CONFLICT (id) DO UPDATE SET refreshed_at = EXCLUDED.refreshed_at"

@@ -74,42 +74,54 @@ GROUP BY trig_day, comp_day, person_id, team_id, definition_id, domain, state, a
 NOT_QUEUED = "NOT EXISTS (SELECT 1 FROM reports_usagequeue q WHERE q.usage_id = u.id)"
 
 
-USAGE_MONTH_INSERT = """
-INSERT INTO reports_usagemonthrollup (month, team_id, provider, model, source_id, tied,
+# The rollups by period without the person (a people set per row): by UTC month
+# (``month``) and by ISO week (``week``, Monday to Sunday), the same statements.
+def _usage_period_insert(grain: str) -> str:
+    return f"""
+INSERT INTO reports_usage{grain}rollup ({grain}, team_id, provider, model, source_id, tied,
     records, unpriced, cost_usd, input_tokens, output_tokens,
     cache_creation_input_tokens, cache_read_input_tokens, people)
-SELECT date_trunc('month', day)::date AS month, team_id, provider, model, source_id, tied,
+SELECT date_trunc('{grain}', day)::date AS {grain}, team_id, provider, model, source_id, tied,
     sum(records), sum(unpriced), sum(cost_usd), sum(input_tokens), sum(output_tokens),
     sum(cache_creation_input_tokens), sum(cache_read_input_tokens),
-    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{{{}}}}')
 FROM reports_usagerollup
-WHERE {where}
+WHERE {{where}}
 GROUP BY 1, team_id, provider, model, source_id, tied
-"""
+"""  # noqa: S608 - grain is one of two constants
 
-UNIT_MONTH_INSERT = """
-INSERT INTO reports_unitmonthrollup (trig_month, comp_month, team_id, definition_id, domain,
+
+def _unit_period_insert(grain: str) -> str:
+    return f"""
+INSERT INTO reports_unit{grain}rollup (trig_{grain}, comp_{grain}, team_id, definition_id, domain,
     state, ai_assisted, maturing, settle_day, unit_count, units_sum, incidents_sum, bugs_sum,
     review_hours_sum, people)
-SELECT date_trunc('month', trig_day)::date, date_trunc('month', comp_day)::date, team_id,
+SELECT date_trunc('{grain}', trig_day)::date, date_trunc('{grain}', comp_day)::date, team_id,
     definition_id, domain, state, ai_assisted, maturing, max(settle_day), sum(unit_count),
     sum(units_sum), sum(incidents_sum), sum(bugs_sum), sum(review_hours_sum),
-    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{{{}}}}')
 FROM reports_unitrollup
-WHERE {where}
+WHERE {{where}}
 GROUP BY 1, 2, team_id, definition_id, domain, state, ai_assisted, maturing
-"""
+"""  # noqa: S608 - grain is one of two constants
 
-ENTRY_MONTH_INSERT = """
-INSERT INTO reports_entrymonthrollup (eff_month, trig_month, team_id, definition_id, domain,
+
+def _entry_period_insert(grain: str) -> str:
+    return f"""
+INSERT INTO reports_entry{grain}rollup (eff_{grain}, trig_{grain}, team_id, definition_id, domain,
     ai_assisted, entry_count, delta_sum, people)
-SELECT date_trunc('month', eff_day)::date, date_trunc('month', trig_day)::date, team_id,
+SELECT date_trunc('{grain}', eff_day)::date, date_trunc('{grain}', trig_day)::date, team_id,
     definition_id, domain, ai_assisted, sum(entry_count), sum(delta_sum),
-    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}')
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{{{}}}}')
 FROM reports_entryrollup
-WHERE {where}
+WHERE {{where}}
 GROUP BY 1, 2, team_id, definition_id, domain, ai_assisted
-"""
+"""  # noqa: S608 - grain is one of two constants
+
+
+USAGE_MONTH_INSERT = _usage_period_insert("month")
+UNIT_MONTH_INSERT = _unit_period_insert("month")
+ENTRY_MONTH_INSERT = _entry_period_insert("month")
 
 # The person monthly rollups: the same sums, the person kept (no people set).
 USAGE_PERSON_MONTH_INSERT = """
@@ -176,7 +188,8 @@ GROUP BY 1, 2, team_id, domain
 
 # Per side, its month-grained rollups: (table, its month column, the daily table's
 # day column, insert). Each is re-derived from the side's daily rollup.
-MONTHLY = {
+PeriodRollups = dict[str, tuple[tuple[str, str, str, str], ...]]
+MONTHLY: PeriodRollups = {
     "usage": (
         ("reports_usagemonthrollup", "month", "day", USAGE_MONTH_INSERT),
         ("reports_usagepersonmonthrollup", "month", "day", USAGE_PERSON_MONTH_INSERT),
@@ -193,10 +206,20 @@ MONTHLY = {
         ("reports_entrypeoplemonth", "eff_month", "eff_day", ENTRY_PEOPLE_INSERT),
     ),
 }
-MONTHLY_TABLES = tuple(table for tables in MONTHLY.values() for table, *_ in tables)
+# Per side, its week-grained rollups (a week grouping: the trend by week), alike.
+WEEKLY: PeriodRollups = {
+    "usage": (("reports_usageweekrollup", "week", "day", _usage_period_insert("week")),),
+    "units": (("reports_unitweekrollup", "trig_week", "trig_day", _unit_period_insert("week")),),
+    "entries": (("reports_entryweekrollup", "eff_week", "eff_day", _entry_period_insert("week")),),
+}
+# Each grain with its rollups: what a recomputed day re-derives.
+PERIODS: dict[str, PeriodRollups] = {"month": MONTHLY, "week": WEEKLY}
+PERIOD_TABLES = tuple(
+    table for grained in PERIODS.values() for tables in grained.values() for table, *_ in tables
+)
 ROLLUP_TABLES = (
     "reports_usagerollup", "reports_entryrollup", "reports_unitrollup", "reports_unitfact",
-    *MONTHLY_TABLES,
+    *PERIOD_TABLES,
 )  # fmt: skip
 
 
@@ -238,6 +261,7 @@ USAGE_DAY_MERGE = _usage_merge_sql("reports_usagerollup", ["day", "person_id", *
 USAGE_MONTH_MERGE = _usage_merge_sql(
     "reports_usagemonthrollup", ["month", *_USAGE_KEYS], people=True
 )
+USAGE_WEEK_MERGE = _usage_merge_sql("reports_usageweekrollup", ["week", *_USAGE_KEYS], people=True)
 USAGE_PERSON_MONTH_MERGE = _usage_merge_sql(
     "reports_usagepersonmonthrollup", ["month", "person_id", *_USAGE_KEYS]
 )
@@ -253,17 +277,25 @@ FROM ({facts}) f
 GROUP BY day, person_id, team_id, provider, model, source_id, tied
 """
 
-USAGE_ADDED_BY_MONTH = """
-SELECT date_trunc('month', day)::date AS month, team_id, provider, model, source_id, tied,
+
+def _usage_added_by(grain: str) -> str:
+    """The added usage's sums by ``grain`` (month or week) without the person, for
+    the periods not re-derived (``%(rebuilt)s``)."""
+    return f"""
+SELECT date_trunc('{grain}', day)::date AS {grain}, team_id, provider, model, source_id, tied,
     sum(records) AS records, sum(unpriced) AS unpriced, sum(cost_usd) AS cost_usd,
     sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
     sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
     sum(cache_read_input_tokens) AS cache_read_input_tokens,
-    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{}') AS people
+    COALESCE(array_agg(DISTINCT person_id) FILTER (WHERE person_id IS NOT NULL), '{{}}') AS people
 FROM reports_usageadded
-WHERE NOT (date_trunc('month', day)::date = ANY(%(rebuilt)s::date[]))
+WHERE NOT (date_trunc('{grain}', day)::date = ANY(%(rebuilt)s::date[]))
 GROUP BY 1, team_id, provider, model, source_id, tied
-"""
+"""  # noqa: S608 - grain is one of two constants
+
+
+USAGE_ADDED_BY_MONTH = _usage_added_by("month")
+USAGE_ADDED_BY_WEEK = _usage_added_by("week")
 
 USAGE_ADDED_BY_PERSON_MONTH = """
 SELECT date_trunc('month', day)::date AS month, person_id, team_id, provider, model, source_id,

@@ -140,8 +140,8 @@ def test_review_and_bug_events_count_whichever_arrives_first() -> None:
     assert (row["quality_numerators"]["bugs"], row["quality_numerators"]["incidents"]) == (1, 1)
     for query in [MARCH_QUERY, replace(MARCH_QUERY, group_by=("team", "month"))]:
         raw = rows_from_sides(query, sides_for(query, raw=True))
-        assert rows_from_sides(query, sides_for(query, raw=False, monthly=False)) == raw
-        assert rows_from_sides(query, sides_for(query, raw=False, monthly=True)) == raw
+        assert rows_from_sides(query, sides_for(query, raw=False, periods=False)) == raw
+        assert rows_from_sides(query, sides_for(query, raw=False, periods=True)) == raw
 
 
 def test_csv_carries_every_measure_with_its_numerators_and_denominators(reader: Api) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 from typing import Any
@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from awu.reports.aggregate import monthly_applies
+from awu.reports.aggregate import PeriodSpan, period_span, periods_apply
 from awu.reports.measures import rows_from_sides, sides_for
 from awu.reports.models import UsageQueue
 from awu.reports.query import ReportQuery
@@ -38,8 +38,8 @@ def efficiency_report_naive(*, query: ReportQuery) -> list[dict[str, Any]]:
 MARCH = ReportQuery(start=datetime(2026, 3, 1, tzinfo=UTC), stop=datetime(2026, 4, 1, tzinfo=UTC))
 
 
-def from_rollups(query: ReportQuery, *, monthly: bool | None = None) -> list[dict[str, object]]:
-    return rows_from_sides(query, sides_for(query, raw=False, monthly=monthly))
+def from_rollups(query: ReportQuery, *, periods: bool | None = None) -> list[dict[str, object]]:
+    return rows_from_sides(query, sides_for(query, raw=False, periods=periods))
 
 
 def test_usage_stored_after_a_refresh_reaches_the_report() -> None:
@@ -69,9 +69,9 @@ def test_days_that_only_gained_usage_take_its_sums_without_a_recompute() -> None
     assert (stats.usage_days, stats.usage_added) == (set(), 2)
     for query in [MARCH, replace(MARCH, group_by=("team",)), replace(MARCH, group_by=("model",))]:
         naive = efficiency_report_naive(query=query)
-        assert from_rollups(query, monthly=False) == naive
-        assert from_rollups(query, monthly=True) == naive
-    [row] = from_rollups(replace(MARCH, group_by=("team",)), monthly=True)[:1]
+        assert from_rollups(query, periods=False) == naive
+        assert from_rollups(query, periods=True) == naive
+    [row] = from_rollups(replace(MARCH, group_by=("team",)), periods=True)[:1]
     assert row["denominators"]["people"] == 1  # type: ignore[index]
 
 
@@ -116,14 +116,14 @@ def test_usage_committed_while_a_refresh_runs_is_folded_in_exactly_once(
     monkeypatch.undo()
 
     assert (stats.usage_days != set()) is day_recomputed
-    [row] = from_rollups(MARCH, monthly=False)
+    [row] = from_rollups(MARCH, periods=False)
     assert row["token_cost_usd"] == ("3.250000000" if day_recomputed else "3.000000000")
     assert UsageQueue.objects.count() == 1
     rollups_refresh()
     naive = efficiency_report_naive(query=MARCH)
     assert naive[0]["token_cost_usd"] == ("7.250000000" if day_recomputed else "7.000000000")
-    assert from_rollups(MARCH, monthly=False) == naive
-    assert from_rollups(MARCH, monthly=True) == naive
+    assert from_rollups(MARCH, periods=False) == naive
+    assert from_rollups(MARCH, periods=True) == naive
 
 
 def _queued(queue: str) -> list[object]:
@@ -283,7 +283,7 @@ def test_a_membership_move_in_march_splits_past_units_between_the_teams() -> Non
         ("search", "2.000000"),
     ]
     by_team_month = replace(MARCH, group_by=("team", "month"))
-    assert from_rollups(by_team_month, monthly=True) == efficiency_report_naive(query=by_team_month)
+    assert from_rollups(by_team_month, periods=True) == efficiency_report_naive(query=by_team_month)
 
 
 # Committed, so the first refresh's lock ends with its own transaction, as in a server.
@@ -351,18 +351,34 @@ def test_a_later_log_record_stops_the_metrics_record_of_its_session_counting() -
 
 
 def test_a_whole_month_team_report_is_answered_by_the_monthly_rollups() -> None:
-    assert monthly_applies(replace(MARCH, group_by=("team", "month")), ("team", "month"))
+    assert periods_apply(replace(MARCH, group_by=("team", "month")), ("team", "month"))
 
 
 def test_a_person_report_or_filter_is_answered_by_the_person_monthly_rollups() -> None:
-    assert monthly_applies(replace(MARCH, group_by=("person",)), ("person",))
-    assert monthly_applies(replace(MARCH, person=1, group_by=("month",)), ("month",))
+    assert periods_apply(replace(MARCH, group_by=("person",)), ("person",))
+    assert periods_apply(replace(MARCH, person=1, group_by=("month",)), ("month",))
 
 
-def test_a_week_grouping_or_a_partial_month_falls_back_to_daily_rollups() -> None:
-    assert not monthly_applies(replace(MARCH, group_by=("week",)), ("week",))
-    assert not monthly_applies(replace(MARCH, group_by=("person", "week")), ("person", "week"))
-    assert not monthly_applies(replace(MARCH, start=datetime(2026, 3, 2, tzinfo=UTC)), ())
+def test_a_week_grouping_is_answered_by_the_weekly_rollups_without_the_person() -> None:
+    # March 2026 starts on a Sunday: its whole weeks run from Monday the 2nd to the
+    # 29th, the 1st and the 30th-31st come from the daily rollups.
+    span = period_span(replace(MARCH, group_by=("team", "week")), ("team", "week"))
+    assert span == PeriodSpan("week", date(2026, 3, 2), date(2026, 3, 30), edges=True)
+    assert not periods_apply(replace(MARCH, group_by=("person", "week")), ("person", "week"))
+    assert not periods_apply(replace(MARCH, person=1, group_by=("week",)), ("week",))
+    one_week = replace(
+        MARCH, start=datetime(2026, 3, 3, tzinfo=UTC), stop=datetime(2026, 3, 10, tzinfo=UTC)
+    )
+    assert not periods_apply(replace(one_week, group_by=("week",)), ("week",))
+
+
+def test_a_partial_month_without_a_whole_one_falls_back_to_daily_rollups() -> None:
+    assert not periods_apply(
+        replace(
+            MARCH, start=datetime(2026, 3, 2, tzinfo=UTC), stop=datetime(2026, 3, 30, tzinfo=UTC)
+        ),
+        (),
+    )
 
 
 def test_monthly_people_count_each_person_once_across_rows() -> None:
@@ -370,7 +386,7 @@ def test_monthly_people_count_each_person_once_across_rows() -> None:
     build.usage(actor="ann@example.com", cost="1.00", model="m1")
     build.usage(actor="ann@example.com", cost="1.00", model="m2", occurred_at=build.at(20))
     rollups_refresh()
-    [row] = from_rollups(replace(MARCH, group_by=("team",)), monthly=True)
+    [row] = from_rollups(replace(MARCH, group_by=("team",)), periods=True)
     assert row["denominators"]["people"] == 1  # type: ignore[index]
 
 
@@ -435,6 +451,17 @@ QUERIES = [
     *(
         replace(MARCH, start=FEB_10, stop=APR_20, group_by=g, basis=b)
         for g in [(), ("team",), ("model",), ("domain", "month"), ("definition",)]
+        for b in ("triggered", "completed")
+    ),
+    # Weeks: the whole weeks from the weekly rollups, the edges from the daily ones.
+    *(
+        replace(MARCH, start=start, stop=APR_20, group_by=g, basis=b, team=team)
+        for start, g, team in [
+            (FEB_10, ("week",), "payments"),
+            (MARCH.start, ("team", "week"), None),
+            (FEB_10, ("model", "week"), None),
+            (MARCH.start, ("definition", "week"), None),
+        ]
         for b in ("triggered", "completed")
     ),
     replace(MARCH, start=None, stop=APR_20, group_by=("team",)),
@@ -617,9 +644,9 @@ def test_reports_from_rollups_equal_reports_from_raw_tables(
             for query in QUERIES:
                 naive = efficiency_report_naive(query=query)
                 _assert_unknown_cost_is_null(naive)
-                assert from_rollups(query, monthly=False) == naive, ("daily", query)
-                if monthly_applies(query, query.group_by):
-                    assert from_rollups(query, monthly=True) == naive, ("monthly", query)
+                assert from_rollups(query, periods=False) == naive, ("daily", query)
+                if periods_apply(query, query.group_by):
+                    assert from_rollups(query, periods=True) == naive, ("monthly", query)
             for by_team in (False, True):
                 for period in (MARCH, replace(MARCH, start=FEB_10, stop=APR_20)):
                     assert spend_deciles(query=period, by_team=by_team) == spend_deciles(
@@ -671,4 +698,4 @@ def test_two_beats_refreshing_at_once_add_each_record_once() -> None:
     rollups_refresh()  # whatever one beat skipped (the other held the lock)
 
     for query in [MARCH, replace(MARCH, group_by=("team",))]:
-        assert from_rollups(query, monthly=False) == efficiency_report_naive(query=query)
+        assert from_rollups(query, periods=False) == efficiency_report_naive(query=query)
