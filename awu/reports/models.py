@@ -73,6 +73,13 @@ class Maturity(models.Model):
         abstract = True
 
 
+def maturing_index(column: str, name: str) -> models.Index:
+    """The unit rollup rows of units inside their survival window, by ``column``: the
+    projection reads only those (``awu.reports.maturity``), a few weeks' worth of a
+    year's rows."""
+    return models.Index(fields=[column], name=name, condition=models.Q(maturing=True))
+
+
 class UnitFact(PersonWorkDimensions, Maturity):
     """One work unit as reports see it (superseded units are absent), with its
     quality measures when completed (``awu.reports.quality``; 0 otherwise)."""
@@ -117,6 +124,7 @@ class UnitRollup(PersonWorkDimensions, Maturity, QualitySums):
         indexes = [
             models.Index(fields=["trig_day"], name="reports_unitroll_trig"),
             models.Index(fields=["comp_day"], name="reports_unitroll_comp"),
+            maturing_index("trig_day", "reports_unitroll_maturing"),
         ]
 
     def __str__(self) -> str:
@@ -208,7 +216,10 @@ class UnitMonthRollup(WorkDimensions, Maturity, QualitySums):
     people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
-        indexes = [models.Index(fields=["trig_month"], name="reports_unitmonth_trig")]
+        indexes = [
+            models.Index(fields=["trig_month"], name="reports_unitmonth_trig"),
+            maturing_index("trig_month", "reports_unitmonth_maturing"),
+        ]
 
     def __str__(self) -> str:
         return f"units {self.trig_month:%Y-%m} {self.state}"
@@ -260,7 +271,10 @@ class UnitWeekRollup(WorkDimensions, Maturity, QualitySums):
     people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
-        indexes = [models.Index(fields=["trig_week"], name="reports_unitweek_trig")]
+        indexes = [
+            models.Index(fields=["trig_week"], name="reports_unitweek_trig"),
+            maturing_index("trig_week", "reports_unitweek_maturing"),
+        ]
 
     def __str__(self) -> str:
         return f"units week of {self.trig_week} {self.state}"
@@ -311,7 +325,10 @@ class UnitPersonMonthRollup(PersonWorkDimensions, Maturity, QualitySums):
     units_sum = models.DecimalField(max_digits=24, decimal_places=6)
 
     class Meta:
-        indexes = [models.Index(fields=["trig_month"], name="reports_unitpm_trig")]
+        indexes = [
+            models.Index(fields=["trig_month"], name="reports_unitpm_trig"),
+            maturing_index("trig_month", "reports_unitpm_maturing"),
+        ]
 
     def __str__(self) -> str:
         return f"units {self.trig_month:%Y-%m} person {self.person_id} {self.state}"
