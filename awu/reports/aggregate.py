@@ -325,6 +325,11 @@ _TEAMS_AS_COUNTED = (
     "SELECT m.id, c.slug, c.domain FROM ledger_team m"
     " JOIN ledger_team c ON c.id = COALESCE(m.merged_into_id, m.id)"
 )
+# The team ids counted as the team ``%(team)s``.
+_TEAM_IDS_COUNTED_AS = (
+    "SELECT m.id FROM ledger_team m JOIN ledger_team c ON c.id = COALESCE(m.merged_into_id, m.id)"
+    " WHERE c.slug = %(team)s"
+)
 # The same, with the org tree read now (so a new parent or cost centre shows at the
 # next query, past periods included, without touching the rollups): the department
 # is the counted team's top ancestor (as counted itself), the cost centre the
@@ -410,6 +415,10 @@ def side_rows(
         params["stop"] = query.stop.date() if relation.is_day else query.stop
     if query.team is not None:
         where.append("t.slug = %(team)s")
+        # The same condition on the rows' own team ids (the team and the teams
+        # merged into it), so every scan drops the other teams' rows before any
+        # join or sum: a one-team report reads a team's share of the rows.
+        where.append(f"f.team_id = ANY(ARRAY({_TEAM_IDS_COUNTED_AS}))")
         params["team"] = query.team
     if query.teams is not None:
         # The caller's team limits (ledger.access): every side, raw or rolled up,
