@@ -497,6 +497,11 @@ def main() -> None:
         action="store_true",
         help="Keep the database's loaded data (migrate it and rebuild the rollups only).",
     )
+    parser.add_argument(
+        "--skip-build",
+        action="store_true",
+        help="With --reuse: read the rollups as they stand (built by an earlier run).",
+    )
     parser.add_argument("--keep", action="store_true", help="Leave the database when done.")
     parser.add_argument(
         "--load-only", action="store_true", help="Load the data, keep the database and stop."
@@ -536,9 +541,10 @@ def main() -> None:
         )
         if args.load_only:
             return
-    started = time.perf_counter()
-    manage(env, "refresh_rollups", "--full")
-    print(f"built rollups in {time.perf_counter() - started:.1f} s")
+    if not (args.reuse and args.skip_build):
+        started = time.perf_counter()
+        manage(env, "refresh_rollups", "--full")
+        print(f"built rollups in {time.perf_counter() - started:.1f} s")
     with psycopg.connect(url) as conn:
         tables = [
             r[0]
