@@ -111,14 +111,41 @@ class QualitySums(models.Model):
         abstract = True
 
 
-class UnitRollup(PersonWorkDimensions, Maturity, QualitySums):
+class UnitCounts(models.Model):
+    """A unit rollup row's state and what it counts."""
+
+    state = models.CharField(max_length=10)
+    unit_count = models.BigIntegerField()
+    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
+
+    class Meta:
+        abstract = True
+
+
+class EntryCounts(models.Model):
+    """What an entry rollup row counts."""
+
+    entry_count = models.BigIntegerField()
+    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
+
+    class Meta:
+        abstract = True
+
+
+class PeopleSet(models.Model):
+    """The distinct people of a row without the person: the ``people`` denominator."""
+
+    people = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        abstract = True
+
+
+class UnitRollup(PersonWorkDimensions, Maturity, QualitySums, UnitCounts):
     """Work units by triggered day (and completion day) and every dimension."""
 
     trig_day = models.DateField()
     comp_day = models.DateField()
-    state = models.CharField(max_length=10)
-    unit_count = models.BigIntegerField()
-    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
 
     class Meta:
         indexes = [
@@ -131,13 +158,11 @@ class UnitRollup(PersonWorkDimensions, Maturity, QualitySums):
         return f"units {self.trig_day} {self.state}"
 
 
-class EntryRollup(PersonWorkDimensions):
+class EntryRollup(PersonWorkDimensions, EntryCounts):
     """AWU entries by effective day (and the unit's triggered day) and every dimension."""
 
     eff_day = models.DateField()
     trig_day = models.DateField()
-    entry_count = models.BigIntegerField()
-    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
 
     class Meta:
         indexes = [
@@ -192,11 +217,10 @@ class UsageRollup(UsageMeasures):
 # above whenever a day of their month is recomputed.
 
 
-class UsageMonthRollup(UsageMeasures):
+class UsageMonthRollup(UsageMeasures, PeopleSet):
     """``UsageRollup`` summed by UTC month, without the person (kept as a set)."""
 
     month = models.DateField()
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [models.Index(fields=["month"], name="reports_usagemonth_month")]
@@ -205,15 +229,11 @@ class UsageMonthRollup(UsageMeasures):
         return f"usage {self.month:%Y-%m} {self.model}"
 
 
-class UnitMonthRollup(WorkDimensions, Maturity, QualitySums):
+class UnitMonthRollup(WorkDimensions, Maturity, QualitySums, UnitCounts, PeopleSet):
     """``UnitRollup`` summed by triggered month and completion month, without the person."""
 
     trig_month = models.DateField()
     comp_month = models.DateField()
-    state = models.CharField(max_length=10)
-    unit_count = models.BigIntegerField()
-    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [
@@ -225,14 +245,11 @@ class UnitMonthRollup(WorkDimensions, Maturity, QualitySums):
         return f"units {self.trig_month:%Y-%m} {self.state}"
 
 
-class EntryMonthRollup(WorkDimensions):
+class EntryMonthRollup(WorkDimensions, EntryCounts, PeopleSet):
     """``EntryRollup`` summed by effective month and triggered month, without the person."""
 
     eff_month = models.DateField()
     trig_month = models.DateField()
-    entry_count = models.BigIntegerField()
-    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [models.Index(fields=["eff_month"], name="reports_entrymonth_eff")]
@@ -247,11 +264,10 @@ class EntryMonthRollup(WorkDimensions):
 # monthly rollups, re-derived from the daily ones with them.
 
 
-class UsageWeekRollup(UsageMeasures):
+class UsageWeekRollup(UsageMeasures, PeopleSet):
     """``UsageRollup`` summed by ISO week (its Monday), without the person (kept as a set)."""
 
     week = models.DateField()
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [models.Index(fields=["week"], name="reports_usageweek_week")]
@@ -260,15 +276,11 @@ class UsageWeekRollup(UsageMeasures):
         return f"usage week of {self.week} {self.model}"
 
 
-class UnitWeekRollup(WorkDimensions, Maturity, QualitySums):
+class UnitWeekRollup(WorkDimensions, Maturity, QualitySums, UnitCounts, PeopleSet):
     """``UnitRollup`` summed by triggered week and completion week, without the person."""
 
     trig_week = models.DateField()
     comp_week = models.DateField()
-    state = models.CharField(max_length=10)
-    unit_count = models.BigIntegerField()
-    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [
@@ -280,14 +292,11 @@ class UnitWeekRollup(WorkDimensions, Maturity, QualitySums):
         return f"units week of {self.trig_week} {self.state}"
 
 
-class EntryWeekRollup(WorkDimensions):
+class EntryWeekRollup(WorkDimensions, EntryCounts, PeopleSet):
     """``EntryRollup`` summed by effective week and triggered week, without the person."""
 
     eff_week = models.DateField()
     trig_week = models.DateField()
-    entry_count = models.BigIntegerField()
-    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [models.Index(fields=["eff_week"], name="reports_entryweek_eff")]
@@ -315,14 +324,11 @@ class UsagePersonMonthRollup(UsageMeasures):
         return f"usage {self.month:%Y-%m} person {self.person_id} {self.model}"
 
 
-class UnitPersonMonthRollup(PersonWorkDimensions, Maturity, QualitySums):
+class UnitPersonMonthRollup(PersonWorkDimensions, Maturity, QualitySums, UnitCounts):
     """``UnitRollup`` summed by triggered month and completion month, person kept."""
 
     trig_month = models.DateField()
     comp_month = models.DateField()
-    state = models.CharField(max_length=10)
-    unit_count = models.BigIntegerField()
-    units_sum = models.DecimalField(max_digits=24, decimal_places=6)
 
     class Meta:
         indexes = [
@@ -334,13 +340,11 @@ class UnitPersonMonthRollup(PersonWorkDimensions, Maturity, QualitySums):
         return f"units {self.trig_month:%Y-%m} person {self.person_id} {self.state}"
 
 
-class EntryPersonMonthRollup(PersonWorkDimensions):
+class EntryPersonMonthRollup(PersonWorkDimensions, EntryCounts):
     """``EntryRollup`` summed by effective month and triggered month, person kept."""
 
     eff_month = models.DateField()
     trig_month = models.DateField()
-    entry_count = models.BigIntegerField()
-    delta_sum = models.DecimalField(max_digits=24, decimal_places=6)
 
     class Meta:
         indexes = [models.Index(fields=["eff_month"], name="reports_entrypm_eff")]
@@ -355,12 +359,11 @@ class EntryPersonMonthRollup(PersonWorkDimensions):
 # rollup row. Kept with the monthly rollups, from the daily ones.
 
 
-class UsagePeopleMonth(models.Model):
+class UsagePeopleMonth(PeopleSet):
     """The people with counted token spend per UTC month and team."""
 
     month = models.DateField()
     team_id = models.BigIntegerField(null=True)
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [models.Index(fields=["month"], name="reports_usagepeople_month")]
@@ -369,14 +372,13 @@ class UsagePeopleMonth(models.Model):
         return f"usage people {self.month:%Y-%m} team {self.team_id}"
 
 
-class UnitPeopleMonth(models.Model):
+class UnitPeopleMonth(PeopleSet):
     """The people with work units per triggered month, completion month, team and domain."""
 
     trig_month = models.DateField()
     comp_month = models.DateField()
     team_id = models.BigIntegerField(null=True)
     domain = models.CharField(max_length=40)
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [models.Index(fields=["trig_month"], name="reports_unitpeople_trig")]
@@ -385,14 +387,13 @@ class UnitPeopleMonth(models.Model):
         return f"unit people {self.trig_month:%Y-%m} team {self.team_id}"
 
 
-class EntryPeopleMonth(models.Model):
+class EntryPeopleMonth(PeopleSet):
     """The people with AWU entries per effective month, triggered month, team and domain."""
 
     eff_month = models.DateField()
     trig_month = models.DateField()
     team_id = models.BigIntegerField(null=True)
     domain = models.CharField(max_length=40)
-    people = ArrayField(models.BigIntegerField(), default=list)
 
     class Meta:
         indexes = [models.Index(fields=["eff_month"], name="reports_entrypeople_eff")]
