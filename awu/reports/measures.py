@@ -88,7 +88,9 @@ def rows_from_sides(
         voided = Decimal(units.get("awus_voided") or ZERO)
         cost = priced_cost(usage.get("cost"), usage.get("records"), usage.get("unpriced"))
         completed_units = int(units.get("completed_units") or 0)
-        people = {p for part in parts.values() for p in (part.get("people") or ()) if p is not None}
+        # United in C (a year-long team row unites thousands of ids per side).
+        people = set().union(*(part.get("people") or () for part in parts.values()))
+        people.discard(None)
         row.update(
             awus_completed=amount(completed) if units_apply else None,
             awus_pending=amount(Decimal(units.get("awus_pending") or ZERO))
