@@ -131,23 +131,36 @@ def _with_edges(
     month_people = (
         "person_id, NULL::bigint[] AS people" if person else "NULL::bigint AS person_id, people"
     )
-    month_where, day_where = [], []
+    period_where, edges = _span_conditions(span, periods.time_column, daily.time_column, params)
+    arms = [
+        f"SELECT {periods.time_column} AS t, {columns}, {month_people} FROM {periods.sql}"  # noqa: S608 - fixed names
+        f" WHERE {period_where}",
+        *(
+            f"SELECT {daily.time_column} AS t, {columns}, person_id, NULL::bigint[]"  # noqa: S608 - fixed names
+            f" FROM {daily.sql} WHERE {edge}"
+            for edge in edges
+        ),
+    ]
+    return Relation("(" + " UNION ALL ".join(arms) + ")", "t", True)
+
+
+def _span_conditions(
+    span: PeriodSpan, period_column: str, day_column: str, params: dict[str, Any]
+) -> tuple[str, list[str]]:
+    """The condition on the period rows of ``span``'s whole periods, and one
+    condition per edge (the days before them, the days after) on the daily rows.
+    Each edge is its own arm of the union: a plain range, which the day index (or
+    a partial one) narrows, where one OR of the two would scan the whole period."""
+    period_where, edges = [], []
     if span.first is not None:
-        month_where.append(f"{periods.time_column} >= %(span_first)s")
-        day_where.append(f"{daily.time_column} < %(span_first)s")
+        period_where.append(f"{period_column} >= %(span_first)s")
+        edges.append(f"{day_column} < %(span_first)s")
         params["span_first"] = span.first
     if span.after is not None:
-        month_where.append(f"{periods.time_column} < %(span_after)s")
-        day_where.append(f"{daily.time_column} >= %(span_after)s")
+        period_where.append(f"{period_column} < %(span_after)s")
+        edges.append(f"{day_column} >= %(span_after)s")
         params["span_after"] = span.after
-    sql = f"""(SELECT {periods.time_column} AS t, {columns}, {month_people}
-        FROM {periods.sql}
-        WHERE {" AND ".join(month_where) or "TRUE"}
-        UNION ALL
-        SELECT {daily.time_column} AS t, {columns}, person_id, NULL::bigint[]
-        FROM {daily.sql}
-        WHERE {" OR ".join(day_where) or "FALSE"})"""  # noqa: S608 - fixed names
-    return Relation(sql, "t", True)
+    return " AND ".join(period_where) or "TRUE", edges
 
 
 # The people by month (``awu.reports.models.UsagePeopleMonth`` and its siblings):
@@ -197,19 +210,15 @@ def _people_relation(
     monthly = f"SELECT {month} AS {time_column}, team_id, {domain}, NULL::bigint AS person_id, people FROM {table}"  # noqa: S608 - fixed names
     if not span.edges:
         return f"({monthly})"
-    month_where, day_where = [], []
-    if span.first is not None:
-        month_where.append(f"{month} >= %(span_first)s")
-        day_where.append(f"{day} < %(span_first)s")
-        params["span_first"] = span.first
-    if span.after is not None:
-        month_where.append(f"{month} < %(span_after)s")
-        day_where.append(f"{day} >= %(span_after)s")
-        params["span_after"] = span.after
-    return f"""({monthly} WHERE {" AND ".join(month_where) or "TRUE"}
-        UNION ALL
-        SELECT {day}, team_id, {domain}, person_id, NULL::bigint[] FROM {daily}
-        WHERE {" OR ".join(day_where) or "FALSE"})"""  # noqa: S608 - fixed names
+    month_where, edges = _span_conditions(span, month, day, params)
+    arms = [
+        f"{monthly} WHERE {month_where}",
+        *(
+            f"SELECT {day}, team_id, {domain}, person_id, NULL::bigint[] FROM {daily} WHERE {edge}"  # noqa: S608 - fixed names
+            for edge in edges
+        ),
+    ]
+    return "(" + " UNION ALL ".join(arms) + ")"
 
 
 def _units_relation(

@@ -152,6 +152,7 @@ class UnitRollup(PersonWorkDimensions, Maturity, QualitySums, UnitCounts):
             models.Index(fields=["trig_day"], name="reports_unitroll_trig"),
             models.Index(fields=["comp_day"], name="reports_unitroll_comp"),
             maturing_index("trig_day", "reports_unitroll_maturing"),
+            models.Index(fields=["team_id", "trig_day"], name="reports_unitroll_team"),
         ]
 
     def __str__(self) -> str:
@@ -168,6 +169,7 @@ class EntryRollup(PersonWorkDimensions, EntryCounts):
         indexes = [
             models.Index(fields=["eff_day"], name="reports_entryroll_eff"),
             models.Index(fields=["trig_day"], name="reports_entryroll_trig"),
+            models.Index(fields=["team_id", "eff_day"], name="reports_entryroll_team"),
         ]
 
     def __str__(self) -> str:
@@ -205,7 +207,10 @@ class UsageRollup(UsageMeasures):
     person_id = models.BigIntegerField(null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["day"], name="reports_usageroll_day")]
+        indexes = [
+            models.Index(fields=["day"], name="reports_usageroll_day"),
+            models.Index(fields=["team_id", "day"], name="reports_usageroll_team"),
+        ]
 
     def __str__(self) -> str:
         return f"usage {self.day} {self.model}"
