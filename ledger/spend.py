@@ -14,7 +14,9 @@ keeps spend from being counted twice:
 
 The rule is applied when reading, so the answer does not depend on which of the
 two arrived first. Sessions tie spend to work through ``x.session.commit``
-events (a session made a commit), which carry the session and the commit as refs.
+events (a session made a commit), which carry the session and the commit as refs;
+the session links (``ledger.models.SessionLink``, written with each such event)
+are where the lookups below find them.
 """
 
 from __future__ import annotations
@@ -23,9 +25,6 @@ from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
 from ledger.models import TokenUsage
-
-# The event that links a session to a commit it made (refs: session, commit).
-SESSION_COMMIT_TYPE = "x.session.commit"
 
 
 def spend_counted_condition(alias: str = "ledger_tokenusage") -> str:
