@@ -335,10 +335,7 @@ _TEAMS_AS_COUNTED = (
     " JOIN ledger_team c ON c.id = COALESCE(m.merged_into_id, m.id)"
 )
 # The team ids counted as the team ``%(team)s``.
-_TEAM_IDS_COUNTED_AS = (
-    "SELECT m.id FROM ledger_team m JOIN ledger_team c ON c.id = COALESCE(m.merged_into_id, m.id)"
-    " WHERE c.slug = %(team)s"
-)
+_TEAM_IDS_COUNTED_AS = f"SELECT tc.id FROM ({_TEAMS_AS_COUNTED}) tc WHERE tc.slug = %(team)s"  # noqa: S608 - fixed SQL
 # The same, with the org tree read now (so a new parent or cost centre shows at the
 # next query, past periods included, without touching the rollups): the department
 # is the counted team's top ancestor (as counted itself), the cost centre the
@@ -395,10 +392,9 @@ def side_rows(
     costliest part of a long period's read, for callers that only need sums.
     """
     dimensions = (*(group_by if group_by is not None else query.group_by), *extra_group)
-    span = None if raw else period_span(query, dimensions)
+    span = None if raw or periods is False else period_span(query, dimensions)
     if periods and span is None:
         raise ValueError("the period rollups cannot answer this query")
-    use_periods = span is not None if periods is None else periods
     relation_of = {
         "units": _units_relation,
         "entries": _entries_relation,
@@ -406,7 +402,7 @@ def side_rows(
     }[side]
     # The person monthly rollups carry each row's person as the daily ones do.
     person = by_person(query, dimensions)
-    grain = span.grain if use_periods and span is not None else None
+    grain = span.grain if span is not None else None
     relation = relation_of(query, raw=raw, grain=grain, person=person)
     params: dict[str, Any] = facts.as_of_params(query.as_of)
     mixed = False
